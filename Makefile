@@ -1,0 +1,37 @@
+# Every target sets itself up: `.venv` is created and installed into on first use only.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+DEMO := .demo
+export TF_CPP_MIN_LOG_LEVEL := 3
+
+.PHONY: setup test demo samples lint bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+demo: $(STAMP)
+	@mkdir -p $(DEMO)
+	@echo "== keras-cut inspect sample_models/cnn.keras"
+	$(BIN)/keras-cut inspect sample_models/cnn.keras
+
+samples: $(STAMP)
+	$(BIN)/python sample_models/generate.py
+
+lint: $(STAMP)
+	$(BIN)/ruff check keras_cut tests sample_models
+
+bench: $(STAMP)
+	@echo "bench: not yet - see the 'Benchmarks' issue"
+
+clean:
+	rm -rf $(DEMO) build .pytest_cache .ruff_cache

@@ -1,0 +1,126 @@
+"""The `keras-cut` command: a thin Typer skin over the library.
+
+Each command opens, calls one library function and renders; errors meet the user in one place
+(`_user_errors`), as one `Error: …` line on stderr and exit 2.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import traceback
+from pathlib import Path
+from typing import Iterator, Optional
+
+import typer
+
+from . import __version__
+from .errors import KerasCutError
+from .inspection import inspect_layer, inspect_model
+from .render import print_json, render_inspect, render_layer, stderr_console, stdout_console
+
+app = typer.Typer(
+    name="keras-cut",
+    help="Take saved Keras models apart: inspect them, cut submodels, verify the cuts.",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+_state = {"debug": False}
+
+# Typer vendors click privately; reach its UsageError through the public BadParameter.
+_UsageError = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
+
+
+@contextlib.contextmanager
+def _user_errors() -> Iterator[None]:
+    """The one place where keras-cut's errors become `Error: …` and exit code 2."""
+    try:
+        yield
+    except KerasCutError as exc:
+        _fail(str(exc), exc)
+    except KeyboardInterrupt as exc:
+        _fail("interrupted; nothing was written", exc)
+
+
+def _fail(message: str, exc: BaseException | None = None) -> None:
+    if _state["debug"] and exc is not None:
+        traceback.print_exception(exc, file=sys.stderr)
+    stderr_console().print(f"Error: {message}", markup=False, soft_wrap=True)
+    raise typer.Exit(2)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"keras-cut {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _options(
+    debug: bool = typer.Option(False, "--debug", help="Show the traceback of an error."),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """Take saved Keras models apart: inspect them, cut submodels, verify the cuts.
+
+    Exit codes: 0 success, 1 verify found a disagreement, 2 any error.
+    """
+    _state["debug"] = debug
+
+
+@app.command("inspect")
+def inspect_command(
+    model: Path = typer.Argument(..., help="A .keras or legacy .h5 model file."),
+    json_output: bool = typer.Option(False, "--json", help="Print one JSON document."),
+    depth: Optional[int] = typer.Option(
+        None, "--depth", min=0, help="Expand nested models to this depth (default: fully)."
+    ),
+    filter: Optional[str] = typer.Option(
+        None, "--filter", help="Show only layers whose path or class matches this regex."
+    ),
+    layer: Optional[str] = typer.Option(
+        None, "--layer", help="Show one layer in detail: config, weights with statistics."
+    ),
+) -> None:
+    """Show what is in a model file: layers, shapes, params, nested models, anything unsafe.
+
+    Reads the file without TensorFlow and runs nothing from it.
+    """
+    with _user_errors():
+        if layer is not None:
+            detail = inspect_layer(model, layer)
+            if json_output:
+                print_json(detail.to_dict())
+            else:
+                render_layer(detail, stdout_console())
+            return
+        report = inspect_model(model, depth=depth, filter=filter)
+        if json_output:
+            print_json(report.to_dict())
+        else:
+            render_inspect(report, stdout_console())
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI and return its exit code (console script and `python -m keras_cut`)."""
+    try:
+        result = app(args=argv, prog_name="keras-cut", standalone_mode=False)
+    except _UsageError as exc:
+        ctx = getattr(exc, "ctx", None)
+        if type(exc).__name__ == "NoArgsIsHelpError" and ctx is not None:
+            typer.echo(ctx.get_help(), err=True)
+            return 2
+        command = ctx.command_path if ctx is not None else "keras-cut"
+        stderr_console().print(
+            f"Error: {exc.format_message()} (see '{command} --help')", markup=False,
+            soft_wrap=True,
+        )
+        return 2
+    except typer.Abort:
+        stderr_console().print("Error: interrupted; nothing was written", markup=False)
+        return 2
+    return result if isinstance(result, int) else 0

@@ -1,0 +1,241 @@
+"""`inspect`: what a saved model holds, from the file alone (no TensorFlow)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import UsageError
+from .graph import Layer, LayerGraph, TensorRef, build_graph
+from .modelfile import ModelFile, read_model_file
+from .safety import Finding, find_hazards
+from .shapes import Shape
+
+
+@dataclass
+class TensorInfo:
+    name: str
+    shape: Shape | None
+    dtype: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "shape": _shape_list(self.shape), "dtype": self.dtype}
+
+
+@dataclass
+class LayerRow:
+    name: str  # the path, as `cut` accepts it
+    class_name: str
+    depth: int
+    output_shapes: list[list[Shape | None]]  # per call, per output tensor
+    params: int
+    trainable_params: int
+    trainable: bool
+    inbound: list[list[str]]  # per call, the tensors it takes ("conv1", "shared@1")
+    is_model: bool
+
+    @property
+    def output_shape(self) -> Any:
+        """Keras-style: one shape, a list for several outputs, a list per call if they differ."""
+        per_call = [_one_or_list(shapes) for shapes in self.output_shapes]
+        if not per_call:
+            return None
+        return per_call[0] if all(p == per_call[0] for p in per_call) else per_call
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "class_name": self.class_name,
+            "output_shape": _jsonable(self.output_shape),
+            "params": self.params,
+            "trainable_params": self.trainable_params,
+            "trainable": self.trainable,
+            "inbound": [ref for call in self.inbound for ref in call],
+            "calls": len(self.output_shapes),
+            "depth": self.depth,
+        }
+
+
+@dataclass
+class InspectReport:
+    file: str
+    format: str
+    keras_version: str | None
+    date_saved: str | None
+    name: str
+    class_name: str
+    inputs: list[TensorInfo]
+    outputs: list[TensorInfo]
+    layers: list[LayerRow]
+    total_params: int
+    trainable_params: int
+    weight_bytes: int
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def non_trainable_params(self) -> int:
+        return self.total_params - self.trainable_params
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "file": self.file,
+            "format": self.format,
+            "keras_version": self.keras_version,
+            "date_saved": self.date_saved,
+            "name": self.name,
+            "class_name": self.class_name,
+            "inputs": [t.to_dict() for t in self.inputs],
+            "outputs": [t.to_dict() for t in self.outputs],
+            "layers": [row.to_dict() for row in self.layers],
+            "total_params": self.total_params,
+            "trainable_params": self.trainable_params,
+            "non_trainable_params": self.non_trainable_params,
+            "weight_bytes": self.weight_bytes,
+            "findings": [f.to_dict() for f in self.findings],
+        }
+
+
+@dataclass
+class WeightDetail:
+    name: str
+    shape: tuple[int, ...]
+    dtype: str
+    trainable: bool
+    min: float | None
+    max: float | None
+    mean: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__, shape=list(self.shape))
+
+
+@dataclass
+class LayerDetail:
+    row: LayerRow
+    config: dict[str, Any]
+    weights: list[WeightDetail]
+    findings: list[Finding]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **self.row.to_dict(),
+            "config": self.config,
+            "weights": [w.to_dict() for w in self.weights],
+            "findings": [f.to_dict() for f in self.findings],
+        }
+
+
+def open_model(path: str | Path) -> tuple[ModelFile, LayerGraph]:
+    """Read a model file and build its graph; the one way every command opens a file."""
+    model_file = read_model_file(path)
+    return model_file, build_graph(model_file)
+
+
+def inspect_model(
+    path: str | Path, depth: int | None = None, filter: str | None = None
+) -> InspectReport:
+    """Describe the model at `path`: header, layers (nested to `depth`), params, findings."""
+    model_file, graph = open_model(path)
+    pattern = _compile(filter)
+    rows = [
+        _row(graph_of, layer, d)
+        for d, layer, graph_of in graph.walk(depth)
+        if pattern is None or pattern.search(layer.path) or pattern.search(layer.class_name)
+    ]
+    return InspectReport(
+        file=str(model_file.path),
+        format=model_file.format,
+        keras_version=model_file.keras_version,
+        date_saved=model_file.date_saved,
+        name=graph.name,
+        class_name=graph.class_name,
+        inputs=[_tensor_info(graph, ref) for ref in graph.inputs],
+        outputs=[_tensor_info(graph, ref) for ref in graph.outputs],
+        layers=rows,
+        total_params=graph.params,
+        trainable_params=graph.trainable_params,
+        weight_bytes=graph.weight_bytes,
+        findings=find_hazards(model_file, graph),
+    )
+
+
+def inspect_layer(path: str | Path, spec: str) -> LayerDetail:
+    """One layer in detail: config, weights with value statistics, findings."""
+    import numpy as np
+
+    model_file, graph = open_model(path)
+    layer, _ = graph.find(spec)
+    depth, owner = next((d, g) for d, candidate, g in graph.walk() if candidate is layer)
+    weights = []
+    if layer.weights:
+        with model_file.open_weights() as h5:
+            for w in layer.weights:
+                value = np.asarray(model_file.read_weight(h5, w.entry), dtype=np.float64)
+                empty = value.size == 0
+                weights.append(
+                    WeightDetail(
+                        w.name, w.shape, w.dtype, w.trainable and layer.trainable,
+                        None if empty else float(value.min()),
+                        None if empty else float(value.max()),
+                        None if empty else float(value.mean()),
+                    )
+                )
+    findings = [f for f in find_hazards(model_file, graph) if f.layer == layer.path]
+    return LayerDetail(_row(owner, layer, depth), layer.config, weights, findings)
+
+
+def _row(graph: LayerGraph, layer: Layer, depth: int) -> LayerRow:
+    return LayerRow(
+        name=layer.path,
+        class_name=layer.class_name,
+        depth=depth,
+        output_shapes=[[t.shape for t in call.outputs] for call in layer.calls],
+        params=layer.params,
+        trainable_params=layer.trainable_params,
+        trainable=layer.trainable,
+        inbound=[[ref_label(graph, ref) for ref in call.inputs] for call in layer.calls],
+        is_model=layer.submodel is not None,
+    )
+
+
+def ref_label(graph: LayerGraph, ref: TensorRef) -> str:
+    """How a tensor is named to users: its layer's path, `@N` if that layer has several calls."""
+    producer = graph.by_name[ref.layer]
+    label = producer.path
+    if len(producer.calls) > 1:
+        label += f"@{ref.call}"
+    if ref.index:
+        label += f"[{ref.index}]"
+    return label
+
+
+def _tensor_info(graph: LayerGraph, ref: TensorRef) -> TensorInfo:
+    tensor = graph.tensor(ref)
+    return TensorInfo(ref_label(graph, ref), tensor.shape, tensor.dtype)
+
+
+def _compile(pattern: str | None) -> re.Pattern[str] | None:
+    if pattern is None:
+        return None
+    try:
+        return re.compile(pattern)
+    except re.error as exc:
+        raise UsageError(f"--filter {pattern!r} is not a valid regular expression ({exc})") from exc
+
+
+def _one_or_list(shapes: list[Shape | None]) -> Any:
+    return shapes[0] if len(shapes) == 1 else shapes
+
+
+def _shape_list(shape: Shape | None) -> list[int | None] | None:
+    return None if shape is None else list(shape)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return list(value)
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    return value

@@ -1,0 +1,558 @@
+"""Read a saved Keras model without TensorFlow: its config, metadata and an index of its weights.
+
+Nothing from the file is executed and nothing is extracted to disk. Both layouts are handled:
+- `.keras`: a zip holding `config.json`, `metadata.json` and `model.weights.h5`;
+- legacy `.h5`: one HDF5 file with a `model_config` attribute and a `model_weights` group.
+The file kind is decided by its bytes, not its extension.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any, Iterator
+
+from .errors import ModelFileError, UnsafeModelError
+
+ZIP_MAGIC = b"PK\x03\x04"
+H5_MAGIC = b"\x89HDF\r\n\x1a\n"
+
+# Guards against hostile files. Real Keras files are nowhere near these.
+MAX_CONFIG_BYTES = 256 * 2**20
+MAX_ZIP_MEMBERS = 100_000
+MAX_ZIP_RATIO = 200  # declared size / compressed size, for members over MIN_RATIO_CHECK
+MIN_RATIO_CHECK = 2**20
+MAX_H5_OBJECTS = 1_000_000
+MAX_H5_DEPTH = 64
+MAX_DATASET_EXPANSION = 64  # declared bytes / stored bytes, for datasets over MIN_BOMB_BYTES
+MIN_BOMB_BYTES = 2**20
+
+NestedKey = tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class WeightEntry:
+    """One stored array: where it is in the weight h5 and what it declares."""
+
+    name: str  # the stored name: "kernel" (h5), or "vars/0", "cell/vars/1" (.keras)
+    shape: tuple[int, ...]
+    dtype: str
+    h5_path: str
+
+    @property
+    def size(self) -> int:
+        return math.prod(self.shape)
+
+    @property
+    def nbytes(self) -> int:
+        return self.size * _itemsize(self.dtype)
+
+
+@dataclass
+class ModelFile:
+    """What a saved model holds, read without Keras: config, metadata, weight index."""
+
+    path: Path
+    format: str  # "keras" or "h5"
+    config: dict[str, Any]  # the serialized model: {"class_name", "config", ...}
+    keras_version: str | None = None
+    date_saved: str | None = None
+    backend: str | None = None
+    # Stored arrays per layer, keyed by the layer's name path (("backbone", "conv1")).
+    weights: dict[NestedKey, list[WeightEntry]] = field(default_factory=dict)
+    # Arrays that no layer of the config accounts for (a mismatched weight file).
+    stray_weights: list[str] = field(default_factory=list)
+
+    @contextlib.contextmanager
+    def open_weights(self) -> Iterator[Any]:
+        """Open the weight h5 for reading values (h5py.File)."""
+        import h5py
+
+        if self.format == "h5":
+            with h5py.File(self.path, "r") as h5:
+                yield h5
+            return
+        with zipfile.ZipFile(self.path) as zf, zf.open("model.weights.h5") as member:
+            with h5py.File(member, "r") as h5:
+                yield h5
+
+    def read_weight(self, h5: Any, entry: WeightEntry) -> Any:
+        """The array behind `entry`, from an h5 opened with `open_weights`."""
+        import numpy as np
+
+        value = np.asarray(h5[entry.h5_path])
+        if entry.dtype == "bfloat16":
+            import ml_dtypes
+
+            value = value.view(ml_dtypes.bfloat16) if value.dtype.itemsize == 2 else value
+        return value
+
+
+def read_model_file(path: str | Path) -> ModelFile:
+    """Open `path` and return its config, metadata and weight index; raise ModelFileError."""
+    path = Path(path)
+    if not path.exists():
+        raise ModelFileError(f"{path}: no such file; check the path")
+    if path.is_dir():
+        raise ModelFileError(
+            f"{path}: is a directory; give a .keras or .h5 model file "
+            "(SavedModel folders are not supported)"
+        )
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(8)
+    except OSError as exc:
+        raise ModelFileError(f"{path}: cannot be read ({exc.strerror or exc})") from exc
+    if not head:
+        raise ModelFileError(f"{path}: the file is empty; re-save the model")
+    if head.startswith(ZIP_MAGIC):
+        return _read_keras_zip(path)
+    if head == H5_MAGIC:
+        return _read_legacy_h5(path)
+    raise ModelFileError(
+        f"{path}: not a Keras model file (neither a .keras zip nor an HDF5 .h5); "
+        "check that the file is complete"
+    )
+
+
+# --- .keras zip -------------------------------------------------------------------------------
+
+
+def _read_keras_zip(path: Path) -> ModelFile:
+    try:
+        zf = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise ModelFileError(
+            f"{path}: the zip is damaged or truncated ({exc}); re-save or re-download it"
+        ) from exc
+    with zf:
+        infos = zf.infolist()
+        _check_zip_members(path, infos)
+        names = {info.filename for info in infos}
+        if "config.json" not in names:
+            if any(n.endswith(".h5") for n in names):
+                raise ModelFileError(
+                    f"{path}: the zip has no config.json, so it holds no architecture; "
+                    "save the whole model with model.save('model.keras')"
+                )
+            raise ModelFileError(f"{path}: not a .keras model (no config.json in the zip)")
+        config = _load_json_member(path, zf, "config.json")
+        metadata = _load_json_member(path, zf, "metadata.json") if "metadata.json" in names else {}
+        model = ModelFile(
+            path=path,
+            format="keras",
+            config=_check_model_config(path, config),
+            keras_version=_str_or_none(metadata.get("keras_version")),
+            date_saved=_str_or_none(metadata.get("date_saved")),
+        )
+        if "model.weights.h5" in names:
+            import h5py
+
+            try:
+                with zf.open("model.weights.h5") as member, h5py.File(member, "r") as h5:
+                    size = zf.getinfo("model.weights.h5").file_size
+                    entries = _scan_h5(path, h5, stored_size=size)
+                    model.weights, model.stray_weights = _index_keras_weights(
+                        path, h5, model.config, entries
+                    )
+            except (OSError, zipfile.BadZipFile) as exc:
+                raise ModelFileError(
+                    f"{path}: model.weights.h5 inside the zip is damaged ({exc}); "
+                    "re-save or re-download the model"
+                ) from exc
+        elif any(n.endswith(".npz") or "weights" in n for n in names):
+            raise ModelFileError(
+                f"{path}: this .keras file stores weights in a form keras-cut does not read "
+                f"({', '.join(sorted(n for n in names if 'weights' in n))}); "
+                "re-save it with model.save('model.keras')"
+            )
+        return model
+
+
+def _check_zip_members(path: Path, infos: list[zipfile.ZipInfo]) -> None:
+    if len(infos) > MAX_ZIP_MEMBERS:
+        raise UnsafeModelError(f"{path}: the zip has {len(infos)} members; refusing to read it")
+    for info in infos:
+        name = info.filename
+        parts = PurePosixPath(name).parts
+        if (
+            name.startswith(("/", "\\"))
+            or "\\" in name
+            or ".." in parts
+            or (len(name) > 1 and name[1] == ":")
+            or "\x00" in name
+        ):
+            raise UnsafeModelError(
+                f"{path}: the zip has a member with a path trick ({name!r}); refusing to read it"
+            )
+        if (
+            info.file_size > MIN_RATIO_CHECK
+            and info.file_size > MAX_ZIP_RATIO * max(info.compress_size, 1)
+        ):
+            raise UnsafeModelError(
+                f"{path}: zip member {name!r} declares {info.file_size} bytes from "
+                f"{info.compress_size} stored (a zip bomb?); refusing to read it"
+            )
+
+
+def _load_json_member(path: Path, zf: zipfile.ZipFile, name: str) -> dict[str, Any]:
+    info = zf.getinfo(name)
+    if info.file_size > MAX_CONFIG_BYTES:
+        raise UnsafeModelError(
+            f"{path}: {name} declares {info.file_size} bytes, far more than any model "
+            "config; refusing to read it"
+        )
+    try:
+        with zf.open(name) as fh:
+            raw = fh.read(MAX_CONFIG_BYTES + 1)
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+        raise ModelFileError(
+            f"{path}: {name} in the zip is damaged ({exc}); re-save or re-download the model"
+        ) from exc
+    return _parse_json(path, name, raw)
+
+
+def _parse_json(path: Path, what: str, raw: bytes | str) -> dict[str, Any]:
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise UnsafeModelError(f"{path}: {what} is larger than any model config; refusing it")
+    try:
+        value = json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        raise ModelFileError(f"{path}: {what} is not valid JSON ({_short(exc)})") from exc
+    if not isinstance(value, dict):
+        raise ModelFileError(f"{path}: {what} is not a JSON object, so not a model config")
+    return value
+
+
+def _check_model_config(path: Path, config: dict[str, Any]) -> dict[str, Any]:
+    if not isinstance(config.get("class_name"), str) or not isinstance(
+        config.get("config"), dict
+    ):
+        raise ModelFileError(
+            f"{path}: the config is not a serialized Keras model "
+            "(no 'class_name' and 'config'); was it saved with model.save()?"
+        )
+    return config
+
+
+# --- legacy .h5 -------------------------------------------------------------------------------
+
+
+def _read_legacy_h5(path: Path) -> ModelFile:
+    import h5py
+
+    try:
+        h5 = h5py.File(path, "r")
+    except OSError as exc:
+        raise ModelFileError(
+            f"{path}: the HDF5 file is damaged or truncated ({_short(exc)}); "
+            "re-save or re-download it"
+        ) from exc
+    try:
+        with h5:
+            attrs = h5.attrs
+            if "model_config" not in attrs:
+                if "layer_names" in attrs or "layers" in h5 or "vars" in h5:
+                    raise ModelFileError(
+                        f"{path}: holds only weights, no architecture (saved with "
+                        "save_weights); load it into its model in Python and save with "
+                        "model.save('model.keras')"
+                    )
+                raise ModelFileError(
+                    f"{path}: an HDF5 file but not a Keras model (no model_config attribute)"
+                )
+            raw = attrs["model_config"]
+            if isinstance(raw, bytes):
+                raw = raw.decode("utf-8", errors="replace")
+            if not isinstance(raw, str):
+                raise ModelFileError(f"{path}: the model_config attribute is not text")
+            config = _check_model_config(path, _parse_json(path, "model_config", raw))
+            model = ModelFile(
+                path=path,
+                format="h5",
+                config=config,
+                keras_version=_attr_str(attrs.get("keras_version")),
+                backend=_attr_str(attrs.get("backend")),
+            )
+            entries = _scan_h5(path, h5, stored_size=path.stat().st_size)
+            if "model_weights" in h5:
+                model.weights, model.stray_weights = _index_h5_weights(
+                    path, h5["model_weights"], config, entries
+                )
+            return model
+    except (OSError, KeyError, RuntimeError) as exc:
+        raise ModelFileError(f"{path}: the HDF5 file is damaged ({_short(exc)})") from exc
+
+
+# --- h5 scanning and the weight index ---------------------------------------------------------
+
+
+def _scan_h5(path: Path, h5: Any, stored_size: int) -> dict[str, tuple[tuple[int, ...], str]]:
+    """Every dataset in the file with its shape and dtype; refuse links, externals and bombs."""
+    import h5py
+
+    found: dict[str, tuple[tuple[int, ...], str]] = {}
+    seen = 0
+
+    def walk(group: Any, prefix: str, depth: int) -> None:
+        nonlocal seen
+        if depth > MAX_H5_DEPTH:
+            raise UnsafeModelError(f"{path}: HDF5 groups nest deeper than {MAX_H5_DEPTH}")
+        for name in group:
+            seen += 1
+            if seen > MAX_H5_OBJECTS:
+                raise UnsafeModelError(f"{path}: the HDF5 file has too many objects")
+            full = f"{prefix}{name}"
+            link = group.get(name, getlink=True)
+            if isinstance(link, (h5py.SoftLink, h5py.ExternalLink)):
+                kind = "external" if isinstance(link, h5py.ExternalLink) else "soft"
+                raise UnsafeModelError(
+                    f"{path}: HDF5 {kind} link at {full!r}; refusing to follow it"
+                )
+            obj = group[name]
+            if isinstance(obj, h5py.Group):
+                walk(obj, full + "/", depth + 1)
+            elif isinstance(obj, h5py.Dataset):
+                found[full] = _check_dataset(path, full, obj, stored_size)
+
+    walk(h5, "", 0)
+    return found
+
+
+def _check_dataset(path: Path, name: str, ds: Any, stored_size: int) -> tuple[tuple[int, ...], str]:
+    if ds.external:
+        raise UnsafeModelError(f"{path}: dataset {name!r} reads an external file; refusing it")
+    if ds.is_virtual:
+        raise UnsafeModelError(f"{path}: dataset {name!r} is virtual; refusing it")
+    shape = tuple(int(d) for d in (ds.shape or ()))
+    dtype = "bfloat16" if _attr_str(ds.attrs.get("dtype")) == "bfloat16" else ds.dtype.name
+    declared = math.prod(shape) * ds.dtype.itemsize
+    if declared > MIN_BOMB_BYTES:
+        stored = ds.id.get_storage_size()
+        if declared > MAX_DATASET_EXPANSION * max(stored, 1) or declared > (
+            MAX_DATASET_EXPANSION * max(stored_size, 1)
+        ):
+            raise UnsafeModelError(
+                f"{path}: dataset {name!r} declares shape {shape} ({declared} bytes) but "
+                f"stores {stored} bytes (a shape bomb?); refusing it"
+            )
+    return shape, dtype
+
+
+def model_layer_configs(model_config: dict[str, Any]) -> list[dict[str, Any]]:
+    """The layers a Functional or Sequential config lists ([] for anything else)."""
+    inner = model_config.get("config")
+    if not isinstance(inner, dict):
+        return []
+    layers = inner.get("layers")
+    if not isinstance(layers, list):
+        return []
+    return [layer for layer in layers if isinstance(layer, dict)]
+
+
+def is_model_config(layer_config: dict[str, Any]) -> bool:
+    """A serialized layer that is itself a model with layers (Functional, Sequential, Model)."""
+    inner = layer_config.get("config")
+    return isinstance(inner, dict) and isinstance(inner.get("layers"), list)
+
+
+def layer_name(layer_config: dict[str, Any]) -> str:
+    inner = layer_config.get("config")
+    name = layer_config.get("name")
+    if not isinstance(name, str) and isinstance(inner, dict):
+        name = inner.get("name")
+    return name if isinstance(name, str) else ""
+
+
+def saved_layers(model_config: dict[str, Any]) -> list[dict[str, Any]]:
+    """The layers in the order Keras saves their state (Sequential skips its InputLayer)."""
+    layers = model_layer_configs(model_config)
+    if model_config.get("class_name") == "Sequential" and layers:
+        if layers[0].get("class_name") == "InputLayer":
+            return layers[1:]
+    return layers
+
+
+def _index_keras_weights(
+    path: Path, h5: Any, config: dict[str, Any], entries: dict[str, tuple[tuple[int, ...], str]]
+) -> tuple[dict[NestedKey, list[WeightEntry]], list[str]]:
+    """Map `.keras` weight groups (named by class, `dense_1`) to layers (named by name)."""
+    index: dict[NestedKey, list[WeightEntry]] = {}
+    claimed: set[str] = set()
+
+    def claim(prefix: str, key: NestedKey, skip_layers: bool) -> None:
+        found = []
+        for full, (shape, dtype) in entries.items():
+            if not full.startswith(prefix) or full in claimed:
+                continue
+            rest = full[len(prefix) :]
+            if skip_layers and rest.startswith("layers/"):
+                continue
+            found.append(WeightEntry(rest, shape, dtype, full))
+        found.sort(key=lambda e: _storage_order(e.name))
+        for entry in found:
+            claimed.add(entry.h5_path)
+        if found:
+            index[key] = found
+
+    def walk(model_config: dict[str, Any], group_path: str, key: NestedKey) -> None:
+        claim(group_path, key, skip_layers=True)  # the model's own variables, if any
+        group = _h5_get(h5, group_path + "layers")
+        used: dict[str, int] = {}
+        by_attr = {}
+        if group is not None:
+            for gname in group:
+                vars_group = _h5_get(group, f"{gname}/vars")
+                if vars_group is not None and "name" in vars_group.attrs:
+                    by_attr[_attr_str(vars_group.attrs["name"])] = gname
+        for layer in saved_layers(model_config):
+            expected = _unique_name(_snake_case(str(layer.get("class_name", ""))), used)
+            name = layer_name(layer)
+            gname = by_attr.get(name, expected)
+            child_path = f"{group_path}layers/{gname}/"
+            if is_model_config(layer):
+                walk(layer, child_path, key + (name,))
+            else:
+                claim(child_path, key + (name,), skip_layers=False)
+
+    walk(config, "", ())
+    stray = sorted(set(entries) - claimed)
+    return index, stray
+
+
+def _index_h5_weights(
+    path: Path, weights: Any, config: dict[str, Any], entries: dict[str, tuple[tuple[int, ...], str]]
+) -> tuple[dict[NestedKey, list[WeightEntry]], list[str]]:
+    """Map legacy `model_weights/<layer>/<weight_name>` arrays to layers by name."""
+    index: dict[NestedKey, list[WeightEntry]] = {}
+    claimed: set[str] = set()
+    root = weights.name.strip("/") + "/"
+    for layer in saved_layers(config):
+        name = layer_name(layer)
+        group = _h5_get(weights, name)
+        if group is None:
+            continue
+        weight_names = [_attr_str(n) for n in _attr_list(group.attrs.get("weight_names"))]
+        nested = _nested_leaf_names(layer) if is_model_config(layer) else {}
+        for weight_name in weight_names:
+            full = root + name + "/" + weight_name
+            if full not in entries:
+                raise ModelFileError(
+                    f"{path}: layer {name!r} lists weight {weight_name!r} but the file has no "
+                    "such array; the file is damaged"
+                )
+            shape, dtype = entries[full]
+            key, short = _owner_of(name, weight_name, nested)
+            index.setdefault(key, []).append(WeightEntry(short, shape, dtype, full))
+            claimed.add(full)
+    stray = sorted(p for p in entries if p.startswith(root) and p not in claimed)
+    return index, stray
+
+
+def _nested_leaf_names(model_config: dict[str, Any], prefix: NestedKey = ()) -> dict[str, NestedKey]:
+    """Leaf layer name -> path inside a nested model (legacy h5 stores them flat)."""
+    found: dict[str, NestedKey] = {}
+    for layer in model_layer_configs(model_config):
+        name = layer_name(layer)
+        if is_model_config(layer):
+            found.update(_nested_leaf_names(layer, prefix + (name,)))
+        else:
+            found.setdefault(name, prefix + (name,))
+    return found
+
+
+def _owner_of(top: str, weight_name: str, nested: dict[str, NestedKey]) -> tuple[NestedKey, str]:
+    """Which layer a legacy weight name ("conv1/kernel:0") belongs to, and its short name."""
+    clean = weight_name[:-2] if weight_name.endswith(":0") else weight_name
+    parts = clean.split("/")
+    if nested:
+        for i, part in enumerate(parts[:-1]):
+            if part in nested:
+                return (top,) + nested[part], "/".join(parts[i + 1 :])
+        return (top,), clean
+    if len(parts) > 1 and parts[0] == top:
+        return (top,), "/".join(parts[1:])
+    return (top,), clean
+
+
+# --- small helpers ----------------------------------------------------------------------------
+
+
+def _storage_order(name: str) -> tuple[tuple[int, int, str], ...]:
+    """Keras writes a layer's own `vars/N` first, then sub-objects (`cell/vars/N`) by name."""
+
+    def key(part: str) -> tuple[int, int, str]:
+        if part == "vars":
+            return (0, 0, "")
+        if part.isdigit():
+            return (1, int(part), "")
+        return (2, 0, part)
+
+    return tuple(key(p) for p in name.split("/"))
+
+
+def _snake_case(name: str) -> str:
+    import re
+
+    name = re.sub(r"\W+", "", name)
+    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
+def _unique_name(name: str, used: dict[str, int]) -> str:
+    if name in used:
+        used[name] += 1
+        return f"{name}_{used[name]}"
+    used[name] = 0
+    return name
+
+
+def _h5_get(group: Any, name: str) -> Any:
+    name = name.strip("/")
+    if not name:
+        return group
+    try:
+        return group[name] if name in group else None
+    except (KeyError, ValueError, OSError):
+        return None
+
+
+def _attr_str(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    return str(value)
+
+
+def _attr_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    try:
+        return list(value)
+    except TypeError:
+        return [value]
+
+
+def _str_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _itemsize(dtype: str) -> int:
+    if dtype == "bfloat16":
+        return 2
+    import numpy as np
+
+    try:
+        return np.dtype(dtype).itemsize
+    except TypeError:
+        return 0
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return text[:200]

@@ -1,0 +1,149 @@
+"""Turn library results into Rich output for people or one JSON document for machines."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from .inspection import InspectReport, LayerDetail, LayerRow
+from .safety import UNLOADABLE, UNSAFE, Finding
+
+SEVERITY_STYLE = {UNSAFE: "bold red", UNLOADABLE: "yellow", "warning": "yellow"}
+
+
+def stdout_console() -> Console:
+    """Results go to stdout; a pipe or file gets a wide, plain table rather than 80 columns."""
+    tty = sys.stdout.isatty()
+    return Console(file=sys.stdout, width=None if tty else 200, highlight=False, soft_wrap=False)
+
+
+def stderr_console() -> Console:
+    return Console(file=sys.stderr, highlight=False)
+
+
+def print_json(document: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(document, indent=2, allow_nan=False, default=_default) + "\n")
+
+
+def _default(value: Any) -> Any:
+    if hasattr(value, "to_dict"):
+        return value.to_dict()
+    if isinstance(value, tuple):
+        return list(value)
+    if hasattr(value, "item"):  # numpy scalars
+        return value.item()
+    raise TypeError(f"cannot write {type(value).__name__} as JSON")
+
+
+def format_shape(shape: Any) -> str:
+    """Keras style "(None, 28, 28, 3)"; `?` where the shape is unknown."""
+    if shape is None:
+        return "?"
+    if isinstance(shape, list) and shape and all(isinstance(s, (tuple, list)) or s is None
+                                                 for s in shape):
+        return ", ".join(format_shape(s) for s in shape)
+    dims = ", ".join("None" if d is None else str(d) for d in shape)
+    return f"({dims},)" if len(shape) == 1 else f"({dims})"
+
+
+def format_bytes(count: int) -> str:
+    value = float(count)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.2f} {unit}"
+        value /= 1024
+    return f"{count} B"
+
+
+def render_inspect(report: InspectReport, console: Console) -> None:
+    header = Table.grid(padding=(0, 2))
+    header.add_column(style="bold")
+    header.add_column()
+    header.add_row("File", report.file)
+    header.add_row("Format", report.format + (" (legacy HDF5)" if report.format == "h5" else ""))
+    header.add_row("Keras version", report.keras_version or "not recorded")
+    if report.date_saved:
+        header.add_row("Saved", report.date_saved)
+    header.add_row("Model", f"{report.name} ({report.class_name})")
+    for label, tensors in (("Inputs", report.inputs), ("Outputs", report.outputs)):
+        header.add_row(
+            label, "\n".join(f"{t.name}: {format_shape(t.shape)} {t.dtype or '?'}" for t in tensors)
+        )
+    console.print(header)
+    console.print()
+    console.print(layer_table(report.layers))
+    console.print(
+        f"Total params: {report.total_params:,} ({format_bytes(report.weight_bytes)})\n"
+        f"Trainable params: {report.trainable_params:,}\n"
+        f"Non-trainable params: {report.non_trainable_params:,}"
+    )
+    render_findings(report.findings, console)
+
+
+def layer_table(rows: list[LayerRow]) -> Table:
+    table = Table(show_lines=False, header_style="bold")
+    table.add_column("Layer (path)", overflow="fold")
+    table.add_column("Class")
+    table.add_column("Output shape", overflow="fold")
+    table.add_column("Params", justify="right")
+    table.add_column("Trainable")
+    table.add_column("Connected to", overflow="fold")
+    for row in rows:
+        indent = "  " * row.depth + ("└ " if row.depth else "")
+        name = Text(indent + row.name, style="bold" if row.is_model else "")
+        if len(row.output_shapes) > 1:
+            shape = "\n".join(
+                f"@{i}: {format_shape(_one(s))}" for i, s in enumerate(row.output_shapes)
+            )
+            inbound = "\n".join(f"@{i}: {', '.join(c) or '-'}" for i, c in enumerate(row.inbound))
+        else:
+            shape = format_shape(row.output_shape)
+            inbound = ", ".join(row.inbound[0]) if row.inbound and row.inbound[0] else "-"
+        table.add_row(
+            name, row.class_name, shape, f"{row.params:,}",
+            "yes" if row.trainable else "no", inbound,
+        )
+    return table
+
+
+def render_layer(detail: LayerDetail, console: Console) -> None:
+    row = detail.row
+    console.print(layer_table([row]))
+    if detail.weights:
+        weights = Table(title="Weights", header_style="bold", title_justify="left")
+        for col in ("Name", "Shape", "Dtype", "Trainable", "Min", "Max", "Mean"):
+            weights.add_column(col, justify="right" if col in ("Min", "Max", "Mean") else "left")
+        for w in detail.weights:
+            weights.add_row(
+                w.name, format_shape(w.shape), w.dtype, "yes" if w.trainable else "no",
+                *(("-" if v is None else f"{v:.6g}") for v in (w.min, w.max, w.mean)),
+            )
+        console.print(weights)
+    else:
+        console.print("Weights: none")
+    console.print(Text("Config:", style="bold"))
+    console.print(Text(json.dumps(detail.config, indent=2, default=str)))
+    render_findings(detail.findings, console)
+
+
+def render_findings(findings: list[Finding], console: Console) -> None:
+    if not findings:
+        console.print("Findings: none (nothing runs code, every class is part of Keras)")
+        return
+    table = Table(title="Findings", header_style="bold", title_justify="left")
+    table.add_column("Severity")
+    table.add_column("Layer")
+    table.add_column("What", overflow="fold")
+    for f in findings:
+        table.add_row(Text(f.severity, style=SEVERITY_STYLE.get(f.severity, "")),
+                      f.layer or "(file)", Text(f.message))
+    console.print(table)
+
+
+def _one(shapes: list[Any]) -> Any:
+    return shapes[0] if len(shapes) == 1 else shapes

@@ -1,0 +1,166 @@
+"""What in a model would run code, read other files, or fail to load — found from the config.
+
+Severity decides what `cut` and `verify` do before any loading:
+- "unsafe": loading would run code from the file or touch other files; refused without --unsafe;
+- "unloadable": needs code the file does not carry (custom classes); needs --custom-objects;
+- "warning": worth knowing, loads anyway (e.g. weights the config does not account for).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Iterator
+
+from .graph import MODEL_CLASSES, Layer, LayerGraph
+from .known_layers import weight_specs
+from .modelfile import ModelFile
+
+UNSAFE, UNLOADABLE, WARNING = "unsafe", "unloadable", "warning"
+
+CODE_LAYERS = {
+    "Lambda": "runs Python code stored in the file (a Lambda layer)",
+    "TFSMLayer": "loads and runs a TensorFlow SavedModel from another path",
+    "TorchModuleWrapper": "unpickles a PyTorch module stored in the file, which can run any code",
+}
+FOREIGN_LAYERS = {
+    "JaxLayer": "wraps JAX functions that the file cannot carry",
+    "FlaxLayer": "wraps a Flax module that the file cannot carry",
+}
+FILE_READING_LAYERS = {"StringLookup", "IntegerLookup", "TextVectorization"}
+
+
+@dataclass(frozen=True)
+class Finding:
+    layer: str  # layer path, or "" for the whole file
+    severity: str
+    kind: str
+    message: str
+
+    def to_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+
+def find_hazards(model_file: ModelFile, graph: LayerGraph) -> list[Finding]:
+    """Everything in the file that is unsafe, unloadable or suspicious, layer by layer."""
+    found: list[Finding] = []
+    for _, layer, _ in graph.walk():
+        found.extend(_layer_findings(layer))
+    if model_file.stray_weights:
+        shown = ", ".join(model_file.stray_weights[:3])
+        more = f" and {len(model_file.stray_weights) - 3} more" if len(
+            model_file.stray_weights
+        ) > 3 else ""
+        found.append(
+            Finding(
+                "", WARNING, "weights",
+                f"the weight file holds arrays no layer accounts for ({shown}{more})",
+            )
+        )
+    return found
+
+
+def blocking(findings: list[Finding], allow_unsafe: bool) -> list[Finding]:
+    """The findings that stop a load: unsafe ones unless allowed."""
+    return [f for f in findings if f.severity == UNSAFE and not allow_unsafe]
+
+
+def _layer_findings(layer: Layer) -> Iterator[Finding]:
+    cls = layer.class_name
+    if cls in CODE_LAYERS:
+        yield Finding(layer.path, UNSAFE, "code", f"{cls}: {CODE_LAYERS[cls]}")
+    elif cls in FOREIGN_LAYERS:
+        yield Finding(layer.path, UNLOADABLE, "custom", f"{cls}: {FOREIGN_LAYERS[cls]}")
+    elif not _is_keras_class(layer):
+        origin = layer.registered_name or (
+            f"{layer.module}.{cls}" if layer.module else cls
+        )
+        yield Finding(
+            layer.path, UNLOADABLE, "custom",
+            f"class {origin!r} is not part of Keras; loading needs its code "
+            "(--custom-objects)",
+        )
+    for where, obj in _nested_objects(layer.config):
+        if obj.get("class_name") == "__lambda__":
+            yield Finding(
+                layer.path, UNSAFE, "code",
+                f"{where}: serialized Python function (bytecode) that would run on load",
+            )
+        elif _foreign_object(obj):
+            name = obj.get("registered_name") or obj.get("class_name")
+            yield Finding(
+                layer.path, UNLOADABLE, "custom",
+                f"{where}: {name!r} from module {obj.get('module')!r} is not part of Keras; "
+                "loading needs its code (--custom-objects)",
+            )
+    if cls in FILE_READING_LAYERS:
+        for key in ("vocabulary", "vocabulary_path"):
+            value = layer.config.get(key)
+            if isinstance(value, str) and value:
+                yield Finding(
+                    layer.path, UNSAFE, "file",
+                    f"{cls} reads its {key} from another file ({value!r})",
+                )
+    yield from _weight_count_findings(layer)
+
+
+def _weight_count_findings(layer: Layer) -> Iterator[Finding]:
+    specs = weight_specs(layer.class_name, layer.config)
+    if specs is None or layer.submodel is not None:
+        return
+    if len(layer.weights) not in (0, len(specs)) or (not layer.weights and specs):
+        yield Finding(
+            layer.path, WARNING, "weights",
+            f"{layer.class_name} should store {len(specs)} array(s) "
+            f"({', '.join(n for n, _ in specs)}) but the file holds {len(layer.weights)}",
+        )
+
+
+def _nested_objects(config: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Serialized objects inside a layer's config (activations, initializers, ...)."""
+    stack: list[tuple[str, Any]] = [(k, v) for k, v in config.items()]
+    while stack:
+        where, value = stack.pop()
+        if isinstance(value, dict):
+            if "class_name" in value:
+                yield where, value
+            stack.extend((f"{where}.{k}", v) for k, v in value.items() if isinstance(v, dict))
+        elif isinstance(value, list):
+            stack.extend((f"{where}[{i}]", v) for i, v in enumerate(value))
+
+
+def _foreign_object(obj: dict[str, Any]) -> bool:
+    module = obj.get("module")
+    registered = obj.get("registered_name")
+    if isinstance(registered, str) and ">" in registered:
+        return True
+    if isinstance(module, str) and module and not module.startswith("keras"):
+        return True
+    return False
+
+
+def _is_keras_class(layer: Layer) -> bool:
+    if layer.class_name in MODEL_CLASSES:
+        return True
+    registered = layer.registered_name
+    if registered and ">" in registered:
+        return False
+    if layer.module is not None:
+        return layer.module.startswith("keras")
+    return layer.class_name in keras_layer_classes()
+
+
+@lru_cache(maxsize=1)
+def keras_layer_classes() -> frozenset[str]:
+    """Public Keras layer class names, read from the installed package's API file (no import)."""
+    names: set[str] = {"InputLayer", "Functional", "Sequential", "Model"}
+    spec = importlib.util.find_spec("keras")
+    if spec and spec.submodule_search_locations:
+        for base in spec.submodule_search_locations:
+            api = Path(base) / "api" / "layers" / "__init__.py"
+            if api.exists():
+                names.update(re.findall(r"import (\w+) as \1", api.read_text()))
+    return frozenset(names)

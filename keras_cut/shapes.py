@@ -1,0 +1,310 @@
+"""Output shapes of common Keras layers from their config and input shapes, without Keras.
+
+Used only where the file does not record a shape (a tensor nobody consumes, such as a model
+output, or legacy configs that record none). Returning None means "unknown", shown as `?`:
+a wrong shape is worse than no shape.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable
+
+Dim = int | None
+Shape = tuple[Dim, ...]
+
+IDENTITY = {
+    "Activation", "ReLU", "LeakyReLU", "PReLU", "ELU", "Softmax", "ThresholdedReLU",
+    "Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "GaussianNoise",
+    "GaussianDropout", "AlphaDropout", "BatchNormalization", "LayerNormalization",
+    "GroupNormalization", "UnitNormalization", "RMSNormalization", "Rescaling", "Normalization",
+    "ActivityRegularization", "Masking", "Identity", "RandomFlip", "RandomRotation",
+    "RandomZoom", "RandomTranslation", "RandomContrast", "RandomBrightness",
+}
+MERGE = {"Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum"}
+
+
+def infer_output_shapes(
+    class_name: str, config: dict[str, Any], inputs: list[Shape | None]
+) -> list[Shape | None] | None:
+    """Shapes of a call's outputs, or None where this class or these inputs are not known."""
+    if class_name == "InputLayer":
+        shape = config.get("batch_shape") or config.get("batch_input_shape")
+        return [_as_shape(shape)] if shape is not None else None
+    if not inputs or any(s is None for s in inputs):
+        return None
+    rule = RULES.get(class_name)
+    if class_name in IDENTITY:
+        return [inputs[0]]
+    if rule is None:
+        return None
+    try:
+        result = rule(config, inputs)  # type: ignore[arg-type]
+    except (KeyError, TypeError, ValueError, IndexError, ZeroDivisionError):
+        return None
+    if result is None:
+        return None
+    return result if isinstance(result, list) else [result]
+
+
+def _as_shape(value: Any) -> Shape | None:
+    if not isinstance(value, (list, tuple)):
+        return None
+    dims: list[Dim] = []
+    for d in value:
+        if d is None:
+            dims.append(None)
+        elif isinstance(d, int) and not isinstance(d, bool) and d >= 0:
+            dims.append(d)
+        else:
+            return None
+    return tuple(dims)
+
+
+def _tuple(value: Any, rank: int) -> tuple[int, ...]:
+    if isinstance(value, int):
+        return (value,) * rank
+    value = tuple(value)
+    if len(value) != rank:
+        raise ValueError("rank mismatch")
+    return value
+
+
+def _channels_last(config: dict[str, Any]) -> bool:
+    return config.get("data_format", "channels_last") != "channels_first"
+
+
+def _conv_len(length: Dim, kernel: int, stride: int, padding: str, dilation: int = 1) -> Dim:
+    if length is None:
+        return None
+    span = (kernel - 1) * dilation + 1
+    if padding in ("same", "causal"):
+        return math.ceil(length / stride)
+    return max((length - span) // stride + 1, 0)
+
+
+def _deconv_len(length: Dim, kernel: int, stride: int, padding: str, dilation: int,
+                out_pad: int | None) -> Dim:
+    if length is None:
+        return None
+    kernel = kernel + (kernel - 1) * (dilation - 1)
+    if out_pad is None:
+        return length * stride if padding == "same" else length * stride + max(kernel - stride, 0)
+    pad = kernel // 2 if padding == "same" else 0
+    return (length - 1) * stride + kernel - 2 * pad + out_pad
+
+
+def _spatial(config: dict[str, Any], shape: Shape) -> tuple[Dim, tuple[Dim, ...], bool]:
+    last = _channels_last(config)
+    channels = shape[-1] if last else shape[1]
+    spatial = shape[1:-1] if last else shape[2:]
+    return channels, tuple(spatial), last
+
+
+def _pack(batch: Dim, spatial: tuple[Dim, ...], channels: Dim, last: bool) -> Shape:
+    return (batch, *spatial, channels) if last else (batch, channels, *spatial)
+
+
+def _conv(config: dict[str, Any], inputs: list[Shape]) -> Shape:
+    shape = inputs[0]
+    channels, spatial, last = _spatial(config, shape)
+    rank = len(spatial)
+    kernel = _tuple(config["kernel_size"], rank)
+    strides = _tuple(config.get("strides", 1), rank)
+    dilation = _tuple(config.get("dilation_rate", 1), rank)
+    padding = config.get("padding", "valid")
+    out = tuple(
+        _conv_len(n, k, s, padding, d) for n, k, s, d in zip(spatial, kernel, strides, dilation)
+    )
+    if "filters" in config and config["filters"] is not None:
+        filters = config["filters"]
+    else:
+        filters = None if channels is None else channels * config.get("depth_multiplier", 1)
+    return _pack(shape[0], out, filters, last)
+
+
+def _deconv(config: dict[str, Any], inputs: list[Shape]) -> Shape:
+    shape = inputs[0]
+    _, spatial, last = _spatial(config, shape)
+    rank = len(spatial)
+    kernel = _tuple(config["kernel_size"], rank)
+    strides = _tuple(config.get("strides", 1), rank)
+    dilation = _tuple(config.get("dilation_rate", 1), rank)
+    out_pad = config.get("output_padding")
+    pads = _tuple(out_pad, rank) if out_pad is not None else (None,) * rank
+    padding = config.get("padding", "valid")
+    out = tuple(
+        _deconv_len(n, k, s, padding, d, p)
+        for n, k, s, d, p in zip(spatial, kernel, strides, dilation, pads)
+    )
+    return _pack(shape[0], out, config["filters"], last)
+
+
+def _pool(config: dict[str, Any], inputs: list[Shape]) -> Shape:
+    shape = inputs[0]
+    channels, spatial, last = _spatial(config, shape)
+    rank = len(spatial)
+    pool = _tuple(config["pool_size"], rank)
+    strides = _tuple(config.get("strides") or pool, rank)
+    padding = config.get("padding", "valid")
+    out = tuple(_conv_len(n, k, s, padding) for n, k, s in zip(spatial, pool, strides))
+    return _pack(shape[0], out, channels, last)
+
+
+def _global_pool(config: dict[str, Any], inputs: list[Shape]) -> Shape:
+    shape = inputs[0]
+    channels, spatial, last = _spatial(config, shape)
+    if config.get("keepdims"):
+        return _pack(shape[0], (1,) * len(spatial), channels, last)
+    return (shape[0], channels)
+
+
+def _dense(config: dict[str, Any], inputs: list[Shape]) -> Shape:
+    return (*inputs[0][:-1], config["units"])
+
+
+def _flatten(config: dict[str, Any], inputs: list[Shape]) -> Shape:
+    shape = inputs[0]
+    if not _channels_last(config) and len(shape) > 2:
+        shape = (shape[0], *shape[2:], shape[1])
+    rest = shape[1:]
+    return (shape[0], None if any(d is None for d in rest) else math.prod(rest))
+
+
+def _reshape(config: dict[str, Any], inputs: list[Shape]) -> Shape:
+    target = list(config["target_shape"])
+    rest = inputs[0][1:]
+    if -1 in target:
+        known = math.prod(d for d in target if d != -1)
+        if any(d is None for d in rest) or known == 0:
+            target[target.index(-1)] = None
+        else:
+            target[target.index(-1)] = math.prod(rest) // known
+    return (inputs[0][0], *target)
+
+
+def _permute(config: dict[str, Any], inputs: list[Shape]) -> Shape:
+    shape = inputs[0]
+    return (shape[0], *(shape[d] for d in config["dims"]))
+
+
+def _repeat(config: dict[str, Any], inputs: list[Shape]) -> Shape:
+    return (inputs[0][0], config["n"], inputs[0][1])
+
+
+def _padding_pairs(value: Any, rank: int) -> list[tuple[int, int]]:
+    if isinstance(value, int):
+        return [(value, value)] * rank
+    value = list(value)
+    if len(value) != rank:
+        raise ValueError("rank mismatch")
+    return [(v, v) if isinstance(v, int) else (v[0], v[1]) for v in value]
+
+
+def _resize_spatial(key: str, sign: int) -> Callable[[dict[str, Any], list[Shape]], Shape]:
+    def rule(config: dict[str, Any], inputs: list[Shape]) -> Shape:
+        shape = inputs[0]
+        channels, spatial, last = _spatial(config, shape)
+        pairs = _padding_pairs(config[key], len(spatial))
+        out = tuple(None if n is None else n + sign * (a + b) for n, (a, b) in zip(spatial, pairs))
+        return _pack(shape[0], out, channels, last)
+
+    return rule
+
+
+def _upsample(config: dict[str, Any], inputs: list[Shape]) -> Shape:
+    shape = inputs[0]
+    channels, spatial, last = _spatial(config, shape)
+    size = _tuple(config.get("size", 2), len(spatial))
+    out = tuple(None if n is None else n * k for n, k in zip(spatial, size))
+    return _pack(shape[0], out, channels, last)
+
+
+def _merge(config: dict[str, Any], inputs: list[Shape]) -> Shape:
+    rank = max(len(s) for s in inputs)
+    padded = [(1,) * (rank - len(s)) + tuple(s) for s in inputs]
+    out: list[Dim] = []
+    for dims in zip(*padded):
+        known = [d for d in dims if d is not None and d != 1]
+        if known:
+            out.append(known[0])
+        elif all(d == 1 for d in dims):
+            out.append(1)
+        else:
+            out.append(None)
+    return tuple(out)
+
+
+def _concat(config: dict[str, Any], inputs: list[Shape]) -> Shape:
+    axis = config.get("axis", -1)
+    rank = len(inputs[0])
+    axis = axis % rank
+    out = list(inputs[0])
+    sizes = [s[axis] for s in inputs]
+    out[axis] = None if any(d is None for d in sizes) else sum(sizes)
+    return tuple(out)
+
+
+def _embedding(config: dict[str, Any], inputs: list[Shape]) -> Shape:
+    return (*inputs[0], config["output_dim"])
+
+
+def _recurrent(config: dict[str, Any], inputs: list[Shape]) -> list[Shape]:
+    shape = inputs[0]
+    units = config["units"]
+    out: Shape = (shape[0], shape[1], units) if config.get("return_sequences") else (shape[0], units)
+    if not config.get("return_state"):
+        return [out]
+    states = 2 if config.get("_class") == "LSTM" else 1
+    return [out] + [(shape[0], units)] * states
+
+
+def _resizing(config: dict[str, Any], inputs: list[Shape]) -> Shape:
+    shape = inputs[0]
+    channels, _, last = _spatial(config, shape)
+    return _pack(shape[0], (config["height"], config["width"]), channels, last)
+
+
+def _attention_like(config: dict[str, Any], inputs: list[Shape]) -> Shape:
+    query = inputs[0]
+    out_dim = config.get("output_shape")
+    if out_dim is None:
+        return query
+    if isinstance(out_dim, int):
+        return (*query[:-1], out_dim)
+    return (*query[:-1], *out_dim)
+
+
+RULES: dict[str, Callable[[dict[str, Any], list[Shape]], Any]] = {
+    "Dense": _dense,
+    "Conv1D": _conv, "Conv2D": _conv, "Conv3D": _conv,
+    "DepthwiseConv1D": _conv, "DepthwiseConv2D": _conv,
+    "SeparableConv1D": _conv, "SeparableConv2D": _conv,
+    "Conv1DTranspose": _deconv, "Conv2DTranspose": _deconv, "Conv3DTranspose": _deconv,
+    "MaxPooling1D": _pool, "MaxPooling2D": _pool, "MaxPooling3D": _pool,
+    "AveragePooling1D": _pool, "AveragePooling2D": _pool, "AveragePooling3D": _pool,
+    "GlobalAveragePooling1D": _global_pool, "GlobalAveragePooling2D": _global_pool,
+    "GlobalAveragePooling3D": _global_pool, "GlobalMaxPooling1D": _global_pool,
+    "GlobalMaxPooling2D": _global_pool, "GlobalMaxPooling3D": _global_pool,
+    "Flatten": _flatten,
+    "Reshape": _reshape,
+    "Permute": _permute,
+    "RepeatVector": _repeat,
+    "ZeroPadding1D": _resize_spatial("padding", +1),
+    "ZeroPadding2D": _resize_spatial("padding", +1),
+    "ZeroPadding3D": _resize_spatial("padding", +1),
+    "Cropping1D": _resize_spatial("cropping", -1),
+    "Cropping2D": _resize_spatial("cropping", -1),
+    "Cropping3D": _resize_spatial("cropping", -1),
+    "UpSampling1D": _upsample, "UpSampling2D": _upsample, "UpSampling3D": _upsample,
+    "Concatenate": _concat,
+    "Embedding": _embedding,
+    "LSTM": lambda c, i: _recurrent({**c, "_class": "LSTM"}, i),
+    "GRU": _recurrent,
+    "SimpleRNN": _recurrent,
+    "Resizing": _resizing,
+    "MultiHeadAttention": _attention_like,
+    "Attention": _attention_like,
+    "AdditiveAttention": _attention_like,
+    **{name: _merge for name in MERGE},
+}
