@@ -9,8 +9,8 @@ from __future__ import annotations
 import contextlib
 import sys
 import traceback
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator, Optional
 
 import typer
 
@@ -76,13 +76,13 @@ def _options(
 def inspect_command(
     model: Path = typer.Argument(..., help="A .keras or legacy .h5 model file."),
     json_output: bool = typer.Option(False, "--json", help="Print one JSON document."),
-    depth: Optional[int] = typer.Option(
+    depth: int | None = typer.Option(
         None, "--depth", min=0, help="Expand nested models to this depth (default: fully)."
     ),
-    filter: Optional[str] = typer.Option(
+    filter: str | None = typer.Option(
         None, "--filter", help="Show only layers whose path or class matches this regex."
     ),
-    layer: Optional[str] = typer.Option(
+    layer: str | None = typer.Option(
         None, "--layer", help="Show one layer in detail: config, weights with statistics."
     ),
 ) -> None:

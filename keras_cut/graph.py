@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import difflib
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 from .errors import LayerNameError, ModelFileError
 from .known_layers import name_weights

@@ -12,9 +12,10 @@ import contextlib
 import json
 import math
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any, Iterator
+from typing import Any
 
 from .errors import ModelFileError, UnsafeModelError
 
@@ -32,6 +33,7 @@ MAX_DATASET_EXPANSION = 64  # declared bytes / stored bytes, for datasets over M
 MIN_BOMB_BYTES = 2**20
 
 NestedKey = tuple[str, ...]
+DatasetIndex = dict[str, tuple[tuple[int, ...], str]]  # h5 path -> (shape, dtype)
 
 
 @dataclass(frozen=True)
@@ -291,11 +293,11 @@ def _read_legacy_h5(path: Path) -> ModelFile:
 # --- h5 scanning and the weight index ---------------------------------------------------------
 
 
-def _scan_h5(path: Path, h5: Any, stored_size: int) -> dict[str, tuple[tuple[int, ...], str]]:
+def _scan_h5(path: Path, h5: Any, stored_size: int) -> DatasetIndex:
     """Every dataset in the file with its shape and dtype; refuse links, externals and bombs."""
     import h5py
 
-    found: dict[str, tuple[tuple[int, ...], str]] = {}
+    found: DatasetIndex = {}
     seen = 0
 
     def walk(group: Any, prefix: str, depth: int) -> None:
@@ -378,7 +380,7 @@ def saved_layers(model_config: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _index_keras_weights(
-    path: Path, h5: Any, config: dict[str, Any], entries: dict[str, tuple[tuple[int, ...], str]]
+    path: Path, h5: Any, config: dict[str, Any], entries: DatasetIndex
 ) -> tuple[dict[NestedKey, list[WeightEntry]], list[str]]:
     """Map `.keras` weight groups (named by class, `dense_1`) to layers (named by name)."""
     index: dict[NestedKey, list[WeightEntry]] = {}
@@ -425,7 +427,7 @@ def _index_keras_weights(
 
 
 def _index_h5_weights(
-    path: Path, weights: Any, config: dict[str, Any], entries: dict[str, tuple[tuple[int, ...], str]]
+    path: Path, weights: Any, config: dict[str, Any], entries: DatasetIndex
 ) -> tuple[dict[NestedKey, list[WeightEntry]], list[str]]:
     """Map legacy `model_weights/<layer>/<weight_name>` arrays to layers by name."""
     index: dict[NestedKey, list[WeightEntry]] = {}
@@ -453,7 +455,9 @@ def _index_h5_weights(
     return index, stray
 
 
-def _nested_leaf_names(model_config: dict[str, Any], prefix: NestedKey = ()) -> dict[str, NestedKey]:
+def _nested_leaf_names(
+    model_config: dict[str, Any], prefix: NestedKey = ()
+) -> dict[str, NestedKey]:
     """Leaf layer name -> path inside a nested model (legacy h5 stores them flat)."""
     found: dict[str, NestedKey] = {}
     for layer in model_layer_configs(model_config):

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import importlib.util
 import re
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from .graph import MODEL_CLASSES, Layer, LayerGraph
 from .known_layers import weight_specs
@@ -84,7 +85,7 @@ def _layer_findings(layer: Layer) -> Iterator[Finding]:
             "(--custom-objects)",
         )
     for where, obj in _nested_objects(layer.config):
-        if obj.get("class_name") == "__lambda__":
+        if obj.get("class_name") == "__lambda__" and cls != "Lambda":
             yield Finding(
                 layer.path, UNSAFE, "code",
                 f"{where}: serialized Python function (bytecode) that would run on load",
@@ -160,7 +161,9 @@ def keras_layer_classes() -> frozenset[str]:
     spec = importlib.util.find_spec("keras")
     if spec and spec.submodule_search_locations:
         for base in spec.submodule_search_locations:
-            api = Path(base) / "api" / "layers" / "__init__.py"
-            if api.exists():
-                names.update(re.findall(r"import (\w+) as \1", api.read_text()))
+            for api in (Path(base) / "layers" / "__init__.py",
+                        Path(base) / "api" / "layers" / "__init__.py"):
+                if api.exists():
+                    # "from keras.src... import Conv2D as Convolution2D": the class is Conv2D.
+                    names.update(re.findall(r"\b(\w+) as \w+", api.read_text()))
     return frozenset(names)

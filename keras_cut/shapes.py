@@ -8,7 +8,8 @@ a wrong shape is worse than no shape.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 Dim = int | None
 Shape = tuple[Dim, ...]
@@ -252,7 +253,8 @@ def _embedding(config: dict[str, Any], inputs: list[Shape]) -> Shape:
 def _recurrent(config: dict[str, Any], inputs: list[Shape]) -> list[Shape]:
     shape = inputs[0]
     units = config["units"]
-    out: Shape = (shape[0], shape[1], units) if config.get("return_sequences") else (shape[0], units)
+    sequences = config.get("return_sequences")
+    out: Shape = (shape[0], shape[1], units) if sequences else (shape[0], units)
     if not config.get("return_state"):
         return [out]
     states = 2 if config.get("_class") == "LSTM" else 1

@@ -24,7 +24,8 @@ class Sample:
 SAMPLES = [
     Sample(
         "cnn", "cnn.keras",
-        "the seed article's CNN (example 1): conv/pool stack, intermediate_dense, classification_head",
+        "the seed article's CNN (example 1): conv/pool stack, intermediate_dense, "
+        "classification_head",
         {"prefix": ["intermediate_dense", "flatten"], "head": ["intermediate_dense"],
          "segment": ["max_pooling2d_1", "intermediate_dense"]},
     ),

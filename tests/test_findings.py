@@ -1,0 +1,78 @@
+"""`inspect` names what would run code or fail to load, per layer — and stays quiet otherwise."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+
+import pytest
+
+from keras_cut.inspection import inspect_model
+from sample_models.registry import SAMPLES
+from tests.cli_helpers import run_cli
+from tests.test_reader_errors import rezip
+
+
+@pytest.fixture(scope="module")
+def lambda_model(tmp_path_factory, keras):
+    path = tmp_path_factory.mktemp("lambda") / "lambda.keras"
+    inp = keras.Input((4,), name="x")
+    y = keras.layers.Lambda(lambda t: t * 2.0, name="double")(inp)
+    keras.Model(inp, keras.layers.Dense(2, name="out")(y)).save(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def custom_model(tmp_path_factory, keras):
+    @keras.saving.register_keras_serializable(package="acme")
+    class Scale(keras.layers.Layer):
+        def call(self, x):
+            return x * 3.0
+
+    path = tmp_path_factory.mktemp("custom") / "custom.keras"
+    inp = keras.Input((4,), name="x")
+    keras.Model(inp, Scale(name="scale")(inp)).save(path)
+    return path
+
+
+@pytest.mark.parametrize("sample", SAMPLES, ids=[s.name for s in SAMPLES])
+def test_clean_samples_have_no_findings(sample):
+    assert inspect_model(sample.path).findings == []
+
+
+def test_lambda_is_unsafe_and_named(lambda_model, capsys):
+    findings = inspect_model(lambda_model).findings
+    assert [(f.layer, f.severity, f.kind) for f in findings] == [("double", "unsafe", "code")]
+    result = run_cli(capsys, "inspect", lambda_model)
+    assert result.code == 0 and "double" in result.out and "unsafe" in result.out
+
+
+def test_custom_class_is_unloadable_and_named(custom_model):
+    findings = inspect_model(custom_model).findings
+    assert [(f.layer, f.severity) for f in findings] == [("scale", "unloadable")]
+    assert "acme>Scale" in findings[0].message
+
+
+def test_vocabulary_file_and_custom_activation_are_found(tmp_path, keras):
+    src = SAMPLES[0].path
+    config = json.loads(zipfile.ZipFile(src).read("config.json"))
+    dense = config["config"]["layers"][-1]["config"]
+    dense["activation"] = {"module": "builtins", "class_name": "function",
+                           "config": "evil_act", "registered_name": "function"}
+    config["config"]["layers"][-2]["class_name"] = "StringLookup"
+    config["config"]["layers"][-2]["config"]["vocabulary"] = "/etc/vocab.txt"
+    path = rezip(src, tmp_path / "m.keras", replace={"config.json": json.dumps(config)})
+    kinds = {(f.layer, f.kind) for f in inspect_model(path).findings}
+    assert ("classification_head", "custom") in kinds
+    assert ("intermediate_dense", "file") in kinds
+
+
+def test_serialized_lambda_in_a_config_is_found(tmp_path):
+    src = SAMPLES[0].path
+    config = json.loads(zipfile.ZipFile(src).read("config.json"))
+    config["config"]["layers"][-1]["config"]["activation"] = {
+        "class_name": "__lambda__", "config": {"code": "4wEAAAAA", "defaults": None}
+    }
+    path = rezip(src, tmp_path / "m.keras", replace={"config.json": json.dumps(config)})
+    findings = inspect_model(path).findings
+    assert [(f.layer, f.severity) for f in findings] == [("classification_head", "unsafe")]

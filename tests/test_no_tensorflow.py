@@ -1,0 +1,38 @@
+"""`--help`, `inspect` and name checks never import TensorFlow or Keras (a fresh process each)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from sample_models.registry import BY_NAME
+from tests.cli_helpers import ROOT
+
+PROBE = """
+import sys
+from keras_cut.cli import main
+code = main({args!r})
+heavy = sorted(m for m in ("tensorflow", "keras") if m in sys.modules)
+print("HEAVY=" + ",".join(heavy), file=sys.stderr)
+sys.exit(code)
+"""
+
+CASES = [
+    (["--help"], 0),
+    (["inspect", "--help"], 0),
+    (["inspect", str(BY_NAME["nested"].path)], 0),
+    (["inspect", str(BY_NAME["cnn_h5"].path), "--json"], 0),
+    (["inspect", str(BY_NAME["nested"].path), "--layer", "backbone/stem_bn"], 0),
+    (["inspect", str(BY_NAME["cnn"].path), "--layer", "no_such_layer"], 2),
+]
+
+
+@pytest.mark.parametrize("args,code", CASES, ids=[" ".join(a[:2]) + f"-{i}" for i, (a, _) in
+                                                  enumerate(CASES)])
+def test_no_tensorflow_import(args, code):
+    proc = subprocess.run([sys.executable, "-c", PROBE.format(args=args)], capture_output=True,
+                          text=True, cwd=ROOT, timeout=120)
+    assert proc.returncode == code, proc.stderr
+    assert "HEAVY=\n" in proc.stderr or proc.stderr.endswith("HEAVY="), proc.stderr
