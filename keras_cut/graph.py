@@ -52,7 +52,9 @@ class Call:
     index: int
     inputs: list[TensorRef]
     outputs: list[Tensor] = field(default_factory=list)
-    kwargs: dict[str, Any] = field(default_factory=dict)
+    # The serialized call as the file has it (Keras 3 {"args", "kwargs"} or a legacy list),
+    # replayed by `cut`; None for Sequential layers, which are called on the previous output.
+    data: Any = None
 
 
 @dataclass
@@ -290,7 +292,7 @@ class _Builder:
             if not isinstance(nodes, list):
                 raise self.fail(f"layer {layer.path!r} has malformed inbound_nodes")
             for i, node in enumerate(nodes):
-                refs, kwargs = _node_inputs(node)
+                refs = _node_inputs(node)
                 if refs is None:
                     raise self.fail(f"layer {layer.path!r} has a malformed call (node {i})")
                 for ref in refs:
@@ -300,7 +302,7 @@ class _Builder:
                             f"layer {layer.path!r} takes its input from {ref.layer!r}, which "
                             f"model {model!r} does not have; the config is damaged"
                         )
-                layer.calls.append(Call(index=i, inputs=refs, kwargs=kwargs))
+                layer.calls.append(Call(index=i, inputs=refs, data=node))
         for layer in layers:
             if layer.is_input and not layer.calls:
                 layer.calls.append(Call(index=0, inputs=[]))
@@ -422,26 +424,22 @@ class _Builder:
                 call.outputs.append(Tensor(shape, dtype))
 
 
-def _node_inputs(node: Any) -> tuple[list[TensorRef] | None, dict[str, Any]]:
-    """The tensors a serialized call consumes, in argument order, and its plain kwargs."""
+def _node_inputs(node: Any) -> list[TensorRef] | None:
+    """The tensors a serialized call consumes, in argument order; None if malformed."""
     if isinstance(node, dict):  # Keras 3: {"args": [...], "kwargs": {...}}
         refs: list[TensorRef] = []
         _collect_tensors(node.get("args", []), refs)
         _collect_tensors(node.get("kwargs", {}), refs)
-        kwargs = node.get("kwargs") if isinstance(node.get("kwargs"), dict) else {}
-        return refs, kwargs
+        return refs
     if isinstance(node, list):  # tf.keras 2: [[name, node, tensor, kwargs], ...]
         refs = []
-        kwargs: dict[str, Any] = {}
         for item in node:
             ref = _history(item)
             if ref is None:
-                return None, {}
+                return None
             refs.append(ref)
-            if isinstance(item, list) and len(item) > 3 and isinstance(item[3], dict):
-                kwargs.update(item[3])
-        return refs, kwargs
-    return None, {}
+        return refs
+    return None
 
 
 def _collect_tensors(value: Any, out: list[TensorRef]) -> None:

@@ -42,3 +42,78 @@ def layer_facts(model) -> dict[str, dict]:
 def totals(model) -> tuple[int, int]:
     trainable = sum(math.prod(w.shape) for w in model.trainable_weights)
     return model.count_params(), trainable
+
+
+def _graph_of(model):
+    return getattr(model, "_functional", None) or model
+
+
+def _own_calls(graph, layer) -> list:
+    keys = graph._nodes
+    return [n for i, n in enumerate(layer._inbound_nodes) if f"{id(layer)}_ib-{i}" in keys]
+
+
+def activations(model, inputs: list) -> dict[tuple[str, int], list]:
+    """Every layer call's outputs, by (layer path, call index), computed eagerly by walking
+    Keras' own node graph (nested models are walked into, not called whole)."""
+    import numpy as np
+    from keras import tree
+
+    record: dict[tuple[str, int], list] = {}
+
+    def run(owner, values: list, prefix: str) -> list:
+        graph = _graph_of(owner)
+        known = {id(kt): v for kt, v in zip(graph.inputs, values)}
+        for depth in sorted(graph._nodes_by_depth, reverse=True):
+            for node in graph._nodes_by_depth[depth]:
+                op = node.operation
+                if node.is_input:
+                    continue
+                args, kwargs = node.arguments.fill_in(known)
+                path = prefix + op.name
+                if hasattr(op, "layers"):
+                    outs = run(op, tree.flatten(args[0]), path + "/")
+                else:
+                    outs = tree.flatten(op(*args, **kwargs))
+                index = _own_calls(graph, op).index(node)
+                record[(path, index)] = [np.asarray(o) for o in outs]
+                for kt, value in zip(node.outputs, outs):
+                    known[id(kt)] = value
+        return [known[id(kt)] for kt in graph.outputs]
+
+    outs = run(model, list(inputs), "")
+    record[("", 0)] = [np.asarray(o) for o in outs]
+    return record
+
+
+def parse_source(label: str) -> tuple[str, int, int]:
+    """"backbone/conv@1[0]" -> ("backbone/conv", 1, 0)."""
+    index = 0
+    if label.endswith("]"):
+        label, _, rest = label.rpartition("[")
+        index = int(rest[:-1])
+    parts, call = [], 0
+    for seg in label.split("/"):
+        name, sep, number = seg.rpartition("@")
+        if sep and number.isdigit():
+            parts.append(name)
+            call = int(number)
+        else:
+            parts.append(seg)
+            call = 0
+    return "/".join(parts), call, index
+
+
+def random_inputs(model, batch: int, seed: int) -> list:
+    """Seeded data for each model input: floats in [-1, 1], integers in [0, 1000)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    data = []
+    for kt in model.inputs:
+        shape = (batch,) + tuple(d for d in kt.shape[1:])
+        if "int" in str(kt.dtype):
+            data.append(rng.integers(0, 1000, size=shape).astype(kt.dtype))
+        else:
+            data.append(rng.uniform(-1, 1, size=shape).astype("float32"))
+    return data

@@ -1,0 +1,248 @@
+"""Plan a cut on the TensorFlow-free graph: which calls to keep, which tensors become inputs.
+
+Planning checks every name and every impossibility before any model is loaded, so a wrong name
+or an impossible cut fails in milliseconds without TensorFlow.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .errors import CutError, UsageError
+from .flatgraph import Context, FlatGraph, FlatNode, FlatTensor
+from .shapes import Shape
+
+PARENT_INPUT, CUT_INPUT, CROSSING = "parent_input", "cut_input", "crossing"
+
+
+@dataclass
+class PlannedTensor:
+    name: str  # the Keras name in the submodel (input layer name / output layer name)
+    source: str  # what it is in the parent: a label such as "backbone/stem_relu" or "shared@1"
+    kind: str  # for inputs: parent_input, cut_input or crossing; for outputs: "output"
+    tensor: FlatTensor
+    shape: Shape | None
+    dtype: str | None
+
+
+@dataclass
+class ModelCall:
+    """A nested model kept whole: called as one layer."""
+
+    context: Context
+    layer: str
+    call: int
+
+
+@dataclass
+class CutPlan:
+    flat: FlatGraph
+    inputs: list[PlannedTensor]
+    outputs: list[PlannedTensor]
+    steps: list[FlatNode | ModelCall]  # in call order
+    renames: dict[str, str] = field(default_factory=dict)  # parent path -> submodel name
+
+    @property
+    def kept_paths(self) -> list[str]:
+        """Layer paths the submodel keeps (a nested model kept whole counts as its layers)."""
+        seen: dict[str, None] = {}
+        for step in self.steps:
+            if isinstance(step, ModelCall):
+                prefix = self.flat.path(FlatNode(step.context, step.layer, step.call))
+                layer = self.flat.layer(FlatNode(step.context, step.layer, step.call))
+                assert layer.submodel is not None
+                seen[prefix] = None
+                for _, inner, _ in layer.submodel.walk():
+                    if not inner.is_input:
+                        seen[inner.path if "/" in inner.path else prefix + "/" + inner.path] = None
+            else:
+                seen[self.flat.path(step)] = None
+        return list(seen)
+
+
+def plan_cut(flat: FlatGraph, output_specs: list[str], input_specs: list[str]) -> CutPlan:
+    if not output_specs and not input_specs:
+        raise UsageError("give at least one --output-layer or --input-layer")
+    out_nodes = [flat.resolve(s, "--output-layer") for s in output_specs]
+    in_nodes = [flat.resolve(s, "--input-layer") for s in input_specs]
+    _no_repeats(flat, out_nodes, "--output-layer")
+    _no_repeats(flat, in_nodes, "--input-layer")
+
+    outputs: list[tuple[FlatTensor, str]] = []
+    if out_nodes:
+        for node in out_nodes:
+            outputs += [(t, flat.label(node)) for t in flat.outputs_of(node)]
+    else:
+        outputs = [(t, flat.label(t.node)) for t in flat.parent_outputs]
+
+    cut_inputs: dict[FlatTensor, str] = {}
+    for node in in_nodes:
+        for t in flat.outputs_of(node):
+            cut_inputs.setdefault(t, flat.label(node))
+
+    downstream = _downstream(flat, cut_inputs) if in_nodes else None
+    kept: set[FlatNode] = set()
+    found_inputs: dict[FlatTensor, str] = {}
+    parent_inputs = set(flat.parent_inputs)
+    stack = [t for t, _ in outputs]
+    if downstream is not None:
+        for t, label in outputs:
+            if t not in cut_inputs and t.node not in downstream:
+                raise CutError(
+                    f"--output-layer {label!r} does not depend on "
+                    f"{_names('--input-layer', cut_inputs)}: it comes before the cut or sits on "
+                    "another branch; choose an output after the input layer"
+                )
+    seen: set[FlatTensor] = set()
+    while stack:
+        t = stack.pop()
+        if t in seen:
+            continue
+        seen.add(t)
+        if t in cut_inputs:
+            found_inputs[t] = CUT_INPUT
+        elif t in parent_inputs:
+            found_inputs[t] = PARENT_INPUT
+        elif downstream is not None and t.node not in downstream:
+            found_inputs[t] = CROSSING
+        else:
+            kept.add(t.node)
+            stack.extend(flat.inputs_of(t.node))
+
+    unused = [label for t, label in cut_inputs.items() if t not in found_inputs]
+    if unused:
+        outs = ", ".join(repr(label) for _, label in outputs)
+        raise CutError(
+            f"--input-layer {unused[0]!r} is not on the way to the outputs ({outs}): it comes "
+            "after them or sits on another branch; drop it or choose another output"
+        )
+    inputs = _order_inputs(flat, found_inputs, cut_inputs)
+    plan = CutPlan(
+        flat=flat,
+        inputs=[_planned_input(flat, t, kind, cut_inputs) for t, kind in inputs],
+        outputs=[_planned(flat, t, label, "output") for t, label in outputs],
+        steps=_collapse(flat, [n for n in flat.nodes if n in kept], inputs, outputs),
+    )
+    _assign_names(plan)
+    return plan
+
+
+def _no_repeats(flat: FlatGraph, nodes: list[FlatNode], option: str) -> None:
+    seen = set()
+    for node in nodes:
+        if node in seen:
+            raise UsageError(f"{option} {flat.label(node)!r} is given twice")
+        seen.add(node)
+
+
+def _names(option: str, tensors: dict[FlatTensor, str]) -> str:
+    labels = list(dict.fromkeys(tensors.values()))
+    return f"{option} " + ", ".join(repr(label) for label in labels)
+
+
+def _downstream(flat: FlatGraph, starts: dict[FlatTensor, str]) -> set[FlatNode]:
+    """Every call that (transitively) consumes one of `starts`."""
+    found: set[FlatNode] = set()
+    stack = list(starts)
+    while stack:
+        for node in flat.consumers.get(stack.pop(), []):
+            if node not in found:
+                found.add(node)
+                stack.extend(flat.outputs_of(node))
+    return found
+
+
+def _order_inputs(
+    flat: FlatGraph, found: dict[FlatTensor, str], cut_inputs: dict[FlatTensor, str]
+) -> list[tuple[FlatTensor, str]]:
+    """The inputs the user named, in their order; then parent inputs; then crossing tensors."""
+    ordered = [(t, CUT_INPUT) for t in cut_inputs if found.get(t) == CUT_INPUT]
+    ordered += [(t, PARENT_INPUT) for t in flat.parent_inputs if found.get(t) == PARENT_INPUT]
+    crossing = [t for t, kind in found.items() if kind == CROSSING]
+    crossing.sort(key=lambda t: (flat.position.get(t.node, -1), t.index))
+    return ordered + [(t, CROSSING) for t in crossing]
+
+
+def _planned(flat: FlatGraph, t: FlatTensor, source: str, kind: str) -> PlannedTensor:
+    shape, dtype = flat.shape_dtype(t)
+    return PlannedTensor(name="", source=source, kind=kind, tensor=t, shape=shape, dtype=dtype)
+
+
+def _planned_input(flat: FlatGraph, t: FlatTensor, kind: str,
+                   cut_inputs: dict[FlatTensor, str]) -> PlannedTensor:
+    source = cut_inputs.get(t) or flat.label(t.node)
+    if len(flat.outputs_of(t.node)) > 1:
+        source += f"[{t.index}]"
+    planned = _planned(flat, t, source, kind)
+    if planned.shape is None:
+        raise CutError(
+            f"the shape of {source!r} is not recorded in the file and keras-cut cannot work it "
+            "out, so it cannot become an input; cut at a neighbouring layer"
+        )
+    return planned
+
+
+def _collapse(
+    flat: FlatGraph, nodes: list[FlatNode], inputs: list[tuple[FlatTensor, str]],
+    outputs: list[tuple[FlatTensor, str]],
+) -> list[FlatNode | ModelCall]:
+    """Keep a nested model whole where the cut takes all of it and uses none of its insides."""
+    kept = set(nodes)
+    boundary = {t for t, _ in inputs} | {t for t, _ in outputs}
+    steps: list[FlatNode | ModelCall] = []
+    done: set[Context] = set()
+    for node in nodes:
+        whole = _outermost_whole(flat, node.context, kept, boundary)
+        if whole is None:
+            steps.append(node)
+        elif whole not in done:
+            done.add(whole)
+            steps.append(ModelCall(whole[:-1], whole[-1][0], whole[-1][1]))
+    return steps
+
+
+def _outermost_whole(flat: FlatGraph, context: Context, kept: set[FlatNode],
+                     boundary: set[FlatTensor]) -> Context | None:
+    for depth in range(1, len(context) + 1):
+        candidate = context[:depth]
+        inner = [n for n in flat.nodes if n.context[:depth] == candidate]
+        model_outputs = set(flat.outputs_of(FlatNode(candidate[:-1], *candidate[-1])))
+        if all(n in kept for n in inner) and not any(
+            t in boundary and t not in model_outputs
+            for n in inner for t in flat.outputs_of(n)
+        ):
+            return candidate
+    return None
+
+
+def _assign_names(plan: CutPlan) -> None:
+    """Keras names: inputs after their layer; flattened layers keep theirs unless they clash."""
+    flat = plan.flat
+    taken: dict[str, str] = {}  # name -> the parent layer path that holds it
+    for step in plan.steps:
+        layer_path = flat.path(FlatNode(step.context, step.layer, step.call))
+        name = step.layer
+        if name in taken and taken[name] != layer_path:
+            new = layer_path.replace("/", "_")
+            plan.renames[layer_path] = new
+            name = new
+        taken[name] = layer_path
+    for planned in plan.inputs:
+        if planned.kind == PARENT_INPUT:
+            base = planned.tensor.layer
+        else:
+            base = planned.tensor.layer
+            layer = flat.layer(planned.tensor)
+            if len(layer.calls) > 1:
+                base += f"_call{planned.tensor.call}"
+            if planned.tensor.index:
+                base += f"_{planned.tensor.index}"
+        name, n = base, 1
+        while name in taken:
+            name, n = f"{base}_{n}", n + 1
+        taken[name] = planned.source
+        planned.name = name
+    for planned in plan.outputs:
+        node = planned.tensor.node
+        path = flat.path(node)
+        planned.name = plan.renames.get(path, node.layer)

@@ -1,0 +1,189 @@
+"""The whole model as one flat graph of layer calls, nested models expanded.
+
+A nested model called in the outer graph runs its own layers; here each of those calls gets a
+context (the chain of nested-model calls it runs inside), so a cut can start or end anywhere,
+at any depth. A nested model's input is the same tensor as what its caller passed in, and its
+output the same tensor as its inner output layer's: `canonical` follows those aliases so that
+every tensor has exactly one producing call.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+
+from .errors import LayerNameError
+from .graph import CALL_SEP, Layer, LayerGraph
+
+Context = tuple[tuple[str, int], ...]  # ((model layer name, call index), ...) from the top
+
+
+@dataclass(frozen=True)
+class FlatNode:
+    context: Context
+    layer: str
+    call: int
+
+
+@dataclass(frozen=True)
+class FlatTensor:
+    context: Context
+    layer: str
+    call: int
+    index: int = 0
+
+    @property
+    def node(self) -> FlatNode:
+        return FlatNode(self.context, self.layer, self.call)
+
+
+class FlatGraph:
+    def __init__(self, graph: LayerGraph):
+        self.top = graph
+        self._graphs: dict[Context, LayerGraph] = {(): graph}
+        self.nodes: list[FlatNode] = []  # every real computation, producers first
+        self._expand(graph, ())
+        self.position = {node: i for i, node in enumerate(self.nodes)}
+        self.parent_inputs = [self.canonical(self.tensor((), r)) for r in graph.inputs]
+        self.parent_outputs = [self.canonical(self.tensor((), r)) for r in graph.outputs]
+        self.consumers: dict[FlatTensor, list[FlatNode]] = {}
+        for node in self.nodes:
+            for t in self.inputs_of(node):
+                self.consumers.setdefault(t, []).append(node)
+
+    # --- structure --------------------------------------------------------------------------
+
+    def _expand(self, graph: LayerGraph, context: Context) -> None:
+        for name, call in graph.order:
+            layer = graph.by_name[name]
+            if layer.is_input:
+                continue
+            if layer.submodel is not None:
+                inner = context + ((name, call),)
+                self._graphs[inner] = layer.submodel
+                self._expand(layer.submodel, inner)
+            else:
+                self.nodes.append(FlatNode(context, name, call))
+
+    def graph_at(self, context: Context) -> LayerGraph:
+        return self._graphs[context]
+
+    def layer(self, node: FlatNode | FlatTensor) -> Layer:
+        return self._graphs[node.context].by_name[node.layer]
+
+    @staticmethod
+    def tensor(context: Context, ref) -> FlatTensor:  # ref: graph.TensorRef
+        return FlatTensor(context, ref.layer, ref.call, ref.index)
+
+    def canonical(self, t: FlatTensor) -> FlatTensor:
+        """The one real producer of `t`: through nested-model inputs and outputs."""
+        for _ in range(10_000):
+            layer = self.layer(t)
+            if layer.submodel is not None:  # a nested model's output: its inner output
+                inner = t.context + ((t.layer, t.call),)
+                t = self.tensor(inner, layer.submodel.outputs[t.index])
+            elif layer.is_input and t.context:  # a nested model's input: what the caller gave
+                graph = self._graphs[t.context]
+                position = [r.layer for r in graph.inputs].index(t.layer)
+                outer, (model, call) = t.context[:-1], t.context[-1]
+                caller = self._graphs[outer].by_name[model].calls[call]
+                t = self.tensor(outer, caller.inputs[position])
+            else:
+                return t
+        raise LayerNameError(f"tensor {t} aliases itself; the config is damaged")
+
+    def inputs_of(self, node: FlatNode) -> list[FlatTensor]:
+        call = self.layer(node).calls[node.call]
+        return [self.canonical(self.tensor(node.context, r)) for r in call.inputs]
+
+    def outputs_of(self, node: FlatNode) -> list[FlatTensor]:
+        """The tensors a call produces (a nested model's call: its inner outputs)."""
+        call = self.layer(node).calls[node.call]
+        return [
+            self.canonical(FlatTensor(node.context, node.layer, node.call, i))
+            for i in range(len(call.outputs))
+        ]
+
+    def shape_dtype(self, t: FlatTensor):
+        tensor = self._graphs[t.context].tensor(self._ref(t))
+        return tensor.shape, tensor.dtype
+
+    @staticmethod
+    def _ref(t: FlatTensor):
+        from .graph import TensorRef
+
+        return TensorRef(t.layer, t.call, t.index)
+
+    # --- names ----------------------------------------------------------------------------
+
+    def path(self, node: FlatNode | FlatTensor) -> str:
+        return "/".join([name for name, _ in node.context] + [node.layer])
+
+    def label(self, node: FlatNode | FlatTensor) -> str:
+        """The name a user types for this call: the path, `@N` where a layer has several."""
+        parts = []
+        context: Context = ()
+        for name, call in node.context + ((node.layer, node.call),):
+            layer = self._graphs[context].by_name[name]
+            parts.append(f"{name}{CALL_SEP}{call}" if len(layer.calls) > 1 else name)
+            context = context + ((name, call),)
+        return "/".join(parts)
+
+    def resolve(self, spec: str, option: str) -> FlatNode:
+        """The one call `spec` names ("backbone/conv1", "shared@1", "backbone@0/conv1")."""
+        segments = _parse(spec, option)
+        found: list[FlatNode] = []
+        self._match(self.top, (), segments, found)
+        if not found:
+            raise LayerNameError(self._unknown(spec, option))
+        if len(found) > 1:
+            choices = ", ".join(self.label(n) for n in found)
+            raise LayerNameError(
+                f"{option} {spec!r} is ambiguous: the layer is called {len(found)} times "
+                f"({choices}); name one call as NAME@N, e.g. {option} {self.label(found[0])}"
+            )
+        return found[0]
+
+    def _match(self, graph: LayerGraph, context: Context,
+               segments: list[tuple[str, int | None]], found: list[FlatNode]) -> None:
+        (name, wanted), rest = segments[0], segments[1:]
+        layer = graph.by_name.get(name)
+        if layer is None:
+            return
+        calls = [c.index for c in layer.calls if wanted is None or c.index == wanted]
+        for call in calls:
+            if not rest:
+                found.append(FlatNode(context, name, call))
+            elif layer.submodel is not None:
+                self._match(layer.submodel, context + ((name, call),), rest, found)
+
+    def _unknown(self, spec: str, option: str) -> str:
+        paths = self.top.all_paths()
+        plain = "/".join(name for name, _ in _parse(spec, option))
+        if plain in paths:
+            return (
+                f"{option} {spec!r}: layer {plain!r} has no such call (calls count from 0; "
+                "`keras-cut inspect` lists them)"
+            )
+        leaf = plain.rsplit("/", 1)[-1]
+        close = [p for p in paths if p.rsplit("/", 1)[-1] == leaf and p != plain]
+        for p in difflib.get_close_matches(plain, paths, n=3, cutoff=0.6) + \
+                difflib.get_close_matches(leaf, paths, n=3, cutoff=0.6):
+            if p not in close:
+                close.append(p)
+        hint = f"; did you mean {', '.join(repr(c) for c in close[:4])}?" if close else ""
+        return f"{option} {spec!r}: no such layer in the model{hint} (see `keras-cut inspect`)"
+
+
+def _parse(spec: str, option: str) -> list[tuple[str, int | None]]:
+    spec = spec.strip().strip("/")
+    if not spec:
+        raise LayerNameError(f"{option} was given an empty layer name")
+    segments = []
+    for part in spec.split("/"):
+        name, sep, number = part.rpartition(CALL_SEP)
+        if sep and name and number.isdigit():
+            segments.append((name, int(number)))
+        else:
+            segments.append((part, None))
+    return segments

@@ -1,0 +1,186 @@
+"""The one module that imports TensorFlow and Keras: load models, rebuild cuts, run them.
+
+Imported lazily, only by commands that must build or run a model. Everything else in keras-cut
+works from the file alone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import os
+import sys
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from .cutplan import CutPlan, ModelCall
+from .errors import LoadError, UsageError
+from .flatgraph import FlatNode, FlatTensor
+
+_keras: Any = None
+
+
+def keras_module(quiet: bool = True) -> Any:
+    """Import Keras on TensorFlow, without TensorFlow's start-up chatter on stderr."""
+    global _keras
+    if _keras is not None:
+        return _keras
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    with _silenced_fd2(quiet):
+        import keras
+        import tensorflow as tf
+
+    tf.get_logger().setLevel("ERROR")
+    with contextlib.suppress(ImportError):
+        import absl.logging
+
+        absl.logging.set_verbosity(absl.logging.ERROR)
+    warnings.filterwarnings("ignore", module="keras")
+    _keras = keras
+    return keras
+
+
+@contextlib.contextmanager
+def _silenced_fd2(quiet: bool) -> Iterator[None]:
+    """TensorFlow's C++ logs go to file descriptor 2 before any Python setting applies."""
+    if not quiet:
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def load_custom_objects(spec: str | None) -> dict[str, Any]:
+    """Classes and functions from a Python file or an importable module (runs that code)."""
+    if not spec:
+        return {}
+    if spec.endswith(".py") or os.sep in spec:
+        path = Path(spec)
+        if not path.is_file():
+            raise UsageError(f"--custom-objects {spec}: no such Python file")
+        module_spec = importlib.util.spec_from_file_location(f"keras_cut_custom_{path.stem}", path)
+        if module_spec is None or module_spec.loader is None:
+            raise UsageError(f"--custom-objects {spec}: cannot be imported")
+        module = importlib.util.module_from_spec(module_spec)
+        keras_module()  # custom code usually imports keras; do it quietly first
+        try:
+            module_spec.loader.exec_module(module)
+        except Exception as exc:  # the user's code: report it as theirs
+            raise UsageError(f"--custom-objects {spec} failed to import: {exc}") from exc
+    else:
+        keras_module()
+        try:
+            module = importlib.import_module(spec)
+        except Exception as exc:
+            raise UsageError(f"--custom-objects {spec}: cannot import module ({exc})") from exc
+    return {
+        name: value for name, value in vars(module).items()
+        if not name.startswith("_") and (isinstance(value, type) or callable(value))
+    }
+
+
+def load_model(path: Path, unsafe: bool = False, custom_objects: dict[str, Any] | None = None):
+    """Keras' own loader: compile=False, safe mode unless --unsafe."""
+    keras = keras_module()
+    try:
+        if unsafe:
+            keras.config.enable_unsafe_deserialization()
+        return keras.saving.load_model(
+            path, compile=False, safe_mode=not unsafe, custom_objects=custom_objects or None
+        )
+    except Exception as exc:
+        message = " ".join(str(exc).split())[:300]
+        raise LoadError(f"{path}: Keras could not load the model ({message})") from exc
+
+
+def keras_layer(model: Any, path: list[str]) -> Any:
+    """The layer object at a path of names (through nested models)."""
+    owner = model
+    for name in path:
+        owner = owner.get_layer(name)
+    return owner
+
+
+def build_submodel(parent: Any, plan: CutPlan, name: str) -> Any:
+    """Replay the planned calls on the parent's own layer objects (so weights are shared)."""
+    keras = keras_module()
+    flat = plan.flat
+    built: dict[FlatTensor, Any] = {}
+    for planned in plan.inputs:
+        built[planned.tensor] = keras.Input(
+            batch_shape=planned.shape, dtype=planned.dtype, name=planned.name
+        )
+    for path, new_name in plan.renames.items():
+        keras_layer(parent, path.split("/")).name = new_name
+    for step in plan.steps:
+        node = FlatNode(step.context, step.layer, step.call)
+        layer = keras_layer(parent, [n for n, _ in step.context] + [step.layer])
+        args, kwargs = _call_arguments(keras, flat, node, built)
+        result = layer(*args, **kwargs)
+        produced = keras.tree.flatten(result)
+        expected = flat.outputs_of(node)
+        if len(produced) != len(expected) and not isinstance(step, ModelCall):
+            expected = expected[: len(produced)]
+        for tensor, value in zip(expected, produced):
+            built[tensor] = value
+    inputs = [built[p.tensor] for p in plan.inputs]
+    outputs = [built[p.tensor] for p in plan.outputs]
+    for planned, tensor in zip(plan.outputs, outputs):
+        planned.name = tensor._keras_history[0].name
+    return keras.Model(
+        inputs=inputs[0] if len(inputs) == 1 else inputs,
+        outputs=outputs[0] if len(outputs) == 1 else outputs,
+        name=name,
+    )
+
+
+def _call_arguments(
+    keras: Any, flat: Any, node: FlatNode, built: dict[FlatTensor, Any]
+) -> tuple[list[Any], dict[str, Any]]:
+    """The args and kwargs of a recorded call, with the submodel's tensors put in."""
+    call = flat.layer(node).calls[node.call]
+    data = call.data
+
+    def tensor(name: str, call_index: int, index: int) -> Any:
+        key = flat.canonical(FlatTensor(node.context, name, call_index, index))
+        return built[key]
+
+    if data is None:  # a Sequential layer: called on what the previous layer gave
+        return [built[flat.inputs_of(node)[0]]], {}
+    if isinstance(data, list):  # legacy: [[name, call, index, kwargs], ...]
+        tensors = [tensor(item[0], item[1], item[2]) for item in data]
+        kwargs: dict[str, Any] = {}
+        for item in data:
+            if len(item) > 3 and isinstance(item[3], dict):
+                kwargs.update(item[3])
+        return [tensors[0] if len(tensors) == 1 else tensors], kwargs
+    args = keras.saving.deserialize_keras_object(data.get("args", []))
+    kwargs = keras.saving.deserialize_keras_object(data.get("kwargs", {})) or {}
+
+    def convert(value: Any) -> Any:
+        history = getattr(value, "_pre_serialization_keras_history", None)
+        if history is not None:
+            return tensor(history[0], history[1], history[2])
+        return value
+
+    args = keras.tree.map_structure(convert, list(args))
+    kwargs = keras.tree.map_structure(convert, dict(kwargs))
+    return args, kwargs
+
+
+def count_params(model: Any) -> tuple[int, int]:
+    import math
+
+    trainable = sum(math.prod(w.shape) for w in model.trainable_weights)
+    return model.count_params(), trainable
