@@ -17,7 +17,14 @@ import typer
 from . import __version__
 from .errors import KerasCutError
 from .inspection import inspect_layer, inspect_model
-from .render import print_json, render_inspect, render_layer, stderr_console, stdout_console
+from .render import (
+    print_json,
+    render_cut,
+    render_inspect,
+    render_layer,
+    stderr_console,
+    stdout_console,
+)
 
 app = typer.Typer(
     name="keras-cut",
@@ -103,6 +110,65 @@ def inspect_command(
             print_json(report.to_dict())
         else:
             render_inspect(report, stdout_console())
+
+
+def _progress(message: str) -> None:
+    """Progress goes to stderr, and only to a terminal: logs and CI stay clean."""
+    if sys.stderr.isatty():
+        stderr_console().print(f"[dim]{message}…[/dim]")
+
+
+def _notice(message: str) -> None:
+    stderr_console().print(f"Notice: {message}", markup=False, soft_wrap=True)
+
+
+@app.command("cut")
+def cut_command(
+    model: Path = typer.Argument(..., help="The parent model (.keras or .h5)."),
+    output: Path = typer.Option(
+        ..., "-o", "--output", help="Where to save the submodel; .keras or .h5 sets the format."
+    ),
+    output_layer: list[str] | None = typer.Option(
+        None, "--output-layer",
+        help="End at this layer's output (repeat for several outputs). Paths like "
+        "backbone/conv1 reach into nested models; NAME@N picks a call of a shared layer.",
+    ),
+    input_layer: list[str] | None = typer.Option(
+        None, "--input-layer",
+        help="Start after this layer: its output becomes an input (repeatable). Without "
+        "--output-layer the submodel ends at the parent's outputs.",
+    ),
+    freeze: bool = typer.Option(False, "--freeze", help="Make every layer non-trainable."),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing OUTPUT."),
+    unsafe: bool = typer.Option(
+        False, "--unsafe", help="Allow loading a file that runs code (Lambda layers). Only for "
+        "files you trust."
+    ),
+    custom_objects: str | None = typer.Option(
+        None, "--custom-objects", help="A .py file or module name defining the custom classes "
+        "the model needs (its code runs)."
+    ),
+    json_output: bool = typer.Option(False, "--json", help="Print one JSON document."),
+) -> None:
+    """Save a submodel: inputs to named layers, a layer to the end, or a segment between.
+
+    Names are checked before TensorFlow is loaded. Tensors from before the cut that are still
+    needed after it (skip connections) become extra inputs, listed in order. The write is
+    atomic, never touches MODEL, and never replaces OUTPUT without --force.
+    """
+    from .cutting import cut_model
+
+    with _user_errors():
+        result = cut_model(
+            model, output, output_layer or [], input_layer or [], freeze=freeze, force=force,
+            unsafe=unsafe, custom_objects=custom_objects, progress=_progress,
+        )
+        for note in result.notices:
+            _notice(note)
+        if json_output:
+            print_json(result.to_dict())
+        else:
+            render_cut(result, stdout_console())
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from .cutting import CutResult
 from .inspection import InspectReport, LayerDetail, LayerRow
 from .safety import UNLOADABLE, UNSAFE, Finding
 
@@ -147,3 +148,22 @@ def render_findings(findings: list[Finding], console: Console) -> None:
 
 def _one(shapes: list[Any]) -> Any:
     return shapes[0] if len(shapes) == 1 else shapes
+
+
+def render_cut(result: CutResult, console: Console) -> None:
+    kinds = {"parent_input": "parent input", "cut_input": "cut here", "crossing": "crosses the cut"}
+    table = Table(header_style="bold", title_justify="left")
+    for col in ("", "Name", "Shape", "Dtype", "From parent layer", "Why"):
+        table.add_column(col)
+    for t in result.inputs:
+        table.add_row("input", t.name, format_shape(t.shape), t.dtype or "?", t.source,
+                      kinds.get(t.kind, t.kind))
+    for t in result.outputs:
+        table.add_row("output", t.name, format_shape(t.shape), t.dtype or "?", t.source, "")
+    console.print(table)
+    console.print(
+        f"Layers: {len(result.layers)} kept, {len(result.dropped)} dropped\n"
+        f"Params: {result.params:,} (trainable {result.trainable_params:,}"
+        f"{', frozen' if result.frozen else ''})\n"
+        f"Saved: {result.output} ({result.format}, {format_bytes(result.size_bytes)})"
+    )

@@ -24,6 +24,8 @@ FORMATS = {".keras": "keras", ".h5": "h5"}
 def check_output(output: str | Path, model: str | Path, force: bool) -> Path:
     """Refuse a write that would lose data or cannot succeed; return the output path."""
     output = Path(output)
+    if output.is_dir():
+        raise OutputError(f"{output}: is a directory; give a file name ending in .keras or .h5")
     fmt = FORMATS.get(output.suffix.lower())
     if fmt is None:
         raise OutputError(
@@ -40,8 +42,6 @@ def check_output(output: str | Path, model: str | Path, force: bool) -> Path:
             f"{output}: this is the input model; keras-cut never writes over its input "
             "(also not with --force); choose another output name"
         )
-    if output.is_dir():
-        raise OutputError(f"{output}: is a directory; give a file name ending in .keras or .h5")
     if output.exists() and not force:
         raise OutputError(f"{output}: already exists; pass --force to overwrite it")
     return output

@@ -36,3 +36,23 @@ def test_no_tensorflow_import(args, code):
                           text=True, cwd=ROOT, timeout=120)
     assert proc.returncode == code, proc.stderr
     assert "HEAVY=\n" in proc.stderr or proc.stderr.endswith("HEAVY="), proc.stderr
+
+
+CUT_NAME_CHECKS = [
+    ["cut", str(BY_NAME["cnn"].path), "-o", "/tmp/never.keras", "--output-layer", "no_such"],
+    ["cut", str(BY_NAME["shared"].path), "-o", "/tmp/never.keras", "--output-layer",
+     "shared_dense"],
+    ["cut", str(BY_NAME["residual"].path), "-o", "/tmp/never.keras", "--input-layer", "res_out",
+     "--output-layer", "res_a"],
+    ["cut", str(BY_NAME["cnn"].path), "-o", str(BY_NAME["cnn"].path), "--output-layer",
+     "flatten"],
+    ["cut", "--help"],
+]
+
+
+@pytest.mark.parametrize("args", CUT_NAME_CHECKS, ids=lambda a: " ".join(a[-2:]))
+def test_cut_refusals_do_not_import_tensorflow(args):
+    proc = subprocess.run([sys.executable, "-c", PROBE.format(args=args)], capture_output=True,
+                          text=True, cwd=ROOT, timeout=120)
+    assert proc.returncode == (0 if "--help" in args else 2), proc.stderr
+    assert proc.stderr.rstrip().endswith("HEAVY="), proc.stderr

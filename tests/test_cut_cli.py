@@ -1,0 +1,192 @@
+"""`keras-cut cut` as a user runs it: summary, JSON, every refusal, and nothing ever lost."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from sample_models.registry import BY_NAME
+from tests.cli_helpers import ROOT, assert_one_line_error, run_cli
+
+RESIDUAL = BY_NAME["residual"].path
+
+
+def digest(path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def no_partials(folder) -> bool:
+    return not [p for p in os.listdir(folder) if ".partial" in p]
+
+
+def test_summary_and_notice(tmp_path, capsys):
+    result = run_cli(capsys, "cut", RESIDUAL, "-o", tmp_path / "head.keras",
+                     "--input-layer", "res_b")
+    assert result.code == 0, result.err
+    for text in ("res_b", "cut here", "res_a", "crosses the cut", "res_out", "Layers: 5 kept",
+                 "Params: 611", "Saved:"):
+        assert text in result.out, text
+    assert "Notice: added input 'res_a'" in result.err
+
+
+def test_json_document(tmp_path, capsys, keras):
+    result = run_cli(capsys, "cut", BY_NAME["two_heads"].path, "-o", tmp_path / "p.keras",
+                     "--output-layer", "regression_output", "--output-layer",
+                     "classification_output", "--json", "--freeze")
+    assert result.code == 0, result.err
+    doc = json.loads(result.out)
+    assert {"output", "inputs", "outputs", "layers", "params", "trainable_params",
+            "frozen"} <= set(doc)
+    assert [o["name"] for o in doc["outputs"]] == ["regression_output", "classification_output"]
+    assert doc["inputs"] == [{"name": "features", "shape": [None, 128], "dtype": "float32",
+                              "source": "features", "kind": "parent_input"}]
+    assert doc["frozen"] is True and doc["trainable_params"] == 0
+    sub = keras.saving.load_model(doc["output"], compile=False)
+    assert doc["params"] == sub.count_params()
+
+
+REFUSALS = [
+    (["--output-layer", "res_bb"], ["res_bb", "did you mean", "res_b"]),
+    (["--output-layer", "backbone/res_b"], ["backbone/res_b", "no such layer"]),
+    (["--input-layer", "res_out", "--output-layer", "res_a"], ["does not depend", "res_out"]),
+    (["--input-layer", "res_a", "--input-layer", "res_c", "--output-layer", "res_b"],
+     ["--input-layer 'res_c' is not on the way"]),
+    (["--output-layer", "res_b", "--output-layer", "res_b"], ["given twice"]),
+    ([], ["at least one"]),
+]
+
+
+@pytest.mark.parametrize("args,words", REFUSALS, ids=[" ".join(a) or "none" for a, _ in REFUSALS])
+def test_impossible_cuts_are_explained(args, words, tmp_path, capsys):
+    before = digest(RESIDUAL)
+    result = run_cli(capsys, "cut", RESIDUAL, "-o", tmp_path / "x.keras", *args)
+    assert_one_line_error(result, *words)
+    assert not (tmp_path / "x.keras").exists() and no_partials(tmp_path)
+    assert digest(RESIDUAL) == before
+
+
+def test_ambiguous_shared_layer_lists_calls(tmp_path, capsys):
+    result = run_cli(capsys, "cut", BY_NAME["shared"].path, "-o", tmp_path / "x.keras",
+                     "--output-layer", "shared_dense")
+    assert_one_line_error(result, "ambiguous", "shared_dense@0", "shared_dense@1", "NAME@N")
+    ok = run_cli(capsys, "cut", BY_NAME["shared"].path, "-o", tmp_path / "x.keras",
+                 "--output-layer", "shared_dense@1")
+    assert ok.code == 0
+
+
+def test_output_refusals_write_nothing(tmp_path, capsys):
+    model = tmp_path / "m.keras"
+    shutil.copy(RESIDUAL, model)
+    before = digest(model)
+    cases = [
+        (model, ["input model", "never writes over"]),
+        (tmp_path / "x.onnx", [".onnx", ".keras or .h5"]),
+        (tmp_path / "missing" / "x.keras", ["does not exist"]),
+        (tmp_path, ["is a directory"]),
+    ]
+    for output, words in cases:
+        for extra in ([], ["--force"]):
+            result = run_cli(capsys, "cut", model, "-o", output, "--input-layer", "res_b", *extra)
+            assert_one_line_error(result, *words)
+    existing = tmp_path / "old.keras"
+    existing.write_bytes(b"precious")
+    result = run_cli(capsys, "cut", model, "-o", existing, "--input-layer", "res_b")
+    assert_one_line_error(result, "already exists", "--force")
+    assert existing.read_bytes() == b"precious"
+    assert digest(model) == before and no_partials(tmp_path)
+    forced = run_cli(capsys, "cut", model, "-o", existing, "--input-layer", "res_b", "--force")
+    assert forced.code == 0 and existing.read_bytes() != b"precious"
+
+
+def test_failed_save_leaves_old_output_intact(tmp_path, capsys, keras, monkeypatch):
+    existing = tmp_path / "out.keras"
+    existing.write_bytes(b"old")
+
+    def broken_save(self, filepath, *args, **kwargs):
+        with open(filepath, "wb") as fh:
+            fh.write(b"half a file")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(keras.Model, "save", broken_save)
+    result = run_cli(capsys, "cut", RESIDUAL, "-o", existing, "--input-layer", "res_b", "--force")
+    assert_one_line_error(result, "disk is full")
+    assert existing.read_bytes() == b"old" and no_partials(tmp_path)
+
+
+def test_sigterm_during_save_leaves_nothing_partial(tmp_path, app_dir):
+    """A real signal to a real process while the temporary file is being written."""
+    existing = tmp_path / "out.keras"
+    existing.write_bytes(b"old")
+    env = dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="3")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "keras_cut", "cut", str(app_dir / "resnet50.keras"), "-o",
+         str(existing), "--output-layer", "conv5_block3_out", "--force"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=ROOT,
+    )
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        if not no_partials(tmp_path):
+            proc.send_signal(signal.SIGTERM)
+            break
+        time.sleep(0.002)
+    else:
+        proc.kill()
+        pytest.fail("the temporary file never appeared")
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2, err
+    assert b"Error: interrupted" in err and b"Traceback" not in err
+    assert existing.read_bytes() == b"old"
+    assert no_partials(tmp_path)
+
+
+def test_lambda_is_refused_unless_unsafe(tmp_path, capsys, keras):
+    path = tmp_path / "lambda.keras"
+    inp = keras.Input((4,), name="x")
+    y = keras.layers.Lambda(lambda t: t * 2.0, name="double")(inp)
+    keras.Model(inp, keras.layers.Dense(2, name="out")(y)).save(path)
+    result = run_cli(capsys, "cut", path, "-o", tmp_path / "s.keras", "--output-layer", "out")
+    assert_one_line_error(result, "double", "Lambda", "--unsafe")
+    assert not (tmp_path / "s.keras").exists()
+    ok = run_cli(capsys, "cut", path, "-o", tmp_path / "s.keras", "--output-layer", "out",
+                 "--unsafe")
+    assert ok.code == 0, ok.err
+
+
+CUSTOM = '''
+import keras
+
+@keras.saving.register_keras_serializable(package="acme")
+class Scale(keras.layers.Layer):
+    def call(self, x):
+        return x * 3.0
+'''
+
+
+def test_custom_classes_need_their_code(tmp_path, capsys):
+    module = tmp_path / "acme_layers.py"
+    module.write_text(CUSTOM)
+    builder = (
+        "import sys, keras; sys.path.insert(0, sys.argv[1]); import acme_layers\n"
+        "i = keras.Input((4,), name='x')\n"
+        "y = acme_layers.Scale(name='scale')(keras.layers.Dense(4, name='d')(i))\n"
+        "keras.Model(i, keras.layers.Dense(2, name='out')(y)).save(sys.argv[2])\n"
+    )
+    path = tmp_path / "custom.keras"
+    subprocess.run([sys.executable, "-c", builder, str(tmp_path), str(path)], check=True,
+                   env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"), capture_output=True)
+    result = run_cli(capsys, "cut", path, "-o", tmp_path / "s.keras", "--output-layer", "out")
+    assert_one_line_error(result, "scale", "acme>Scale", "--custom-objects")
+    ok = run_cli(capsys, "cut", path, "-o", tmp_path / "s.keras", "--output-layer", "out",
+                 "--custom-objects", module)
+    assert ok.code == 0, ok.err
+    bad = run_cli(capsys, "cut", path, "-o", tmp_path / "t.keras", "--output-layer", "out",
+                  "--custom-objects", tmp_path / "nope.py")
+    assert_one_line_error(bad, "nope.py")
