@@ -21,8 +21,14 @@ test: $(STAMP)
 
 demo: $(STAMP)
 	@mkdir -p $(DEMO)
-	@echo "== keras-cut inspect sample_models/cnn.keras"
-	$(BIN)/keras-cut inspect sample_models/cnn.keras
+	@echo "== 1. What is in the file (no TensorFlow):"
+	$(BIN)/keras-cut inspect sample_models/residual.keras
+	@echo
+	@echo "== 2. Cut the head from res_b on (the skip connection from res_a crosses the cut):"
+	$(BIN)/keras-cut cut sample_models/residual.keras -o $(DEMO)/residual_head.keras --input-layer res_b --force
+	@echo
+	@echo "== 3. Prove the head computes what the parent computes:"
+	$(BIN)/keras-cut verify sample_models/residual.keras $(DEMO)/residual_head.keras
 
 samples: $(STAMP)
 	$(BIN)/python sample_models/generate.py

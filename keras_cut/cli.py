@@ -22,6 +22,7 @@ from .render import (
     render_cut,
     render_inspect,
     render_layer,
+    render_verify,
     stderr_console,
     stdout_console,
 )
@@ -149,6 +150,10 @@ def cut_command(
         "the model needs (its code runs)."
     ),
     json_output: bool = typer.Option(False, "--json", help="Print one JSON document."),
+    verify: bool = typer.Option(
+        False, "--verify", help="Right after saving, verify the file as written against MODEL "
+        "(same checks and defaults as `keras-cut verify`); exit 1 if they disagree."
+    ),
 ) -> None:
     """Save a submodel: inputs to named layers, a layer to the end, or a segment between.
 
@@ -165,10 +170,77 @@ def cut_command(
         )
         for note in result.notices:
             _notice(note)
+        report = None
+        if verify:
+            from .verification import verify_models
+
+            report = verify_models(
+                model, result.output, unsafe=unsafe, custom_objects=custom_objects,
+                progress=_progress, parent_model=result.parent_model,
+            )
+            for note in report.notices:
+                _notice(note)
         if json_output:
-            print_json(result.to_dict())
+            doc = result.to_dict()
+            if report is not None:
+                doc["verify"] = report.to_dict()
+            print_json(doc)
         else:
             render_cut(result, stdout_console())
+            if report is not None:
+                stdout_console().print()
+                render_verify(report, stdout_console())
+    if report is not None and not report.passed:
+        raise typer.Exit(1)
+
+
+@app.command("verify")
+def verify_command(
+    parent: Path = typer.Argument(..., help="The parent model the submodel was cut from."),
+    submodel: Path = typer.Argument(..., help="The submodel to check."),
+    samples: int = typer.Option(32, "--samples", min=1, help="How many input samples to run."),
+    batch_size: int = typer.Option(8, "--batch-size", min=1, help="Samples per inference."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the random inputs."),
+    atol: float = typer.Option(1e-5, "--atol", min=0.0, help="Absolute tolerance."),
+    rtol: float = typer.Option(1e-5, "--rtol", min=0.0, help="Relative tolerance."),
+    inputs: Path | None = typer.Option(
+        None, "--inputs", help="Real data: an .npz with one array per parent input, by name."
+    ),
+    input_shape: list[str] | None = typer.Option(
+        None, "--input-shape", help="NAME=D1,D2,… for inputs with unknown (None) dimensions."
+    ),
+    unsafe: bool = typer.Option(False, "--unsafe", help="Allow loading files that run code."),
+    custom_objects: str | None = typer.Option(
+        None, "--custom-objects", help="A .py file or module defining custom classes."
+    ),
+    json_output: bool = typer.Option(False, "--json", help="Print one JSON document."),
+) -> None:
+    """Prove SUBMODEL computes what PARENT computes at the same layers.
+
+    Runs both on the same seeded random (or given) inputs: the parent's activations at the
+    submodel's inputs feed the submodel, and its activations at the submodel's outputs are the
+    reference. An output passes when every value satisfies |sub - parent| <= atol +
+    rtol*|parent| with the same shape and dtype; every kept weight must also be bit-identical.
+    Random inputs: floats uniform in [-1, 1); integers feeding an Embedding in [0, input_dim),
+    other integers in [0, 100); unknown dimensions 8 unless --input-shape.
+    Exit 0 when everything agrees, 1 when anything disagrees, 2 on an error.
+    """
+    from .verification import parse_input_shapes, verify_models
+
+    with _user_errors():
+        report = verify_models(
+            parent, submodel, samples=samples, batch_size=batch_size, seed=seed, atol=atol,
+            rtol=rtol, inputs=inputs, input_shapes=parse_input_shapes(input_shape or []),
+            unsafe=unsafe, custom_objects=custom_objects, progress=_progress,
+        )
+        for note in report.notices:
+            _notice(note)
+        if json_output:
+            print_json(report.to_dict())
+        else:
+            render_verify(report, stdout_console())
+    if not report.passed:
+        raise typer.Exit(1)
 
 
 def main(argv: list[str] | None = None) -> int:

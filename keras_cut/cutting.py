@@ -116,17 +116,18 @@ def cut_model(
     say("loading TensorFlow and the model")
     custom = runtime.load_custom_objects(custom_objects)
     parent = runtime.load_model(model, unsafe=unsafe, custom_objects=custom)
-    say("building the submodel")
-    submodel = runtime.build_submodel(parent, plan, name=f"{graph.name}_cut")
-    if freeze:
-        submodel.trainable = False
-        for layer in submodel.layers:
-            layer.trainable = False
     fmt = FORMATS[output.suffix.lower()]
-    say(f"saving {output}")
-    with atomic_output(output) as tmp:
-        submodel.save(tmp)
-        provenance.write(tmp, fmt, _record(model, plan, freeze))
+    with runtime.renamed_layers(parent, plan.renames):
+        say("building the submodel")
+        submodel = runtime.build_submodel(parent, plan, name=f"{graph.name}_cut")
+        if freeze:
+            submodel.trainable = False
+            for layer in submodel.layers:
+                layer.trainable = False
+        say(f"saving {output}")
+        with atomic_output(output) as tmp:
+            submodel.save(tmp)
+            provenance.write(tmp, fmt, _record(model, plan, freeze))
     params, trainable = runtime.count_params(submodel)
     kept = plan.kept_paths
     kept_set = set(kept)

@@ -13,6 +13,7 @@ from rich.text import Text
 from .cutting import CutResult
 from .inspection import InspectReport, LayerDetail, LayerRow
 from .safety import UNLOADABLE, UNSAFE, Finding
+from .verification import VerifyReport
 
 SEVERITY_STYLE = {UNSAFE: "bold red", UNLOADABLE: "yellow", "warning": "yellow"}
 
@@ -167,3 +168,42 @@ def render_cut(result: CutResult, console: Console) -> None:
         f"{', frozen' if result.frozen else ''})\n"
         f"Saved: {result.output} ({result.format}, {format_bytes(result.size_bytes)})"
     )
+
+
+def render_verify(report: VerifyReport, console: Console) -> None:
+    table = Table(header_style="bold", title_justify="left")
+    for col, right in (("Output", False), ("From parent layer", False), ("Shape", False),
+                       ("Max abs error", True), ("Mean abs error", True),
+                       ("Max rel error", True), ("Result", False)):
+        table.add_column(col, justify="right" if right else "left")
+    for o in report.outputs:
+        result = Text("PASSED", style="green") if o.passed else Text("FAILED", style="bold red")
+        table.add_row(o.name, o.source, format_shape(o.shape), f"{o.max_abs_error:.3g}",
+                      f"{o.mean_abs_error:.3g}", f"{o.max_rel_error:.3g}", result)
+    console.print(table)
+    for o in report.outputs:
+        if o.problem:
+            console.print(Text(f"{o.name}: {o.problem}", style="red"))
+        elif o.mismatched:
+            console.print(Text(f"{o.name}: {o.mismatched:,} of {o.elements:,} values outside "
+                               f"atol + rtol*|parent|", style="red"))
+        if o.nan or o.inf:
+            console.print(f"{o.name}: {o.nan} NaN and {o.inf} Inf values in the submodel output")
+    w = report.weights
+    if w.passed:
+        console.print(f"Weights: {w.checked} compared bit for bit with the parent, all identical")
+    else:
+        console.print(Text(f"Weights: {len(w.mismatched)} of {w.checked} differ from the parent:",
+                           style="red"))
+        for line in w.mismatched:
+            console.print(Text(f"  {line}"))
+    failed = sum(not o.passed for o in report.outputs)
+    data = f"seed {report.seed}" if report.seed is not None else "given inputs"
+    settings = (f"{report.samples} samples, {data}, atol {report.atol:g}, "
+                f"rtol {report.rtol:g}")
+    if report.passed:
+        console.print(Text(f"PASSED: {len(report.outputs)} of {len(report.outputs)} outputs "
+                           f"agree, {w.checked} weights identical ({settings})", style="green"))
+    else:
+        console.print(Text(f"FAILED: {failed} of {len(report.outputs)} outputs disagree, "
+                           f"{len(w.mismatched)} weights differ ({settings})", style="bold red"))

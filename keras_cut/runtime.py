@@ -112,8 +112,24 @@ def keras_layer(model: Any, path: list[str]) -> Any:
     return owner
 
 
+@contextlib.contextmanager
+def renamed_layers(parent: Any, renames: dict[str, str]) -> Iterator[None]:
+    """Give clashing layers their submodel names while the submodel is built and saved."""
+    layers = [(keras_layer(parent, path.split("/")), new) for path, new in renames.items()]
+    old = [layer.name for layer, _ in layers]
+    try:
+        for layer, new in layers:
+            layer.name = new
+        yield
+    finally:
+        for (layer, _), name in zip(layers, old):
+            layer.name = name
+
+
 def build_submodel(parent: Any, plan: CutPlan, name: str) -> Any:
-    """Replay the planned calls on the parent's own layer objects (so weights are shared)."""
+    """Replay the planned calls on the parent's own layer objects (so weights are shared).
+
+    Call inside `renamed_layers(parent, plan.renames)`."""
     keras = keras_module()
     flat = plan.flat
     built: dict[FlatTensor, Any] = {}
@@ -121,8 +137,6 @@ def build_submodel(parent: Any, plan: CutPlan, name: str) -> Any:
         built[planned.tensor] = keras.Input(
             batch_shape=planned.shape, dtype=planned.dtype, name=planned.name
         )
-    for path, new_name in plan.renames.items():
-        keras_layer(parent, path.split("/")).name = new_name
     for step in plan.steps:
         node = FlatNode(step.context, step.layer, step.call)
         layer = keras_layer(parent, [n for n, _ in step.context] + [step.layer])
@@ -184,3 +198,79 @@ def count_params(model: Any) -> tuple[int, int]:
 
     trainable = sum(math.prod(w.shape) for w in model.trainable_weights)
     return model.count_params(), trainable
+
+
+def _own_graph(model: Any) -> Any:
+    """The Functional graph a model runs (a Sequential keeps one inside)."""
+    return getattr(model, "_functional", None) or model
+
+
+def _is_model(layer: Any) -> bool:
+    return hasattr(layer, "layers") and hasattr(_own_graph(layer), "_nodes_by_depth")
+
+
+def probe_model(parent: Any, wanted: list[tuple[Any, str, int, int]]) -> Any:
+    """A model from the parent's inputs to the activations at each wanted tensor, given as
+    (context, layer name, call, output index) with context the nested-model calls around it.
+
+    Built by walking Keras' own node graph, nested models included, and replaying each node on
+    new inputs: independent of the config replay that `cut` uses, so that a bug there cannot
+    make both sides of a comparison wrong in the same way.
+    """
+    keras = keras_module()
+    graph = _own_graph(parent)
+    inputs = [
+        keras.Input(batch_shape=tuple(kt.shape), dtype=kt.dtype, name=kt.name)
+        for kt in graph.inputs
+    ]
+    record: dict[tuple[Any, str, int], list[Any]] = {}
+
+    def walk(owner: Any, values: list[Any], context: tuple) -> list[Any]:
+        inner = _own_graph(owner)
+        known = {id(kt): v for kt, v in zip(inner.inputs, values)}
+        for depth in sorted(inner._nodes_by_depth, reverse=True):
+            for node in inner._nodes_by_depth[depth]:
+                if node.is_input:
+                    continue
+                op = node.operation
+                args, kwargs = node.arguments.fill_in(known)
+                own = [
+                    n for i, n in enumerate(op._inbound_nodes)
+                    if f"{id(op)}_ib-{i}" in inner._nodes
+                ]
+                call = own.index(node)
+                if _is_model(op):
+                    outs = walk(op, keras.tree.flatten(args[0]), context + ((op.name, call),))
+                else:
+                    outs = keras.tree.flatten(op(*args, **kwargs))
+                record[(context, op.name, call)] = outs
+                for kt, value in zip(node.outputs, outs):
+                    known[id(kt)] = value
+        return [known[id(kt)] for kt in inner.outputs]
+
+    walk(parent, inputs, ())
+    outputs = []
+    for context, name, call, index in wanted:
+        outs = record.get((context, name, call))
+        if outs is None or index >= len(outs):
+            where = "/".join([n for n, _ in context] + [name])
+            raise UsageError(f"the parent has no output {index} of call {call} of {where!r}")
+        outputs.append(outs[index])
+    return keras.Model(inputs[0] if len(inputs) == 1 else inputs, outputs, name="keras_cut_probe")
+
+
+def all_layers(model: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """Every layer with its path, nested models walked into."""
+    for layer in model.layers:
+        yield prefix + layer.name, layer
+        if _is_model(layer):
+            yield from all_layers(layer, prefix + layer.name + "/")
+
+
+def run(model: Any, batch: list[Any]) -> list[Any]:
+    """One inference, training=False, as numpy arrays (one per output)."""
+    import numpy as np
+
+    result = model(batch if len(batch) > 1 else batch[0], training=False)
+    keras = keras_module()
+    return [np.asarray(x) for x in keras.tree.flatten(result)]
