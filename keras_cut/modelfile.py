@@ -9,8 +9,10 @@ The file kind is decided by its bytes, not its extension.
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import math
+import struct
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -78,8 +80,8 @@ class ModelFile:
             with h5py.File(self.path, "r") as h5:
                 yield h5
             return
-        with zipfile.ZipFile(self.path) as zf, zf.open("model.weights.h5") as member:
-            with h5py.File(member, "r") as h5:
+        with zipfile.ZipFile(self.path) as zf, open_member(self.path, zf, "model.weights.h5") as fh:
+            with h5py.File(fh, "r") as h5:
                 yield h5
 
     def read_weight(self, h5: Any, entry: WeightEntry) -> Any:
@@ -155,7 +157,9 @@ def _read_keras_zip(path: Path) -> ModelFile:
             import h5py
 
             try:
-                with zf.open("model.weights.h5") as member, h5py.File(member, "r") as h5:
+                with open_member(path, zf, "model.weights.h5") as member, h5py.File(
+                    member, "r"
+                ) as h5:
                     size = zf.getinfo("model.weights.h5").file_size
                     entries = _scan_h5(path, h5, stored_size=size)
                     model.weights, model.stray_weights = _index_keras_weights(
@@ -173,6 +177,62 @@ def _read_keras_zip(path: Path) -> ModelFile:
                 "re-save it with model.save('model.keras')"
             )
         return model
+
+
+class _StoredMember(io.RawIOBase):
+    """A read-only, seekable view of an uncompressed zip member, straight from the file.
+
+    h5py seeks a lot; zipfile's own member objects make each backward seek re-read the member,
+    which costs seconds on a 100 MB weight file. Keras stores weights uncompressed.
+    """
+
+    def __init__(self, path: Path, info: zipfile.ZipInfo):
+        self._fh = open(path, "rb")  # noqa: SIM115 - closed in close()
+        self._fh.seek(info.header_offset)
+        header = self._fh.read(30)
+        if len(header) != 30 or header[:4] != ZIP_MAGIC:
+            self._fh.close()
+            raise zipfile.BadZipFile(f"bad local header for {info.filename}")
+        name_len, extra_len = struct.unpack("<HH", header[26:30])
+        self._start = info.header_offset + 30 + name_len + extra_len
+        self._size = info.file_size
+        self._pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def readinto(self, buffer: Any) -> int:
+        count = max(0, min(len(buffer), self._size - self._pos))
+        if count == 0:
+            return 0
+        self._fh.seek(self._start + self._pos)
+        data = self._fh.read(count)
+        buffer[: len(data)] = data
+        self._pos += len(data)
+        return len(data)
+
+    def close(self) -> None:
+        self._fh.close()
+        super().close()
+
+
+def open_member(path: Path, zf: zipfile.ZipFile, name: str) -> Any:
+    """A seekable reader for a zip member: a direct view when stored, zipfile's otherwise."""
+    info = zf.getinfo(name)
+    if info.compress_type == zipfile.ZIP_STORED and not info.flag_bits & 0x1:
+        return _StoredMember(path, info)
+    return zf.open(name)
 
 
 def _check_zip_members(path: Path, infos: list[zipfile.ZipInfo]) -> None:
