@@ -223,7 +223,7 @@ class _Builder:
     def build(
         self, config: dict[str, Any], prefix: str, key: NestedKey, parent_trainable: bool
     ) -> LayerGraph:
-        inner = config.get("config") or {}
+        inner = _as_dict(config.get("config"))
         name = str(inner.get("name") or layer_name(config) or "model")
         trainable = parent_trainable and inner.get("trainable", True) is not False
         layer_configs = model_layer_configs(config)
@@ -424,6 +424,11 @@ class _Builder:
                 call.outputs.append(Tensor(shape, dtype))
 
 
+def _as_dict(value: Any) -> dict[str, Any]:
+    """Configs come from untrusted files: treat anything but a dict as an empty one."""
+    return value if isinstance(value, dict) else {}
+
+
 def _node_inputs(node: Any) -> list[TensorRef] | None:
     """The tensors a serialized call consumes, in argument order; None if malformed."""
     if isinstance(node, dict):  # Keras 3: {"args": [...], "kwargs": {...}}
@@ -449,7 +454,7 @@ def _collect_tensors(value: Any, out: list[TensorRef]) -> None:
         item = stack.pop()
         if isinstance(item, dict):
             if item.get("class_name") == "__keras_tensor__":
-                history = (item.get("config") or {}).get("keras_history")
+                history = _as_dict(item.get("config")).get("keras_history")
                 ref = _history(history)
                 if ref is not None:
                     found.append(ref)
@@ -483,7 +488,7 @@ def _recorded_tensors(
         item = stack.pop()
         if isinstance(item, dict):
             if item.get("class_name") == "__keras_tensor__":
-                cfg = item.get("config") or {}
+                cfg = _as_dict(item.get("config"))
                 ref = _history(cfg.get("keras_history"))
                 if ref is not None:
                     shape = _shape(cfg.get("shape"))
@@ -513,7 +518,7 @@ def _policy_dtype(config: dict[str, Any]) -> str | None:
     """The compute dtype a layer's dtype policy gives its outputs ("mixed_float16" → float16)."""
     policy = config.get("dtype")
     if isinstance(policy, dict):
-        policy = (policy.get("config") or {}).get("name")
+        policy = _as_dict(policy.get("config")).get("name")
     if not isinstance(policy, str):
         return "float32" if policy is None else None
     return policy.split("_", 1)[1] if policy.startswith("mixed_") else policy

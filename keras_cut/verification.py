@@ -213,18 +213,7 @@ def correspond(flat: FlatGraph, sub: LayerGraph, record: dict[str, Any] | None,
     """Which parent tensor each submodel input and output stands for; error if none does."""
     sub_inputs = [sub.by_name[r.layer].name for r in sub.inputs]
     sub_outputs = [sub.by_name[r.layer].name for r in sub.outputs]
-    renamed: dict[str, str] = {}
-    sources_in: list[tuple[str, str | None]] = [(n, None) for n in sub_inputs]
-    kinds: dict[str, str] = {}
-    sources_out: list[tuple[str, str | None]] = [(n, None) for n in sub_outputs]
-    if record and [i.get("name") for i in record.get("inputs", [])] == sub_inputs and [
-        o.get("name") for o in record.get("outputs", [])
-    ] == sub_outputs:
-        sources_in = [(i["name"], i.get("source")) for i in record["inputs"]]
-        kinds = {i["name"]: i["kind"] for i in record["inputs"] if isinstance(i.get("kind"), str)}
-        sources_out = [(o["name"], o.get("source")) for o in record["outputs"]]
-        renamed = {k: v for k, v in (record.get("renamed") or {}).items()
-                   if isinstance(k, str) and isinstance(v, str)}
+    sources_in, sources_out, kinds, renamed = _read_record(record, sub_inputs, sub_outputs)
     parent_inputs = {flat.top.by_name[r.layer].name: flat.canonical(flat.tensor((), r))
                      for r in flat.top.inputs}
     inputs = []
@@ -242,6 +231,29 @@ def correspond(flat: FlatGraph, sub: LayerGraph, record: dict[str, Any] | None,
         outputs.append(Link(name, label, "output", tensor))
     _check_layers_known(flat, sub, renamed, sub_path)
     return Correspondence(inputs, outputs, renamed)
+
+
+def _read_record(
+    record: dict[str, Any] | None, sub_inputs: list[str], sub_outputs: list[str]
+) -> tuple[list[tuple[str, str | None]], list[tuple[str, str | None]], dict[str, str],
+           dict[str, str]]:
+    """Sources from keras-cut's record when it describes exactly these inputs and outputs;
+    otherwise none (matching by name). The record is read as untrusted data."""
+    plain = ([(n, None) for n in sub_inputs], [(n, None) for n in sub_outputs], {}, {})
+    if not isinstance(record, dict):
+        return plain
+    ins, outs = record.get("inputs"), record.get("outputs")
+    if not isinstance(ins, list) or not isinstance(outs, list):
+        return plain
+    if not all(isinstance(i, dict) and isinstance(i.get("source"), str) for i in ins + outs):
+        return plain
+    if [i.get("name") for i in ins] != sub_inputs or [o.get("name") for o in outs] != sub_outputs:
+        return plain
+    kinds = {i["name"]: i["kind"] for i in ins if isinstance(i.get("kind"), str)}
+    renamed = record.get("renamed") if isinstance(record.get("renamed"), dict) else {}
+    renamed = {k: v for k, v in renamed.items() if isinstance(k, str) and isinstance(v, str)}
+    return ([(i["name"], i["source"]) for i in ins], [(o["name"], o["source"]) for o in outs],
+            kinds, renamed)
 
 
 def _source_tensor(flat: FlatGraph, name: str, source: str | None, renamed: dict[str, str],
