@@ -95,3 +95,40 @@ def name_weights(
 
 def _is_index_name(name: str) -> bool:
     return name.rsplit("/", 1)[-1].isdigit()
+
+
+def expected_shapes(
+    class_name: str, config: dict[str, Any], input_shape: tuple[Any, ...] | None
+) -> dict[str, tuple[int, ...]]:
+    """The shapes a layer's weights must have, given its config and input; {} if not known."""
+    if not input_shape or any(not isinstance(d, int) for d in input_shape[1:]):
+        return {}
+    try:
+        last = config.get("data_format", "channels_last") != "channels_first"
+        channels = input_shape[-1] if last else input_shape[1]
+        if class_name == "Dense":
+            return {"kernel": (input_shape[-1], config["units"]), "bias": (config["units"],)}
+        if class_name in ("Conv1D", "Conv2D", "Conv3D"):
+            rank = len(input_shape) - 2
+            size = config["kernel_size"]
+            size = tuple(size) if isinstance(size, (list, tuple)) else (size,) * rank
+            groups = config.get("groups", 1) or 1
+            filters = config["filters"]
+            return {"kernel": (*size, channels // groups, filters), "bias": (filters,)}
+        if class_name == "DepthwiseConv2D":
+            size = tuple(config["kernel_size"])
+            multiplier = config.get("depth_multiplier", 1)
+            return {"kernel": (*size, channels, multiplier), "bias": (channels * multiplier,)}
+        if class_name == "Embedding":
+            return {"embeddings": (config["input_dim"], config["output_dim"])}
+        if class_name in ("BatchNormalization", "LayerNormalization"):
+            axis = config.get("axis", -1)
+            if isinstance(axis, list) and len(axis) == 1:
+                axis = axis[0]
+            if not isinstance(axis, int):
+                return {}
+            size = (input_shape[axis],)
+            return {n: size for n in ("gamma", "beta", "moving_mean", "moving_variance")}
+    except (KeyError, TypeError, IndexError, ValueError, ZeroDivisionError):
+        return {}
+    return {}

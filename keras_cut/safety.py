@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .graph import MODEL_CLASSES, Layer, LayerGraph
-from .known_layers import weight_specs
+from .known_layers import expected_shapes, weight_specs
 from .modelfile import ModelFile
 
 UNSAFE, UNLOADABLE, WARNING = "unsafe", "unloadable", "warning"
@@ -48,8 +48,9 @@ class Finding:
 def find_hazards(model_file: ModelFile, graph: LayerGraph) -> list[Finding]:
     """Everything in the file that is unsafe, unloadable or suspicious, layer by layer."""
     found: list[Finding] = []
-    for _, layer, _ in graph.walk():
+    for _, layer, owner in graph.walk():
         found.extend(_layer_findings(layer))
+        found.extend(_weight_shape_findings(layer, owner))
     if model_file.stray_weights:
         shown = ", ".join(model_file.stray_weights[:3])
         more = f" and {len(model_file.stray_weights) - 3} more" if len(
@@ -118,6 +119,22 @@ def _weight_count_findings(layer: Layer) -> Iterator[Finding]:
             f"{layer.class_name} should store {len(specs)} array(s) "
             f"({', '.join(n for n, _ in specs)}) but the file holds {len(layer.weights)}",
         )
+
+
+def _weight_shape_findings(layer: Layer, owner: LayerGraph) -> Iterator[Finding]:
+    """Stored arrays whose shape contradicts the config (a weight file from another model)."""
+    if not layer.weights or not layer.calls or not layer.calls[0].inputs:
+        return
+    input_shape = owner.tensor(layer.calls[0].inputs[0]).shape
+    expected = expected_shapes(layer.class_name, layer.config, input_shape)
+    for weight in layer.weights:
+        want = expected.get(weight.name)
+        if want is not None and tuple(weight.shape) != tuple(want):
+            yield Finding(
+                layer.path, WARNING, "weights",
+                f"{weight.name} is stored with shape {tuple(weight.shape)} but the config "
+                f"implies {tuple(want)}; the weights do not belong to this architecture",
+            )
 
 
 def _nested_objects(config: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:

@@ -121,7 +121,8 @@ def test_failed_save_leaves_old_output_intact(tmp_path, capsys, keras, monkeypat
     assert existing.read_bytes() == b"old" and no_partials(tmp_path)
 
 
-def test_sigterm_during_save_leaves_nothing_partial(tmp_path, app_dir):
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_signal_during_save_leaves_nothing_partial(signum, tmp_path, app_dir):
     """A real signal to a real process while the temporary file is being written."""
     existing = tmp_path / "out.keras"
     existing.write_bytes(b"old")
@@ -134,7 +135,7 @@ def test_sigterm_during_save_leaves_nothing_partial(tmp_path, app_dir):
     deadline = time.time() + 300
     while time.time() < deadline and proc.poll() is None:
         if not no_partials(tmp_path):
-            proc.send_signal(signal.SIGTERM)
+            proc.send_signal(signum)
             break
         time.sleep(0.002)
     else:
@@ -145,6 +146,17 @@ def test_sigterm_during_save_leaves_nothing_partial(tmp_path, app_dir):
     assert b"Error: interrupted" in err and b"Traceback" not in err
     assert existing.read_bytes() == b"old"
     assert no_partials(tmp_path)
+
+
+def test_unwritable_folder_during_save(tmp_path, capsys, keras, monkeypatch):
+    def refused(self, filepath, *args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(filepath))
+
+    monkeypatch.setattr(keras.Model, "save", refused)
+    result = run_cli(capsys, "cut", RESIDUAL, "-o", tmp_path / "o.keras", "--input-layer",
+                     "res_b")
+    assert_one_line_error(result, "cannot be written", "Permission denied")
+    assert os.listdir(tmp_path) == []
 
 
 def test_lambda_is_refused_unless_unsafe(tmp_path, capsys, keras):

@@ -10,7 +10,7 @@ import pytest
 from keras_cut.inspection import inspect_model
 from sample_models.registry import SAMPLES
 from tests.cli_helpers import run_cli
-from tests.test_reader_errors import rezip
+from tests.corpus import rezip
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +61,7 @@ def test_vocabulary_file_and_custom_activation_are_found(tmp_path, keras):
                            "config": "evil_act", "registered_name": "function"}
     config["config"]["layers"][-2]["class_name"] = "StringLookup"
     config["config"]["layers"][-2]["config"]["vocabulary"] = "/etc/vocab.txt"
-    path = rezip(src, tmp_path / "m.keras", replace={"config.json": json.dumps(config)})
+    path = rezip(tmp_path / "m.keras", src, replace={"config.json": json.dumps(config)})
     kinds = {(f.layer, f.kind) for f in inspect_model(path).findings}
     assert ("classification_head", "custom") in kinds
     assert ("intermediate_dense", "file") in kinds
@@ -73,6 +73,23 @@ def test_serialized_lambda_in_a_config_is_found(tmp_path):
     config["config"]["layers"][-1]["config"]["activation"] = {
         "class_name": "__lambda__", "config": {"code": "4wEAAAAA", "defaults": None}
     }
-    path = rezip(src, tmp_path / "m.keras", replace={"config.json": json.dumps(config)})
+    path = rezip(tmp_path / "m.keras", src, replace={"config.json": json.dumps(config)})
     findings = inspect_model(path).findings
     assert [(f.layer, f.severity) for f in findings] == [("classification_head", "unsafe")]
+
+
+@pytest.mark.parametrize("name", ["mobilenetv2.keras", "mobilenetv2.h5", "resnet50.keras",
+                                  "wrapped_mobilenet.keras", "wrapped_mobilenet.h5"])
+def test_real_architectures_have_no_findings(name, app_dir):
+    assert inspect_model(app_dir / name).findings == []
+
+
+def test_weights_from_another_architecture_are_found(tmp_path):
+    from tests.corpus import build
+
+    corpus = {bad.name: bad for bad in build(tmp_path)}
+    for name, layer in (("weights_missing.keras", "conv2d_1"),
+                        ("weights_extra.keras", "conv2d_1"),
+                        ("weights_misshaped.keras", "intermediate_dense")):
+        findings = inspect_model(corpus[name].path).findings
+        assert [(f.layer, f.kind) for f in findings] == [(layer, "weights")], name
