@@ -61,6 +61,19 @@ def test_h5_external_dataset_is_refused(tmp_path):
         read_model_file(path)
 
 
+def test_h5_virtual_dataset_is_refused(tmp_path):
+    path = copy_h5(tmp_path)
+    source = tmp_path / "elsewhere.h5"
+    with h5py.File(source, "w") as h5:
+        h5.create_dataset("data", data=np.arange(16, dtype="f4"))
+    layout = h5py.VirtualLayout(shape=(16,), dtype="f4")
+    layout[:] = h5py.VirtualSource(str(source), "data", shape=(16,))
+    with h5py.File(path, "a") as h5:
+        h5["model_weights/conv2d"].create_virtual_dataset("virtual", layout)
+    with pytest.raises(UnsafeModelError, match="virtual"):
+        read_model_file(path)
+
+
 def test_h5_shape_bomb_is_refused(tmp_path):
     path = copy_h5(tmp_path)
     with h5py.File(path, "a") as h5:
