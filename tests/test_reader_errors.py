@@ -8,6 +8,7 @@ import shutil
 import zipfile
 
 import h5py
+import numpy as np
 import pytest
 
 from keras_cut.errors import ModelFileError, UnsafeModelError
