@@ -115,7 +115,7 @@ def cut_model(
 
     say("loading TensorFlow and the model")
     custom = runtime.load_custom_objects(custom_objects)
-    parent = runtime.load_model(model, unsafe=unsafe, custom_objects=custom)
+    parent, load_note = runtime.load_parent(model_file, unsafe=unsafe, custom_objects=custom)
     fmt = FORMATS[output.suffix.lower()]
     with runtime.renamed_layers(parent, plan.renames):
         say("building the submodel")
@@ -146,7 +146,7 @@ def cut_model(
         trainable_params=trainable,
         frozen=freeze,
         size_bytes=output.stat().st_size,
-        notices=_notices(plan),
+        notices=_notices(plan) + ([load_note] if load_note else []),
         parent_model=parent,
     )
 

@@ -70,6 +70,10 @@ class ModelFile:
     weights: dict[NestedKey, list[WeightEntry]] = field(default_factory=dict)
     # Arrays that no layer of the config accounts for (a mismatched weight file).
     stray_weights: list[str] = field(default_factory=list)
+    # tf.keras 2 files: `config` is normalised for Keras 3; the file's own is `raw_config`.
+    legacy: bool = False
+    legacy_changes: list[Any] = field(default_factory=list)
+    raw_config: dict[str, Any] | None = None
 
     @contextlib.contextmanager
     def open_weights(self) -> Iterator[Any]:
@@ -97,8 +101,20 @@ class ModelFile:
 
 
 def read_model_file(path: str | Path) -> ModelFile:
-    """Open `path` and return its config, metadata and weight index; raise ModelFileError."""
-    path = Path(path)
+    """Open `path` and return its config, metadata and weight index; raise ModelFileError.
+
+    A tf.keras 2 config is normalised into what Keras 3 accepts, each change recorded."""
+    model = _read_model_file(Path(path))
+    from . import legacy
+
+    if legacy.is_legacy(model.config, model.keras_version):
+        model.raw_config = model.config
+        model.config, model.legacy_changes = legacy.normalize(model.config, str(model.path))
+        model.legacy = True
+    return model
+
+
+def _read_model_file(path: Path) -> ModelFile:
     if not path.exists():
         raise ModelFileError(f"{path}: no such file; check the path")
     if path.is_dir():

@@ -104,6 +104,79 @@ def load_model(path: Path, unsafe: bool = False, custom_objects: dict[str, Any] 
         raise LoadError(f"{path}: Keras could not load the model ({message})") from exc
 
 
+def load_parent(model_file: Any, unsafe: bool = False,
+                custom_objects: dict[str, Any] | None = None) -> tuple[Any, str | None]:
+    """Keras' own loader; for a tf.keras 2 file it refuses, the normalised config instead.
+
+    Returns the model and, when normalisation was needed, a sentence saying so."""
+    try:
+        return load_model(model_file.path, unsafe, custom_objects), None
+    except LoadError:
+        if not model_file.legacy:
+            raise
+    model = load_normalized(model_file, unsafe, custom_objects)
+    changes = len(model_file.legacy_changes)
+    return model, (
+        f"{model_file.path} is a tf.keras 2 file Keras 3 refuses; it was loaded through "
+        f"keras-cut's legacy normalisation ({changes} change(s), see `keras-cut inspect`) "
+        "with weights assigned by layer and weight name"
+    )
+
+
+def load_normalized(model_file: Any, unsafe: bool = False,
+                    custom_objects: dict[str, Any] | None = None) -> Any:
+    """Build a model from a normalised legacy config, then load weights by name from the file."""
+    keras = keras_module()
+    from keras.src.legacy.saving import saving_options, saving_utils
+    from keras.src.saving import serialization_lib
+
+    if unsafe:
+        keras.config.enable_unsafe_deserialization()
+    try:
+        with saving_options.keras_option_scope(use_legacy_config=True), \
+                serialization_lib.SafeModeScope(not unsafe):
+            model = saving_utils.model_from_config(
+                model_file.config, custom_objects=custom_objects or None
+            )
+    except Exception as exc:
+        message = " ".join(str(exc).split())[:300]
+        raise LoadError(
+            f"{model_file.path}: Keras 3 cannot build even the normalised legacy config "
+            f"({message})"
+        ) from exc
+    with model_file.open_weights() as h5:
+        for path, entries in model_file.weights.items():
+            layer = keras_layer(model, list(path))
+            values = [model_file.read_weight(h5, entry) for entry in entries]
+            _assign_by_name(model_file.path, "/".join(path), layer, entries, values)
+    return model
+
+
+def _assign_by_name(where: Any, path: str, layer: Any, entries: list[Any],
+                    values: list[Any]) -> None:
+    """Stored arrays onto a layer's variables: by weight name, else in order when the names
+    differ only by convention (tf.keras 2 `depthwise_kernel` is Keras 3 `kernel`)."""
+    variables = list(layer.weights)
+    if len(variables) != len(values):
+        raise LoadError(
+            f"{where}: layer {path!r} stores {len(values)} array(s) but Keras 3 builds "
+            f"{len(variables)}; the legacy weights cannot be mapped"
+        )
+    by_name = {v.name: v for v in variables}
+    names = [entry.name.rsplit("/", 1)[-1] for entry in entries]
+    if set(names) == set(by_name):
+        pairs = [(by_name[n], value, n) for n, value in zip(names, values)]
+    else:
+        pairs = [(v, value, n) for v, value, n in zip(variables, values, names)]
+    for variable, value, name in pairs:
+        if tuple(variable.shape) != tuple(value.shape):
+            raise LoadError(
+                f"{where}: weight {path}/{name} has shape {tuple(value.shape)}, Keras 3 builds "
+                f"{tuple(variable.shape)}; the legacy weights cannot be mapped"
+            )
+        variable.assign(value)
+
+
 def keras_layer(model: Any, path: list[str]) -> Any:
     """The layer object at a path of names (through nested models)."""
     owner = model

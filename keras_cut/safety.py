@@ -3,7 +3,8 @@
 Severity decides what `cut` and `verify` do before any loading:
 - "unsafe": loading would run code from the file or touch other files; refused without --unsafe;
 - "unloadable": needs code the file does not carry (custom classes); needs --custom-objects;
-- "warning": worth knowing, loads anyway (e.g. weights the config does not account for).
+- "warning": worth knowing, loads anyway (e.g. weights the config does not account for);
+- "note": what keras-cut changed to load a tf.keras 2 config in Keras 3.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from .graph import MODEL_CLASSES, Layer, LayerGraph
 from .known_layers import expected_shapes, weight_specs
 from .modelfile import ModelFile
 
-UNSAFE, UNLOADABLE, WARNING = "unsafe", "unloadable", "warning"
+UNSAFE, UNLOADABLE, WARNING, NOTE = "unsafe", "unloadable", "warning", "note"
 
 CODE_LAYERS = {
     "Lambda": "runs Python code stored in the file (a Lambda layer)",
@@ -51,6 +52,8 @@ def find_hazards(model_file: ModelFile, graph: LayerGraph) -> list[Finding]:
     for _, layer, owner in graph.walk():
         found.extend(_layer_findings(layer))
         found.extend(_weight_shape_findings(layer, owner))
+    for change in model_file.legacy_changes:
+        found.append(Finding(change.layer, NOTE, "legacy", change.message))
     if model_file.stray_weights:
         shown = ", ".join(model_file.stray_weights[:3])
         more = f" and {len(model_file.stray_weights) - 3} more" if len(

@@ -171,7 +171,11 @@ def verify_models(
     custom = runtime.load_custom_objects(custom_objects)
     if parent_model is None:
         say(f"loading {parent}")
-        parent_model = runtime.load_model(parent, unsafe=unsafe, custom_objects=custom)
+        parent_model, load_note = runtime.load_parent(parent_file, unsafe, custom)
+        if load_note:
+            notices.append(load_note)
+    elif parent_file.legacy:
+        notices.append(f"{parent} is a tf.keras 2 file; the parent was loaded as `cut` loaded it")
     say(f"loading {submodel}")
     sub_model = runtime.load_model(submodel, unsafe=unsafe, custom_objects=custom)
     fed = [link for link in links.inputs if link.kind != "parent_input"]

@@ -1,0 +1,134 @@
+"""tf.keras 2 files: recognise their config dialect and normalise it into what Keras 3 accepts.
+
+Every change is recorded, so that `inspect` can list it and nothing changes silently:
+- tf.keras 2 counts a nested model's own creation as its call 0, so the outer graph refers to
+  its first real call as 1; Keras 3 counts from 0 (calls are renumbered);
+- arguments Keras 3 no longer accepts are dropped where they carry no meaning
+  (`DepthwiseConv2D(groups=1)`); any other value is an error naming the layer and argument.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import ModelFileError
+
+# class -> {argument: the only value that may be dropped without changing the model}
+DROPPED_ARGUMENTS: dict[str, dict[str, Any]] = {
+    "DepthwiseConv2D": {"groups": 1},
+    "DepthwiseConv1D": {"groups": 1},
+}
+
+
+@dataclass(frozen=True)
+class LegacyChange:
+    layer: str  # layer path
+    message: str
+
+
+def is_legacy(config: dict[str, Any], keras_version: str | None) -> bool:
+    """A tf.keras 2 (Keras 2.x) config: its version says so, or its calls are list-form."""
+    if keras_version and keras_version.split(".")[0] in ("1", "2"):
+        return True
+    return any(isinstance(node, list) for node in _all_nodes(config))
+
+
+def normalize(config: dict[str, Any], where: str) -> tuple[dict[str, Any], list[LegacyChange]]:
+    """A copy of a tf.keras 2 model config that Keras 3 (and keras-cut's graph) accept."""
+    config = copy.deepcopy(config)
+    changes: list[LegacyChange] = []
+    _normalize_model(config, "", changes, where)
+    return config, changes
+
+
+def _normalize_model(model: dict[str, Any], prefix: str, changes: list[LegacyChange],
+                     where: str) -> None:
+    inner = model.get("config")
+    if not isinstance(inner, dict) or not isinstance(inner.get("layers"), list):
+        return
+    layers = [layer for layer in inner["layers"] if isinstance(layer, dict)]
+    for layer in layers:
+        name = layer.get("name") or (layer.get("config") or {}).get("name") or "?"
+        path = prefix + str(name)
+        if isinstance(layer.get("config"), dict) and isinstance(
+            layer["config"].get("layers"), list
+        ):
+            _normalize_model(layer, path + "/", changes, where)
+        _drop_arguments(layer, path, changes, where)
+    if model.get("class_name") != "Sequential":
+        _renumber_nested_calls(inner, layers, prefix, changes)
+
+
+def _drop_arguments(layer: dict[str, Any], path: str, changes: list[LegacyChange],
+                    where: str) -> None:
+    rules = DROPPED_ARGUMENTS.get(str(layer.get("class_name")))
+    config = layer.get("config")
+    if not rules or not isinstance(config, dict):
+        return
+    for argument, harmless in rules.items():
+        if argument not in config:
+            continue
+        if config[argument] != harmless:
+            raise ModelFileError(
+                f"{where}: layer {path!r} ({layer['class_name']}) has {argument}="
+                f"{config[argument]!r}, which Keras 3 cannot express; keras-cut cannot map "
+                "this legacy config"
+            )
+        del config[argument]
+        changes.append(LegacyChange(
+            path, f"legacy config: {layer['class_name']} `{argument}={harmless}` dropped "
+            "(Keras 3 does not take it; it had no effect)"))
+
+
+def _renumber_nested_calls(inner: dict[str, Any], layers: list[dict[str, Any]], prefix: str,
+                           changes: list[LegacyChange]) -> None:
+    """Shift references to nested models' calls down by one where tf.keras 2 counted from 1."""
+    models = {
+        layer.get("name"): len(layer.get("inbound_nodes") or [])
+        for layer in layers
+        if isinstance(layer.get("config"), dict) and isinstance(layer["config"].get("layers"), list)
+    }
+    if not models:
+        return
+    refs: list[list[Any]] = []
+    for layer in layers:
+        for node in layer.get("inbound_nodes") or []:
+            if isinstance(node, list):
+                refs.extend(item for item in node if _is_ref(item))
+    for key in ("input_layers", "output_layers"):
+        value = inner.get(key)
+        if isinstance(value, list):
+            if _is_ref(value):
+                refs.append(value)
+            else:
+                refs.extend(item for item in value if _is_ref(item))
+    for name, calls in models.items():
+        mine = [ref for ref in refs if ref[0] == name]
+        if mine and calls and all(1 <= ref[1] <= calls for ref in mine):
+            for ref in mine:
+                ref[1] -= 1
+            changes.append(LegacyChange(
+                prefix + name, f"legacy config: calls of nested model {name!r} renumbered "
+                "from 0 (tf.keras 2 counted its creation as call 0)"))
+
+
+def _is_ref(item: Any) -> bool:
+    return (isinstance(item, list) and len(item) >= 3 and isinstance(item[0], str)
+            and isinstance(item[1], int) and not isinstance(item[1], bool))
+
+
+def _all_nodes(config: dict[str, Any]) -> list[Any]:
+    found = []
+    stack = [config]
+    while stack:
+        model = stack.pop()
+        inner = model.get("config") if isinstance(model, dict) else None
+        if not isinstance(inner, dict) or not isinstance(inner.get("layers"), list):
+            continue
+        for layer in inner["layers"]:
+            if isinstance(layer, dict):
+                found.extend(layer.get("inbound_nodes") or [])
+                stack.append(layer)
+    return found

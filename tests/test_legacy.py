@@ -1,0 +1,148 @@
+"""tf.keras 2 `.h5` files: same answers as tf.keras 2 itself gives, for inspect, cut and verify.
+
+The files and the reference answers come from tf_keras in a separate process
+(tests/legacy_models.py); nothing here trusts keras-cut's own loading to judge itself.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import h5py
+import numpy as np
+import pytest
+
+from keras_cut.cutting import cut_model
+from keras_cut.inspection import inspect_model
+from keras_cut.modelfile import read_model_file
+from tests.cli_helpers import ROOT, assert_one_line_error, run_cli
+from tests.keras_reference import parse_source
+
+NAMES = ["cnn", "sequential", "residual", "mobilenetv2", "nested", "nested_mobilenet"]
+KERAS3_REFUSES = {"mobilenetv2", "nested", "nested_mobilenet"}
+
+
+@pytest.fixture(scope="session")
+def legacy_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("legacy")
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=str(ROOT))
+    subprocess.run([sys.executable, "-m", "tests.legacy_models", str(out)], check=True,
+                   env=env, cwd=ROOT, capture_output=True, timeout=600)
+    return out
+
+
+def reference(legacy_dir, name):
+    facts = json.loads((legacy_dir / f"{name}.json").read_text())
+    return facts, dict(np.load(legacy_dir / f"{name}.npz"))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_inspect_matches_tf_keras(name, legacy_dir):
+    facts, _ = reference(legacy_dir, name)
+    report = inspect_model(legacy_dir / f"{name}.h5")
+    assert report.keras_version.startswith("2.")
+    rows = {row.name: row for row in report.layers}
+    for path, fact in facts.items():
+        row = rows[path]
+        assert (row.params, row.trainable_params) == (fact["params"], fact["trainable"]), path
+        assert list(row.output_shapes[0][0]) == fact["shape"], path
+    top = [path for path in facts if "/" not in path]
+    assert report.total_params == sum(facts[p]["params"] for p in top)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_parent_loads_with_tf_keras_outputs(name, legacy_dir, keras):
+    from keras_cut import runtime
+
+    _, arrays = reference(legacy_dir, name)
+    model, note = runtime.load_parent(read_model_file(legacy_dir / f"{name}.h5"))
+    assert (note is not None) == (name in KERAS3_REFUSES)
+    got = np.asarray(model(arrays["x"], training=False))
+    np.testing.assert_allclose(got, arrays["y"], rtol=1e-5, atol=1e-5)
+
+
+CUTS = [
+    ("cnn", ["intermediate_dense"], []),
+    ("cnn", [], ["flatten"]),
+    ("sequential", ["bn"], []),
+    ("sequential", [], ["dropout"]),
+    ("residual", [], ["res_b"]),
+    ("residual", ["res_add"], ["res_a"]),
+    ("mobilenetv2", ["block_13_expand"], []),
+    ("mobilenetv2", [], ["block_6_project_BN"]),
+    ("nested", ["backbone/bn"], []),
+    ("nested", [], ["backbone/c1"]),
+    ("nested", ["add"], ["gap"]),
+    ("nested_mobilenet", ["backbone/block_5_add"], []),
+    ("nested_mobilenet", [], ["backbone/block_3_project_BN"]),
+]
+
+
+@pytest.mark.parametrize("name,outputs,inputs", CUTS,
+                         ids=[f"{n}:{'+'.join(o) or 'end'}<-{'+'.join(i) or 'inputs'}"
+                              for n, o, i in CUTS])
+def test_cuts_match_tf_keras(name, outputs, inputs, legacy_dir, tmp_path, keras):
+    facts, arrays = reference(legacy_dir, name)
+    sub_path = tmp_path / "sub.keras"
+    result = cut_model(legacy_dir / f"{name}.h5", sub_path, outputs, inputs)
+    sub = keras.saving.load_model(sub_path, compile=False)
+
+    def activation(label):
+        path, call, index = parse_source(label)
+        assert call == 0 and index == 0
+        return arrays[f"act|{path}"]
+
+    feed = [arrays["x"] if t.kind == "parent_input" else activation(t.source)
+            for t in result.inputs]
+    got = sub(feed if len(feed) > 1 else feed[0], training=False)
+    got = got if isinstance(got, (list, tuple)) else [got]
+    for value, tensor in zip(got, result.outputs):
+        np.testing.assert_allclose(np.asarray(value), activation(tensor.source),
+                                   rtol=1e-5, atol=1e-5, err_msg=tensor.source)
+    # Every kept weight is tf.keras 2's own, bit for bit.
+    by_leaf = {path.rsplit("/", 1)[-1]: path for path in facts}
+    for layer in sub.layers:
+        path = by_leaf.get(layer.name)
+        if hasattr(layer, "layers") or path is None or isinstance(layer, keras.layers.InputLayer):
+            continue
+        theirs = [v for k, v in arrays.items() if k.startswith(f"w|{path}|")]
+        assert len(theirs) == len(layer.weights), layer.name
+        for w, value in zip(layer.weights, theirs):
+            assert np.asarray(w.numpy()).tobytes() == value.tobytes(), (layer.name, w.name)
+
+
+@pytest.mark.parametrize("name", ["mobilenetv2", "nested", "cnn"])
+def test_verify_legacy_parent(name, legacy_dir, tmp_path, capsys):
+    sub = tmp_path / "sub.keras"
+    point = {"mobilenetv2": "block_6_project_BN", "nested": "backbone/c1", "cnn": "flatten"}[name]
+    cut_model(legacy_dir / f"{name}.h5", sub, [], [point])
+    result = run_cli(capsys, "verify", legacy_dir / f"{name}.h5", sub, "--samples", "4")
+    assert result.code == 0, result.out + result.err
+    assert ("legacy normalisation" in result.err) == (name in KERAS3_REFUSES)
+
+
+def test_normalisations_are_findings(legacy_dir):
+    findings = inspect_model(legacy_dir / "mobilenetv2.h5").findings
+    notes = [f for f in findings if f.kind == "legacy"]
+    assert notes and all(f.severity == "note" for f in notes)
+    assert any(f.layer == "block_1_depthwise" and "`groups=1` dropped" in f.message
+               for f in notes)
+    nested = inspect_model(legacy_dir / "nested.h5").findings
+    assert [(f.layer, f.kind) for f in nested] == [("backbone", "legacy")]
+    assert "renumbered" in nested[0].message
+    assert inspect_model(legacy_dir / "cnn.h5").findings == []
+
+
+def test_unmappable_legacy_config_is_a_clear_error(legacy_dir, tmp_path, capsys):
+    path = tmp_path / "grouped.h5"
+    shutil.copy(legacy_dir / "mobilenetv2.h5", path)
+    with h5py.File(path, "a") as h5:
+        config = json.loads(h5.attrs["model_config"])
+        layer = next(x for x in config["config"]["layers"] if x["name"] == "block_2_depthwise")
+        layer["config"]["groups"] = 2
+        h5.attrs["model_config"] = json.dumps(config)
+    assert_one_line_error(run_cli(capsys, "inspect", path), "block_2_depthwise", "groups=2")
