@@ -166,7 +166,7 @@ def cut_command(
     with _user_errors():
         result = cut_model(
             model, output, output_layer or [], input_layer or [], freeze=freeze, force=force,
-            unsafe=unsafe, custom_objects=custom_objects, progress=_progress,
+            unsafe=unsafe, custom_objects=custom_objects, progress=_progress, keep_parent=verify,
         )
         for note in result.notices:
             _notice(note)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -10,10 +11,10 @@ from typing import Any
 
 from . import provenance
 from .cutplan import CROSSING, CutPlan, PlannedTensor, plan_cut
-from .errors import LoadError, UnsafeModelError
+from .errors import LoadError, ModelFileError, UnsafeModelError
 from .flatgraph import FlatGraph
 from .inspection import open_model
-from .safety import UNLOADABLE, UNSAFE, Finding, find_hazards
+from .safety import BROKEN, UNLOADABLE, UNSAFE, Finding, find_hazards
 from .shapes import Shape
 from .writing import FORMATS, atomic_output, check_output
 
@@ -75,7 +76,15 @@ def plan_model_cut(
 
 
 def check_loadable(path: Path, findings: list[Finding], unsafe: bool, custom: bool) -> None:
-    """Refuse before loading what would run code (without --unsafe) or needs missing code."""
+    """Refuse before loading what would run code (without --unsafe), needs missing code, or
+    holds weights that do not fit its config."""
+    broken = [f for f in findings if f.severity == BROKEN]
+    if broken:
+        where = "; ".join(f"{f.layer}: {f.message}" for f in broken[:2])
+        raise ModelFileError(
+            f"{path}: the weights do not match the architecture ({where}); the file is damaged "
+            "or mixes two models"
+        )
     blocked = [f for f in findings if f.severity == UNSAFE]
     if blocked and not unsafe:
         where = "; ".join(f"{f.layer or '(file)'}: {f.message}" for f in blocked[:3])
@@ -102,8 +111,12 @@ def cut_model(
     unsafe: bool = False,
     custom_objects: str | None = None,
     progress: Progress | None = None,
+    keep_parent: bool = False,
 ) -> CutResult:
-    """Cut `model` and save the submodel to `output` (.keras or .h5), atomically."""
+    """Cut `model` and save the submodel to `output` (.keras or .h5), atomically.
+
+    Only the layers the submodel keeps are built and only their weights read, unless
+    `keep_parent` (for `cut --verify`, which needs the whole parent loaded by Keras anyway)."""
     say = progress or (lambda _msg: None)
     model = Path(model)
     model_file, graph, plan = plan_model_cut(model, list(output_layers), list(input_layers))
@@ -113,13 +126,21 @@ def cut_model(
 
     from . import runtime  # TensorFlow from here on
 
-    say("loading TensorFlow and the model")
     custom = runtime.load_custom_objects(custom_objects)
-    parent, load_note = runtime.load_parent(model_file, unsafe=unsafe, custom_objects=custom)
     fmt = FORMATS[output.suffix.lower()]
-    with runtime.renamed_layers(parent, plan.renames):
-        say("building the submodel")
-        submodel = runtime.build_submodel(parent, plan, name=f"{graph.name}_cut")
+    parent, load_note = None, None
+    if keep_parent or not runtime.can_build_partially(plan):
+        say("loading TensorFlow and the whole model")
+        parent, load_note = runtime.load_parent(model_file, unsafe=unsafe, custom_objects=custom)
+        renames = runtime.renamed_layers(parent, plan.renames)
+    else:
+        say("loading TensorFlow and the layers the submodel keeps")
+        renames = contextlib.nullcontext()
+    with renames:
+        if parent is not None:
+            submodel = runtime.build_submodel(parent, plan, name=f"{graph.name}_cut")
+        else:
+            submodel = runtime.build_partial(model_file, plan, f"{graph.name}_cut", unsafe, custom)
         if freeze:
             submodel.trainable = False
             for layer in submodel.layers:

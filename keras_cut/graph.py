@@ -86,6 +86,7 @@ class Layer:
     calls: list[Call] = field(default_factory=list)
     weights: list[Weight] = field(default_factory=list)
     submodel: LayerGraph | None = None
+    raw: dict[str, Any] = field(default_factory=dict, repr=False)  # the serialized layer
 
     @property
     def params(self) -> int:
@@ -272,6 +273,7 @@ class _Builder:
             else None,
             config=inner,
             trainable=trainable,
+            raw=raw,
         )
         entries = self.file.weights.get(key + (lname,), [])
         specs = name_weights(class_name, inner, [e.name for e in entries])

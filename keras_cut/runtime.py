@@ -203,6 +203,124 @@ def build_submodel(parent: Any, plan: CutPlan, name: str) -> Any:
     """Replay the planned calls on the parent's own layer objects (so weights are shared).
 
     Call inside `renamed_layers(parent, plan.renames)`."""
+
+    def layer_for(step: Any) -> Any:
+        return keras_layer(parent, [n for n, _ in step.context] + [step.layer])
+
+    return _replay(plan, layer_for, name)
+
+
+def build_partial(model_file: Any, plan: CutPlan, name: str, unsafe: bool = False,
+                  custom_objects: dict[str, Any] | None = None) -> Any:
+    """Build only what the cut keeps: each kept layer from its own config, its arrays read
+    from the file. The parent is never built, and weights it drops are never read."""
+    factory = _LayerFactory(model_file, plan.flat, unsafe, custom_objects or {})
+    for path, new_name in plan.renames.items():
+        factory.names[tuple(path.split("/"))] = new_name
+    model = _replay(plan, factory.layer_for, name)
+    factory.load_weights()
+    return model
+
+
+def can_build_partially(plan: CutPlan) -> bool:
+    """Partial building gives each layer path one object; a layer that is both inside a nested
+    model kept whole and opened up elsewhere would be duplicated, so it needs the full parent."""
+    whole: set[tuple[str, ...]] = set()
+    opened: set[tuple[str, ...]] = set()
+    for step in plan.steps:
+        path = tuple(n for n, _ in step.context) + (step.layer,)
+        if isinstance(step, ModelCall):
+            layer = plan.flat.layer(FlatNode(step.context, step.layer, step.call))
+            whole.update(path + tuple(inner.path.split("/")[len(path):])
+                         for _, inner, _ in layer.submodel.walk())
+        else:
+            opened.add(path)
+    return not (whole & opened)
+
+
+class _LayerFactory:
+    def __init__(self, model_file: Any, flat: Any, unsafe: bool,
+                 custom_objects: dict[str, Any]):
+        self.file = model_file
+        self.flat = flat
+        self.unsafe = unsafe
+        self.custom = custom_objects
+        self.made: dict[tuple[str, ...], Any] = {}
+        self.names: dict[tuple[str, ...], str] = {}
+
+    def layer_for(self, step: Any) -> Any:
+        path = tuple(n for n, _ in step.context) + (step.layer,)
+        if path not in self.made:
+            layer = self._deserialize(step)
+            if path in self.names:
+                layer.name = self.names[path]
+            self.made[path] = layer
+        return self.made[path]
+
+    def _deserialize(self, step: Any) -> Any:
+        graph_layer = self.flat.layer(FlatNode(step.context, step.layer, step.call))
+        keras = keras_module()
+        if self.unsafe:
+            keras.config.enable_unsafe_deserialization()
+        try:
+            if self.file.format == "keras" and not self.file.legacy:
+                return keras.saving.deserialize_keras_object(
+                    graph_layer.raw, custom_objects=self.custom or None, safe_mode=not self.unsafe
+                )
+            from keras.src.legacy.saving import saving_options, saving_utils
+            from keras.src.saving import serialization_lib
+
+            with saving_options.keras_option_scope(use_legacy_config=True), \
+                    serialization_lib.SafeModeScope(not self.unsafe):
+                return saving_utils.model_from_config(graph_layer.raw, self.custom or None)
+        except Exception as exc:
+            message = " ".join(str(exc).split())[:300]
+            raise LoadError(
+                f"{self.file.path}: Keras could not build layer {graph_layer.path!r} "
+                f"({message})"
+            ) from exc
+
+    def load_weights(self) -> None:
+        """Read exactly the arrays of the layers built, and assign them."""
+        with self.file.open_weights() as h5:
+            for path, layer in self.made.items():
+                targets = [(path, layer)]
+                if hasattr(layer, "layers"):  # a nested model kept whole: its own layers
+                    targets = [(path + tuple(sub.split("/")), inner)
+                               for sub, inner in all_layers(layer)]
+                for key, target in targets:
+                    entries = self.file.weights.get(key)
+                    if not entries:
+                        continue
+                    values = [self.file.read_weight(h5, e) for e in entries]
+                    if self.file.format == "keras" and not self.file.legacy:
+                        _load_own_variables(self.file.path, "/".join(key), target, entries,
+                                            values)
+                    else:
+                        _assign_by_name(self.file.path, "/".join(key), target, entries, values)
+
+
+def _load_own_variables(where: Any, path: str, layer: Any, entries: list[Any],
+                        values: list[Any]) -> None:
+    """What Keras' loader does: each object's `vars/N` through its own load_own_variables."""
+    stores: dict[str, dict[str, Any]] = {}
+    for entry, value in zip(entries, values):
+        owner, _, index = entry.name.rpartition("vars/")
+        stores.setdefault(owner.rstrip("/"), {})[index] = value
+    for owner_path, store in stores.items():
+        target = layer
+        for attribute in filter(None, owner_path.split("/")):
+            target = getattr(target, attribute)
+        try:
+            target.load_own_variables(store)
+        except Exception as exc:
+            message = " ".join(str(exc).split())[:200]
+            raise LoadError(f"{where}: the weights of layer {path!r} do not fit it "
+                            f"({message})") from exc
+
+
+def _replay(plan: CutPlan, layer_for: Any, name: str) -> Any:
+    """Call each planned step's layer on the submodel's tensors, in order; wrap as a Model."""
     keras = keras_module()
     flat = plan.flat
     built: dict[FlatTensor, Any] = {}
@@ -212,7 +330,7 @@ def build_submodel(parent: Any, plan: CutPlan, name: str) -> Any:
         )
     for step in plan.steps:
         node = FlatNode(step.context, step.layer, step.call)
-        layer = keras_layer(parent, [n for n, _ in step.context] + [step.layer])
+        layer = layer_for(step)
         args, kwargs = _call_arguments(keras, flat, node, built)
         result = layer(*args, **kwargs)
         produced = keras.tree.flatten(result)

@@ -3,6 +3,7 @@
 Severity decides what `cut` and `verify` do before any loading:
 - "unsafe": loading would run code from the file or touch other files; refused without --unsafe;
 - "unloadable": needs code the file does not carry (custom classes); needs --custom-objects;
+- "broken": the weights do not fit the config (missing, extra or mis-shaped arrays); refused;
 - "warning": worth knowing, loads anyway (e.g. weights the config does not account for);
 - "note": what keras-cut changed to load a tf.keras 2 config in Keras 3.
 """
@@ -21,7 +22,8 @@ from .graph import MODEL_CLASSES, Layer, LayerGraph
 from .known_layers import expected_shapes, weight_specs
 from .modelfile import ModelFile
 
-UNSAFE, UNLOADABLE, WARNING, NOTE = "unsafe", "unloadable", "warning", "note"
+UNSAFE, UNLOADABLE, BROKEN = "unsafe", "unloadable", "broken"
+WARNING, NOTE = "warning", "note"
 
 CODE_LAYERS = {
     "Lambda": "runs Python code stored in the file (a Lambda layer)",
@@ -118,7 +120,7 @@ def _weight_count_findings(layer: Layer) -> Iterator[Finding]:
         return
     if len(layer.weights) not in (0, len(specs)) or (not layer.weights and specs):
         yield Finding(
-            layer.path, WARNING, "weights",
+            layer.path, BROKEN, "weights",
             f"{layer.class_name} should store {len(specs)} array(s) "
             f"({', '.join(n for n, _ in specs)}) but the file holds {len(layer.weights)}",
         )
@@ -134,7 +136,7 @@ def _weight_shape_findings(layer: Layer, owner: LayerGraph) -> Iterator[Finding]
         want = expected.get(weight.name)
         if want is not None and tuple(weight.shape) != tuple(want):
             yield Finding(
-                layer.path, WARNING, "weights",
+                layer.path, BROKEN, "weights",
                 f"{weight.name} is stored with shape {tuple(weight.shape)} but the config "
                 f"implies {tuple(want)}; the weights do not belong to this architecture",
             )

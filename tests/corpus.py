@@ -82,9 +82,10 @@ def build(folder: Path) -> list[BadFile]:
     )
     rezip(add("ghost_layer.keras", ["ghost_layer", "does not have"]),
           replace={"config.json": json.dumps(config)})
-    rezip(add("weights_missing.keras", ["conv2d_1"], inspect_ok=True, load_words=["could not"]),
+    mismatch = ["do not match the architecture"]
+    rezip(add("weights_missing.keras", ["conv2d_1"], inspect_ok=True, load_words=mismatch),
           weights=lambda h5: h5.__delitem__("layers/conv2d_1/vars/0"))
-    rezip(add("weights_extra.keras", ["conv2d_1"], inspect_ok=True, load_words=["could not"]),
+    rezip(add("weights_extra.keras", ["conv2d_1"], inspect_ok=True, load_words=mismatch),
           weights=lambda h5: h5["layers/conv2d_1/vars"].create_dataset(
               "2", data=np.zeros(3, "float32")))
 
@@ -93,7 +94,7 @@ def build(folder: Path) -> list[BadFile]:
         h5["layers/dense/vars"].create_dataset("0", data=np.zeros((7, 128), "float32"))
 
     rezip(add("weights_misshaped.keras", ["intermediate_dense"], inspect_ok=True,
-              load_words=["could not"]), weights=misshape)
+              load_words=mismatch), weights=misshape)
     with h5py.File(add("weights_only.weights.h5", ["only weights"]), "w") as h5:
         h5.create_group("layers/dense/vars").create_dataset("0", data=np.zeros(3))
         h5.create_group("vars")

@@ -1,0 +1,247 @@
+"""`make bench`: keras-cut against what a user would otherwise write, as whole processes.
+
+Each case runs both sides `--repeat` times, alternating which goes first, and records wall time
+(min, median) and each process's peak RSS (from wait4). Results go to a Rich table and to
+bench/results.json with the machine's facts. `--tiny` runs small stand-in models once: the
+smoke test in `make test` uses it so this script cannot rot; it asserts nothing about time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+
+from models import build  # noqa: E402
+
+KERAS_CUT = [sys.executable, "-m", "keras_cut"]
+PY = [sys.executable]
+
+
+@dataclass
+class Run:
+    seconds: float
+    peak_mb: float
+    code: int
+
+
+@dataclass
+class Side:
+    label: str
+    expect: int = 0  # the exit code a correct run gives
+    runs: list[Run] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.runs) and all(r.code == self.expect for r in self.runs)
+
+    def stat(self, key: str, how) -> float | None:
+        values = [getattr(r, key) for r in self.runs if r.code == self.expect]
+        return how(values) if values else None
+
+
+@dataclass
+class Case:
+    name: str
+    target: str
+    ours: Side
+    baseline: Side | None
+    verdict: str = ""
+    note: str = ""
+
+
+def measure(commands: list[list[str]]) -> Run:
+    """Run commands one after another as a user would; time them together, peak RSS the max."""
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=str(ROOT))
+    total, peak, code = 0.0, 0.0, 0
+    for command in commands:
+        start = time.perf_counter()
+        proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                env=env, cwd=ROOT)
+        _, status, usage = os.wait4(proc.pid, 0)
+        total += time.perf_counter() - start
+        peak = max(peak, usage.ru_maxrss / 1024)  # KiB on Linux
+        code = max(code, os.waitstatus_to_exitcode(status))
+    return Run(total, peak, code)
+
+
+def compare(name: str, target: str, ours: list[list[str]], baseline: list[list[str]] | None,
+            repeat: int, label: str = "", expect: int = 0) -> Case:
+    case = Case(name, target, Side("keras-cut", expect),
+                Side(label or "baseline") if baseline else None)
+    for i in range(repeat):
+        order = [("ours", ours), ("base", baseline)] if i % 2 == 0 else [("base", baseline),
+                                                                          ("ours", ours)]
+        for side, commands in order:
+            if commands is None:
+                continue
+            (case.ours if side == "ours" else case.baseline).runs.append(measure(commands))
+    return case
+
+
+def cases(models: dict[str, Path], out: Path, repeat: int) -> list[Case]:
+    resnet, nested, large = models["resnet50"], models["nested_mobilenet"], models["large"]
+    sub, base_sub = out / "sub.keras", out / "recipe.keras"
+    found = [
+        compare("inspect ResNet50", "≥15× faster, ≤1/10 peak memory",
+                [KERAS_CUT + ["inspect", str(resnet)]],
+                [PY + [str(HERE / "baselines/summary.py"), str(resnet)]], repeat,
+                "load_model + summary()"),
+        compare("cut ResNet50 prefix at conv4_block6_out", "≤0.8× time and peak memory",
+                [KERAS_CUT + ["cut", str(resnet), "-o", str(sub), "--output-layer",
+                              "conv4_block6_out", "--freeze", "--force"]],
+                [PY + [str(HERE / "baselines/recipe.py"), str(resnet), "conv4_block6_out",
+                       str(base_sub)]], repeat, "seed recipe"),
+        compare("cut ResNet50 head from conv4_block4_1_conv", "works where the recipe fails",
+                [KERAS_CUT + ["cut", str(resnet), "-o", str(sub), "--input-layer",
+                              "conv4_block4_1_conv", "--force"]],
+                [PY + [str(HERE / "baselines/recipe.py"), str(resnet), "conv4_block4_1_conv",
+                       str(base_sub), "head"]], repeat, "seed recipe (head)"),
+        compare("cut nested MobileNetV2 at backbone/block_13_expand",
+                "works where the recipe fails",
+                [KERAS_CUT + ["cut", str(nested), "-o", str(sub), "--output-layer",
+                              "backbone/block_13_expand", "--force"]],
+                [PY + [str(HERE / "baselines/recipe.py"), str(nested), "block_13_expand",
+                       str(base_sub)]], repeat, "seed recipe"),
+        compare("cut large model prefix at dense_7",
+                "peak ≤ 1.5× kept bytes + 0.6 GB",
+                [KERAS_CUT + ["cut", str(large), "-o", str(sub), "--output-layer", "dense_7",
+                              "--force"]],
+                [PY + [str(HERE / "baselines/recipe.py"), str(large), "dense_7",
+                       str(base_sub)]], repeat, "seed recipe"),
+        compare("cut --verify ResNet50 prefix", "≤0.6× cut then verify",
+                [KERAS_CUT + ["cut", str(resnet), "-o", str(sub), "--output-layer",
+                              "conv4_block6_out", "--force", "--verify"]],
+                [KERAS_CUT + ["cut", str(resnet), "-o", str(sub), "--output-layer",
+                              "conv4_block6_out", "--force"],
+                 KERAS_CUT + ["verify", str(resnet), str(sub)]], repeat,
+                "cut, then verify"),
+        compare("verify vs a plain predict() comparison", "(reference)",
+                [KERAS_CUT + ["verify", str(resnet), str(sub)]],
+                [PY + [str(HERE / "baselines/predict_compare.py"), str(resnet), str(sub),
+                       "conv4_block6_out"]], repeat, "load both + predict"),
+        compare("unknown layer name", "< 1 s (no TensorFlow)",
+                [KERAS_CUT + ["cut", str(resnet), "-o", str(sub), "--output-layer",
+                              "conv4_block6_oot"]], None, repeat, expect=2),
+    ]
+    for case in found:
+        judge(case, large_kept_mb=8 * (large_width(large) ** 2 + large_width(large)) * 4 / 2**20)
+    return found
+
+
+def large_width(path: Path) -> int:
+    return 256 if "tiny" in path.name else 4096
+
+
+def judge(case: Case, large_kept_mb: float) -> None:
+    ours_t, ours_m = case.ours.stat("seconds", min), case.ours.stat("peak_mb", max)
+    base = case.baseline
+    base_t = base.stat("seconds", min) if base else None
+    base_m = base.stat("peak_mb", max) if base else None
+    if not case.ours.ok:
+        case.verdict = "FAILED TO RUN"
+        return
+    if base is not None and not base.ok:
+        case.note = f"{base.label} failed (exit {base.runs[0].code})"
+    name = case.name
+    if name.startswith("inspect") and base_t and base_m:
+        met = base_t / ours_t >= 15 and ours_m <= base_m / 10
+    elif name.startswith("cut ResNet50 prefix") and base_t and base_m:
+        met = ours_t <= 0.8 * base_t and ours_m <= 0.8 * base_m
+    elif name.startswith("cut large"):
+        met = ours_m <= 1.5 * large_kept_mb + 0.6 * 1024
+        case.note = (case.note + "; " if case.note else "") + f"kept {large_kept_mb:.0f} MB"
+    elif name.startswith("cut --verify") and base_t:
+        met = ours_t <= 0.6 * base_t
+    elif name.startswith("unknown"):
+        met = ours_t < 1.0
+    elif "works where" in case.target:
+        met = base is not None and not base.ok
+    else:
+        case.verdict = "-"
+        return
+    case.verdict = "met" if met else "MISSED"
+
+
+def machine() -> dict:
+    import importlib.metadata as md
+
+    facts = {"cores": os.cpu_count(), "python": platform.python_version(),
+             "platform": platform.platform()}
+    try:
+        with open("/proc/meminfo") as fh:
+            facts["memory_gb"] = round(int(fh.readline().split()[1]) / 2**20, 1)
+    except OSError:
+        pass
+    for package in ("tensorflow", "keras", "h5py", "numpy"):
+        try:
+            facts[package] = md.version(package)
+        except md.PackageNotFoundError:
+            pass
+    return facts
+
+
+def render(results: list[Case]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="keras-cut vs the baseline (min of runs; peak RSS max)",
+                  header_style="bold")
+    for col in ("case", "keras-cut s", "baseline s", "time ratio", "keras-cut MB",
+                "baseline MB", "memory ratio", "target", "verdict", "note"):
+        table.add_column(col)
+
+    def fmt(value, spec=".2f"):
+        return "-" if value is None else format(value, spec)
+
+    for c in results:
+        ot, om = c.ours.stat("seconds", min), c.ours.stat("peak_mb", max)
+        bt = c.baseline.stat("seconds", min) if c.baseline else None
+        bm = c.baseline.stat("peak_mb", max) if c.baseline else None
+        table.add_row(c.name, fmt(ot), fmt(bt), fmt(ot / bt if ot and bt else None),
+                      fmt(om, ".0f"), fmt(bm, ".0f"), fmt(om / bm if om and bm else None),
+                      c.target, c.verdict, c.note)
+    Console(width=None if sys.stdout.isatty() else 220).print(table)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--tiny", action="store_true", help="small models, for the smoke test")
+    parser.add_argument("--cache", type=Path, default=HERE / "cache")
+    parser.add_argument("--out", type=Path, default=HERE / "results.json")
+    args = parser.parse_args()
+    print("building models (once, cached)…", file=sys.stderr)
+    models = build(args.cache, tiny=args.tiny)
+    work = args.cache / "work"
+    work.mkdir(parents=True, exist_ok=True)
+    results = cases(models, work, args.repeat)
+    render(results)
+    doc = {"machine": machine(), "repeat": args.repeat, "tiny": args.tiny,
+           "cases": [{**asdict(c), "ours_min_s": c.ours.stat("seconds", min),
+                      "ours_median_s": c.ours.stat("seconds", statistics.median),
+                      "ours_peak_mb": c.ours.stat("peak_mb", max),
+                      "baseline_min_s": c.baseline.stat("seconds", min) if c.baseline else None,
+                      "baseline_median_s": (c.baseline.stat("seconds", statistics.median)
+                                            if c.baseline else None),
+                      "baseline_peak_mb": c.baseline.stat("peak_mb", max) if c.baseline else None}
+                     for c in results]}
+    tmp = args.out.with_suffix(".tmp")
+    tmp.write_text(json.dumps(doc, indent=2))
+    os.replace(tmp, args.out)
+    return 0 if all(c.ours.ok for c in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
