@@ -37,7 +37,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check keras_cut tests sample_models
 
 bench: $(STAMP)
-	@echo "bench: not yet - see the 'Benchmarks' issue"
+	$(BIN)/python bench/run.py --repeat 3
 
 clean:
 	rm -rf $(DEMO) build .pytest_cache .ruff_cache

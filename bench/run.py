@@ -23,8 +23,6 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
-from models import build  # noqa: E402
-
 KERAS_CUT = [sys.executable, "-m", "keras_cut"]
 PY = [sys.executable]
 
@@ -174,6 +172,20 @@ def judge(case: Case, large_kept_mb: float) -> None:
     case.verdict = "met" if met else "MISSED"
 
 
+def build_in_child(cache: Path, tiny: bool) -> dict[str, Path]:
+    """Build in a separate process: a forked child's peak RSS counts the parent's memory
+    before exec, so this process must stay small for the measurements to mean anything."""
+    code = ("import json, sys; sys.path.insert(0, sys.argv[1]); from models import build; "
+            "print(json.dumps({k: str(v) for k, v in build(__import__('pathlib').Path("
+            "sys.argv[2]), tiny=sys.argv[3] == '1').items()}))")
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    proc = subprocess.run([sys.executable, "-c", code, str(HERE), str(cache),
+                           "1" if tiny else "0"], capture_output=True, text=True, env=env)
+    if proc.returncode != 0:
+        raise SystemExit(f"building the benchmark models failed:\n{proc.stderr[-2000:]}")
+    return {k: Path(v) for k, v in json.loads(proc.stdout.strip().splitlines()[-1]).items()}
+
+
 def machine() -> dict:
     import importlib.metadata as md
 
@@ -223,7 +235,7 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=HERE / "results.json")
     args = parser.parse_args()
     print("building models (once, cached)…", file=sys.stderr)
-    models = build(args.cache, tiny=args.tiny)
+    models = build_in_child(args.cache, args.tiny)
     work = args.cache / "work"
     work.mkdir(parents=True, exist_ok=True)
     results = cases(models, work, args.repeat)

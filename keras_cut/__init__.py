@@ -1,17 +1,28 @@
 """keras-cut: take saved Keras models apart — inspect, cut, verify.
 
 The library API returns plain dataclasses with `to_dict()`; it never imports Typer or Rich,
-and imports TensorFlow only when a model must be built or run.
+and imports TensorFlow only when a model must be built or run. Names are imported on first use,
+so that `keras-cut --help` and `inspect` start fast.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __version__ = "0.1.0"
 
-from .cutting import CutResult, cut_model  # noqa: E402
-from .errors import KerasCutError  # noqa: E402
-from .inspection import InspectReport, inspect_layer, inspect_model  # noqa: E402
-from .verification import VerifyReport, verify_models  # noqa: E402
+_API = {
+    "CutResult": "cutting", "cut_model": "cutting",
+    "KerasCutError": "errors",
+    "InspectReport": "inspection", "inspect_layer": "inspection", "inspect_model": "inspection",
+    "VerifyReport": "verification", "verify_models": "verification",
+}
 
-__all__ = [
-    "CutResult", "InspectReport", "KerasCutError", "VerifyReport", "__version__", "cut_model",
-    "inspect_layer", "inspect_model", "verify_models",
-]
+__all__ = sorted(_API) + ["__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _API:
+        return getattr(importlib.import_module(f".{_API[name]}", __name__), name)
+    raise AttributeError(f"module 'keras_cut' has no attribute {name!r}")

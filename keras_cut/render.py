@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from .cutting import CutResult
 from .inspection import InspectReport, LayerDetail, LayerRow
-from .safety import UNLOADABLE, UNSAFE, Finding
-from .verification import VerifyReport
+from .safety import BROKEN, UNLOADABLE, UNSAFE, Finding
 
-SEVERITY_STYLE = {UNSAFE: "bold red", UNLOADABLE: "yellow", "warning": "yellow"}
+if TYPE_CHECKING:  # imported for annotations only: inspect need not load them
+    from .cutting import CutResult
+    from .verification import VerifyReport
+
+SEVERITY_STYLE = {UNSAFE: "bold red", BROKEN: "bold red", UNLOADABLE: "yellow",
+                  "warning": "yellow"}
 
 
 def stdout_console() -> Console:

@@ -100,8 +100,7 @@ def load_model(path: Path, unsafe: bool = False, custom_objects: dict[str, Any] 
             path, compile=False, safe_mode=not unsafe, custom_objects=custom_objects or None
         )
     except Exception as exc:
-        message = " ".join(str(exc).split())[:300]
-        raise LoadError(f"{path}: Keras could not load the model ({message})") from exc
+        raise LoadError(f"{path}: Keras could not load the model ({_one_line(exc)})") from exc
 
 
 def load_parent(model_file: Any, unsafe: bool = False,
@@ -126,23 +125,12 @@ def load_parent(model_file: Any, unsafe: bool = False,
 def load_normalized(model_file: Any, unsafe: bool = False,
                     custom_objects: dict[str, Any] | None = None) -> Any:
     """Build a model from a normalised legacy config, then load weights by name from the file."""
-    keras = keras_module()
-    from keras.src.legacy.saving import saving_options, saving_utils
-    from keras.src.saving import serialization_lib
-
-    if unsafe:
-        keras.config.enable_unsafe_deserialization()
     try:
-        with saving_options.keras_option_scope(use_legacy_config=True), \
-                serialization_lib.SafeModeScope(not unsafe):
-            model = saving_utils.model_from_config(
-                model_file.config, custom_objects=custom_objects or None
-            )
+        model = _from_legacy_config(model_file.config, custom_objects, unsafe)
     except Exception as exc:
-        message = " ".join(str(exc).split())[:300]
         raise LoadError(
             f"{model_file.path}: Keras 3 cannot build even the normalised legacy config "
-            f"({message})"
+            f"({_one_line(exc)})"
         ) from exc
     with model_file.open_weights() as h5:
         for path, entries in model_file.weights.items():
@@ -150,6 +138,25 @@ def load_normalized(model_file: Any, unsafe: bool = False,
             values = [model_file.read_weight(h5, entry) for entry in entries]
             _assign_by_name(model_file.path, "/".join(path), layer, entries, values)
     return model
+
+
+def _from_legacy_config(config: dict[str, Any], custom_objects: dict[str, Any] | None,
+                        unsafe: bool) -> Any:
+    """Build from an h5-style config (no `module` keys) the way Keras' own h5 loader does."""
+    keras = keras_module()
+    from keras.src.legacy.saving import saving_options, saving_utils
+    from keras.src.saving import serialization_lib
+
+    if unsafe:
+        keras.config.enable_unsafe_deserialization()
+    with saving_options.keras_option_scope(use_legacy_config=True), \
+            serialization_lib.SafeModeScope(not unsafe):
+        return saving_utils.model_from_config(config, custom_objects=custom_objects or None)
+
+
+def _one_line(exc: BaseException, limit: int = 300) -> str:
+    """Keras' messages span lines; an error here is one line."""
+    return " ".join(str(exc).split())[:limit]
 
 
 def _assign_by_name(where: Any, path: str, layer: Any, entries: list[Any],
@@ -260,24 +267,18 @@ class _LayerFactory:
     def _deserialize(self, step: Any) -> Any:
         graph_layer = self.flat.layer(FlatNode(step.context, step.layer, step.call))
         keras = keras_module()
-        if self.unsafe:
-            keras.config.enable_unsafe_deserialization()
         try:
             if self.file.format == "keras" and not self.file.legacy:
+                if self.unsafe:
+                    keras.config.enable_unsafe_deserialization()
                 return keras.saving.deserialize_keras_object(
                     graph_layer.raw, custom_objects=self.custom or None, safe_mode=not self.unsafe
                 )
-            from keras.src.legacy.saving import saving_options, saving_utils
-            from keras.src.saving import serialization_lib
-
-            with saving_options.keras_option_scope(use_legacy_config=True), \
-                    serialization_lib.SafeModeScope(not self.unsafe):
-                return saving_utils.model_from_config(graph_layer.raw, self.custom or None)
+            return _from_legacy_config(graph_layer.raw, self.custom, self.unsafe)
         except Exception as exc:
-            message = " ".join(str(exc).split())[:300]
             raise LoadError(
                 f"{self.file.path}: Keras could not build layer {graph_layer.path!r} "
-                f"({message})"
+                f"({_one_line(exc)})"
             ) from exc
 
     def load_weights(self) -> None:
@@ -314,9 +315,8 @@ def _load_own_variables(where: Any, path: str, layer: Any, entries: list[Any],
         try:
             target.load_own_variables(store)
         except Exception as exc:
-            message = " ".join(str(exc).split())[:200]
             raise LoadError(f"{where}: the weights of layer {path!r} do not fit it "
-                            f"({message})") from exc
+                            f"({_one_line(exc, 200)})") from exc
 
 
 def _replay(plan: CutPlan, layer_for: Any, name: str) -> Any:
@@ -458,10 +458,21 @@ def all_layers(model: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
             yield from all_layers(layer, prefix + layer.name + "/")
 
 
-def run(model: Any, batch: list[Any]) -> list[Any]:
-    """One inference, training=False, as numpy arrays (one per output)."""
+def runner(model: Any) -> Any:
+    """One compiled inference function for `model` (training=False), traced once for any
+    batch size; twice as fast as eager calls on CPU for convolutional models."""
     import numpy as np
+    import tensorflow as tf
 
-    result = model(batch if len(batch) > 1 else batch[0], training=False)
     keras = keras_module()
-    return [np.asarray(x) for x in keras.tree.flatten(result)]
+    inputs = model.inputs
+    signature = [tf.TensorSpec((None, *kt.shape[1:]), kt.dtype) for kt in inputs]
+
+    @tf.function(input_signature=signature, reduce_retracing=True)
+    def infer(*xs: Any) -> Any:
+        return model(list(xs) if len(xs) > 1 else xs[0], training=False)
+
+    def run_batch(batch: list[Any]) -> list[Any]:
+        return [np.asarray(x) for x in keras.tree.flatten(infer(*batch))]
+
+    return run_batch

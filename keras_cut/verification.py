@@ -183,17 +183,18 @@ def verify_models(
         parent_model, [_key(t.tensor) for t in fed] + [_key(t.tensor) for t in links.outputs]
     )
     parent_order = [parent_graph.by_name[r.layer].name for r in parent_graph.inputs]
+    run_probe, run_sub = runtime.runner(probe), runtime.runner(sub_model)
     checks = [_new_check(link) for link in links.outputs]
     abs_sums = [0.0] * len(checks)
     for start in range(0, samples, batch_size):
         stop = min(start + batch_size, samples)
         say(f"batch {start // batch_size + 1} of {math.ceil(samples / batch_size)}")
         batch = {name: data[name][start:stop] for name in parent_order}
-        reference = runtime.run(probe, [batch[name] for name in parent_order])
+        reference = run_probe([batch[name] for name in parent_order])
         at_inputs = dict(zip([link.name for link in fed], reference[: len(fed)]))
         feed = [batch[_parent_input_name(link)] if link.kind == "parent_input"
                 else at_inputs[link.name] for link in links.inputs]
-        got = runtime.run(sub_model, feed)
+        got = run_sub(feed)
         for i, check in enumerate(checks):
             abs_sums[i] += _compare(check, got[i], reference[len(fed) + i], atol, rtol)
     for check, total in zip(checks, abs_sums):

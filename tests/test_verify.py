@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import io
 import json
 import zipfile
 
-import h5py
 import numpy as np
 import pytest
 
@@ -14,6 +12,7 @@ from keras_cut.cutting import cut_model
 from keras_cut.verification import verify_models
 from sample_models.registry import BY_NAME
 from tests.cli_helpers import assert_one_line_error, run_cli
+from tests.corpus import rezip
 
 PASS_CASES = [
     ("cnn", ["intermediate_dense"], []),
@@ -68,18 +67,11 @@ def test_cut_verify_in_one_process(tmp_path, capsys):
 
 def rewrite_keras(src, dst, config=None, weights=None):
     """Copy a .keras file, editing config.json (a dict function) and/or the weight h5."""
-    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w") as zout:
-        for info in zin.infolist():
-            data = zin.read(info.filename)
-            if info.filename == "config.json" and config:
-                data = json.dumps(config(json.loads(data))).encode()
-            if info.filename == "model.weights.h5" and weights:
-                buffer = io.BytesIO(data)
-                with h5py.File(buffer, "a") as h5:
-                    weights(h5)
-                data = buffer.getvalue()
-            zout.writestr(info.filename, data)
-    return dst
+    replace = {}
+    if config:
+        replace["config.json"] = json.dumps(config(json.loads(zipfile.ZipFile(src).read(
+            "config.json"))))
+    return rezip(dst, src, replace=replace, weights=weights)
 
 
 @pytest.fixture
