@@ -88,51 +88,53 @@ def compare(name: str, target: str, ours: list[list[str]], baseline: list[list[s
     return case
 
 
-def cases(models: dict[str, Path], out: Path, repeat: int) -> list[Case]:
+def cases(models: dict[str, Path], out: Path, repeat: int, only: str = "") -> list[Case]:
     resnet, nested, large = models["resnet50"], models["nested_mobilenet"], models["large"]
     sub, base_sub = out / "sub.keras", out / "recipe.keras"
-    found = [
-        compare("inspect ResNet50", "≥15× faster, ≤1/10 peak memory",
+    specs = [
+        ("inspect ResNet50", "≥15× faster, ≤1/10 peak memory",
                 [KERAS_CUT + ["inspect", str(resnet)]],
-                [PY + [str(HERE / "baselines/summary.py"), str(resnet)]], repeat,
+                [PY + [str(HERE / "baselines/summary.py"), str(resnet)]],
                 "load_model + summary()"),
-        compare("cut ResNet50 prefix at conv4_block6_out", "≤0.8× time and peak memory",
+        ("cut ResNet50 prefix at conv4_block6_out", "≤0.8× time and peak memory",
                 [KERAS_CUT + ["cut", str(resnet), "-o", str(sub), "--output-layer",
                               "conv4_block6_out", "--freeze", "--force"]],
                 [PY + [str(HERE / "baselines/recipe.py"), str(resnet), "conv4_block6_out",
-                       str(base_sub)]], repeat, "seed recipe"),
-        compare("cut ResNet50 head from conv4_block4_1_conv", "works where the recipe fails",
+                       str(base_sub)]], "seed recipe"),
+        ("cut ResNet50 head from conv4_block4_1_conv", "works where the recipe fails",
                 [KERAS_CUT + ["cut", str(resnet), "-o", str(sub), "--input-layer",
                               "conv4_block4_1_conv", "--force"]],
                 [PY + [str(HERE / "baselines/recipe.py"), str(resnet), "conv4_block4_1_conv",
-                       str(base_sub), "head"]], repeat, "seed recipe (head)"),
-        compare("cut nested MobileNetV2 at backbone/block_13_expand",
+                       str(base_sub), "head"]], "seed recipe (head)"),
+        ("cut nested MobileNetV2 at backbone/block_13_expand",
                 "works where the recipe fails",
                 [KERAS_CUT + ["cut", str(nested), "-o", str(sub), "--output-layer",
                               "backbone/block_13_expand", "--force"]],
                 [PY + [str(HERE / "baselines/recipe.py"), str(nested), "block_13_expand",
-                       str(base_sub)]], repeat, "seed recipe"),
-        compare("cut large model prefix at dense_7",
+                       str(base_sub)]], "seed recipe"),
+        ("cut large model prefix at dense_7",
                 "peak ≤ 1.5× kept bytes + 0.6 GB",
                 [KERAS_CUT + ["cut", str(large), "-o", str(sub), "--output-layer", "dense_7",
                               "--force"]],
                 [PY + [str(HERE / "baselines/recipe.py"), str(large), "dense_7",
-                       str(base_sub)]], repeat, "seed recipe"),
-        compare("cut --verify ResNet50 prefix", "≤0.6× cut then verify",
+                       str(base_sub)]], "seed recipe"),
+        ("cut --verify ResNet50 prefix", "≤0.6× cut then verify",
                 [KERAS_CUT + ["cut", str(resnet), "-o", str(sub), "--output-layer",
                               "conv4_block6_out", "--force", "--verify"]],
                 [KERAS_CUT + ["cut", str(resnet), "-o", str(sub), "--output-layer",
                               "conv4_block6_out", "--force"],
-                 KERAS_CUT + ["verify", str(resnet), str(sub)]], repeat,
+                 KERAS_CUT + ["verify", str(resnet), str(sub)]],
                 "cut, then verify"),
-        compare("verify vs a plain predict() comparison", "(reference)",
+        ("verify vs a plain predict() comparison", "(reference)",
                 [KERAS_CUT + ["verify", str(resnet), str(sub)]],
                 [PY + [str(HERE / "baselines/predict_compare.py"), str(resnet), str(sub),
-                       "conv4_block6_out"]], repeat, "load both + predict"),
-        compare("unknown layer name", "< 1 s (no TensorFlow)",
+                       "conv4_block6_out"]], "load both + predict"),
+        ("unknown layer name", "< 1 s (no TensorFlow)",
                 [KERAS_CUT + ["cut", str(resnet), "-o", str(sub), "--output-layer",
-                              "conv4_block6_oot"]], None, repeat, expect=2),
+                              "conv4_block6_oot"]], None, "", 2),
     ]
+    found = [compare(name, target, ours, base, repeat, *rest)
+             for name, target, ours, base, *rest in specs if only in name]
     for case in found:
         judge(case, large_kept_mb=8 * (large_width(large) ** 2 + large_width(large)) * 4 / 2**20)
     return found
@@ -233,12 +235,13 @@ def main() -> int:
     parser.add_argument("--tiny", action="store_true", help="small models, for the smoke test")
     parser.add_argument("--cache", type=Path, default=HERE / "cache")
     parser.add_argument("--out", type=Path, default=HERE / "results.json")
+    parser.add_argument("--only", default="", help="run only cases whose name contains this")
     args = parser.parse_args()
     print("building models (once, cached)…", file=sys.stderr)
     models = build_in_child(args.cache, args.tiny)
     work = args.cache / "work"
     work.mkdir(parents=True, exist_ok=True)
-    results = cases(models, work, args.repeat)
+    results = cases(models, work, args.repeat, args.only)
     render(results)
     doc = {"machine": machine(), "repeat": args.repeat, "tiny": args.tiny,
            "cases": [{**asdict(c), "ours_min_s": c.ours.stat("seconds", min),

@@ -145,7 +145,7 @@ def cut_model(
             for layer in submodel.layers:
                 layer.trainable = False
         say(f"saving {output}")
-        with atomic_output(output) as tmp:
+        with atomic_output(output) as tmp, runtime.streaming_save():
             submodel.save(tmp)
             provenance.write(tmp, fmt, _record(model, plan, freeze))
     params, trainable = runtime.count_params(submodel)

@@ -61,6 +61,28 @@ def _silenced_fd2(quiet: bool) -> Iterator[None]:
         os.close(devnull)
 
 
+@contextlib.contextmanager
+def streaming_save() -> Iterator[None]:
+    """Make Keras write the weights of a .keras file through a temporary file beside it rather
+    than first into memory (it buffers whenever it guesses memory suffices): a cut of a 1 GB
+    model would otherwise hold its weights twice."""
+    keras_module()
+    try:
+        from keras.src.saving import saving_lib
+    except ImportError:  # a Keras without this switch: save as it does
+        yield
+        return
+    original = getattr(saving_lib, "is_memory_sufficient", None)
+    if original is None:
+        yield
+        return
+    saving_lib.is_memory_sufficient = lambda model: False
+    try:
+        yield
+    finally:
+        saving_lib.is_memory_sufficient = original
+
+
 def load_custom_objects(spec: str | None) -> dict[str, Any]:
     """Classes and functions from a Python file or an importable module (runs that code)."""
     if not spec:
@@ -181,7 +203,7 @@ def _assign_by_name(where: Any, path: str, layer: Any, entries: list[Any],
                 f"{where}: weight {path}/{name} has shape {tuple(value.shape)}, Keras 3 builds "
                 f"{tuple(variable.shape)}; the legacy weights cannot be mapped"
             )
-        variable.assign(value)
+        _put(variable, value)
 
 
 def keras_layer(model: Any, path: list[str]) -> Any:
@@ -221,11 +243,18 @@ def build_partial(model_file: Any, plan: CutPlan, name: str, unsafe: bool = Fals
                   custom_objects: dict[str, Any] | None = None) -> Any:
     """Build only what the cut keeps: each kept layer from its own config, its arrays read
     from the file. The parent is never built, and weights it drops are never read."""
+    keras = keras_module()
     factory = _LayerFactory(model_file, plan.flat, unsafe, custom_objects or {})
     for path, new_name in plan.renames.items():
         factory.names[tuple(path.split("/"))] = new_name
-    model = _replay(plan, factory.layer_for, name)
-    factory.load_weights()
+    # Variables are created without values (no random initial weights that the file's would
+    # overwrite: on a 1 GB cut that is seconds and hundreds of MB), then given the file's.
+    try:
+        with keras.StatelessScope(initialize_variables=False):
+            model = _replay(plan, factory.layer_for, name)
+        factory.load_weights()
+    finally:
+        _initialize_the_rest()
     return model
 
 
@@ -303,7 +332,9 @@ class _LayerFactory:
 
 def _load_own_variables(where: Any, path: str, layer: Any, entries: list[Any],
                         values: list[Any]) -> None:
-    """What Keras' loader does: each object's `vars/N` through its own load_own_variables."""
+    """What Keras' loader does: each object's `vars/N`, in its own variable order."""
+    from keras.src.layers.layer import Layer
+
     stores: dict[str, dict[str, Any]] = {}
     for entry, value in zip(entries, values):
         owner, _, index = entry.name.rpartition("vars/")
@@ -313,10 +344,53 @@ def _load_own_variables(where: Any, path: str, layer: Any, entries: list[Any],
         for attribute in filter(None, owner_path.split("/")):
             target = getattr(target, attribute)
         try:
-            target.load_own_variables(store)
+            if type(target).load_own_variables is Layer.load_own_variables:
+                variables = target._trainable_variables + target._non_trainable_variables
+                if len(variables) != len(store):
+                    raise ValueError(f"expected {len(variables)} variables, the file holds "
+                                     f"{len(store)}")
+                for i, variable in enumerate(variables):
+                    _put(variable, store[str(i)])
+            else:  # a layer with its own loading logic (quantized, ...): let it do its work
+                for variable in target.variables:
+                    _materialize(variable)
+                target.load_own_variables(store)
         except Exception as exc:
             raise LoadError(f"{where}: the weights of layer {path!r} do not fit it "
                             f"({_one_line(exc, 200)})") from exc
+
+
+def _put(variable: Any, value: Any) -> None:
+    """Give a variable its stored value: as its first value if it has none yet (no copy of a
+    random start), else by assignment."""
+    import numpy as np
+
+    if tuple(variable.shape) != tuple(value.shape):
+        raise ValueError(f"{variable.path} has shape {tuple(variable.shape)}, the file "
+                         f"{tuple(value.shape)}")
+    if getattr(variable, "_value", True) is None:
+        wanted = np.dtype(keras_module().backend.standardize_dtype(variable.dtype)) if \
+            variable.dtype != "bfloat16" else value.dtype
+        variable._initialize(value if value.dtype == wanted else value.astype(wanted))
+        variable._initializer = None
+    else:
+        variable.assign(value)
+
+
+def _materialize(variable: Any) -> None:
+    if getattr(variable, "_value", True) is None:
+        variable._deferred_initialize()
+
+
+def _initialize_the_rest() -> None:
+    """Variables the file holds no value for (seed states, ...) start as Keras would start
+    them; then nothing is left pending for Keras to trip over later."""
+    from keras.src.backend.common import global_state
+
+    pending = global_state.get_global_attribute("uninitialized_variables") or []
+    for variable in pending:
+        _materialize(variable)
+    global_state.set_global_attribute("uninitialized_variables", [])
 
 
 def _replay(plan: CutPlan, layer_for: Any, name: str) -> Any:
