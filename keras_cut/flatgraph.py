@@ -9,11 +9,10 @@ every tensor has exactly one producing call.
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
 
 from .errors import LayerNameError
-from .graph import CALL_SEP, Layer, LayerGraph
+from .graph import CALL_SEP, Layer, LayerGraph, parse_layer_spec, unknown_layer_message
 
 Context = tuple[tuple[str, int], ...]  # ((model layer name, call index), ...) from the top
 
@@ -64,9 +63,6 @@ class FlatGraph:
                 self._expand(layer.submodel, inner)
             else:
                 self.nodes.append(FlatNode(context, name, call))
-
-    def graph_at(self, context: Context) -> LayerGraph:
-        return self._graphs[context]
 
     def layer(self, node: FlatNode | FlatTensor) -> Layer:
         return self._graphs[node.context].by_name[node.layer]
@@ -131,7 +127,7 @@ class FlatGraph:
 
     def resolve(self, spec: str, option: str) -> FlatNode:
         """The one call `spec` names ("backbone/conv1", "shared@1", "backbone@0/conv1")."""
-        segments = _parse(spec, option)
+        segments = parse_layer_spec(spec, option)
         found: list[FlatNode] = []
         self._match(self.top, (), segments, found)
         if not found:
@@ -158,32 +154,4 @@ class FlatGraph:
                 self._match(layer.submodel, context + ((name, call),), rest, found)
 
     def _unknown(self, spec: str, option: str) -> str:
-        paths = self.top.all_paths()
-        plain = "/".join(name for name, _ in _parse(spec, option))
-        if plain in paths:
-            return (
-                f"{option} {spec!r}: layer {plain!r} has no such call (calls count from 0; "
-                "`keras-cut inspect` lists them)"
-            )
-        leaf = plain.rsplit("/", 1)[-1]
-        close = [p for p in paths if p.rsplit("/", 1)[-1] == leaf and p != plain]
-        for p in difflib.get_close_matches(plain, paths, n=3, cutoff=0.6) + \
-                difflib.get_close_matches(leaf, paths, n=3, cutoff=0.6):
-            if p not in close:
-                close.append(p)
-        hint = f"; did you mean {', '.join(repr(c) for c in close[:4])}?" if close else ""
-        return f"{option} {spec!r}: no such layer in the model{hint} (see `keras-cut inspect`)"
-
-
-def _parse(spec: str, option: str) -> list[tuple[str, int | None]]:
-    spec = spec.strip().strip("/")
-    if not spec:
-        raise LayerNameError(f"{option} was given an empty layer name")
-    segments = []
-    for part in spec.split("/"):
-        name, sep, number = part.rpartition(CALL_SEP)
-        if sep and name and number.isdigit():
-            segments.append((name, int(number)))
-        else:
-            segments.append((part, None))
-    return segments
+        return unknown_layer_message(spec, self.top.all_paths(), prefix=f"{option} {spec!r}: ")

@@ -151,14 +151,15 @@ class LayerGraph:
 
     def find(self, spec: str) -> tuple[Layer, int | None]:
         """The layer at `spec` ("backbone/conv1", "shared@1") and the call chosen, if any."""
-        path, call = parse_layer_spec(spec)
+        segments = parse_layer_spec(spec)
+        path, call = "/".join(name for name, _ in segments), segments[-1][1]
         graph: LayerGraph = self
         parts = path.split("/")
         layer: Layer | None = None
         for i, part in enumerate(parts):
             layer = graph.by_name.get(part)
             if layer is None:
-                raise LayerNameError(_unknown_message(spec, self.all_paths()))
+                raise LayerNameError(unknown_layer_message(spec, self.all_paths()))
             if i < len(parts) - 1:
                 if layer.submodel is None:
                     raise LayerNameError(
@@ -175,28 +176,43 @@ class LayerGraph:
         return layer, call
 
 
-def parse_layer_spec(spec: str) -> tuple[str, int | None]:
-    """Split "name@N" into ("name", N); a plain name gives (name, None)."""
+def parse_layer_spec(spec: str, option: str = "the layer name") -> list[tuple[str, int | None]]:
+    """Split "backbone@1/conv@0" into [("backbone", 1), ("conv", 0)]; no `@N` gives None."""
     spec = spec.strip().strip("/")
     if not spec:
-        raise LayerNameError("an empty layer name was given")
-    if CALL_SEP in spec:
-        path, _, number = spec.rpartition(CALL_SEP)
-        if number.isdigit() and path:
-            return path, int(number)
-    return spec, None
+        raise LayerNameError(f"{option} was given an empty layer name")
+    segments: list[tuple[str, int | None]] = []
+    for part in spec.split("/"):
+        name, sep, number = part.rpartition(CALL_SEP)
+        segments.append((name, int(number)) if sep and name and number.isdigit() else (part, None))
+    return segments
 
 
-def _unknown_message(spec: str, paths: list[str]) -> str:
-    path = spec.rpartition(CALL_SEP)[0] if CALL_SEP in spec else spec
+def close_matches(path: str, paths: list[str]) -> list[str]:
+    """Paths a user may have meant: the same name at another depth first, then look-alikes."""
     leaf = path.rsplit("/", 1)[-1]
-    close = difflib.get_close_matches(path, paths, n=3, cutoff=0.6)
-    nested = [p for p in paths if p.rsplit("/", 1)[-1] == leaf and p != path]
-    for p in nested + difflib.get_close_matches(leaf, paths, n=3, cutoff=0.6):
-        if p not in close:
-            close.append(p)
-    hint = f"; did you mean {', '.join(repr(c) for c in close[:4])}?" if close else ""
-    return f"no layer {path!r} in the model{hint} (list layers with `keras-cut inspect`)"
+    by_leaf: dict[str, list[str]] = {}
+    for p in paths:
+        by_leaf.setdefault(p.rsplit("/", 1)[-1], []).append(p)
+    found = [p for p in by_leaf.get(leaf, []) if p != path]
+    candidates = difflib.get_close_matches(path, paths, n=3, cutoff=0.6)
+    for near in difflib.get_close_matches(leaf, list(by_leaf), n=3, cutoff=0.6):
+        candidates += by_leaf[near]
+    for p in candidates:
+        if p not in found:
+            found.append(p)
+    return found[:4]
+
+
+def unknown_layer_message(spec: str, paths: list[str], prefix: str = "") -> str:
+    """One line for a name the model does not have, with what the user may have meant."""
+    path = "/".join(name for name, _ in parse_layer_spec(spec))
+    if path in paths:
+        return (f"{prefix}layer {path!r} has no call {spec.rpartition(CALL_SEP)[2]!s} "
+                "(calls count from 0; `keras-cut inspect` lists them)")
+    close = close_matches(path, paths)
+    hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    return f"{prefix}no layer {path!r} in the model{hint} (see `keras-cut inspect`)"
 
 
 # --- building -----------------------------------------------------------------------------------

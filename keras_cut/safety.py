@@ -70,11 +70,6 @@ def find_hazards(model_file: ModelFile, graph: LayerGraph) -> list[Finding]:
     return found
 
 
-def blocking(findings: list[Finding], allow_unsafe: bool) -> list[Finding]:
-    """The findings that stop a load: unsafe ones unless allowed."""
-    return [f for f in findings if f.severity == UNSAFE and not allow_unsafe]
-
-
 def _layer_findings(layer: Layer) -> Iterator[Finding]:
     cls = layer.class_name
     if cls in CODE_LAYERS:

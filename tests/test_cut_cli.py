@@ -55,7 +55,7 @@ def test_json_document(tmp_path, capsys, keras):
 
 REFUSALS = [
     (["--output-layer", "res_bb"], ["res_bb", "did you mean", "res_b"]),
-    (["--output-layer", "backbone/res_b"], ["backbone/res_b", "no such layer"]),
+    (["--output-layer", "backbone/res_b"], ["backbone/res_b", "no layer"]),
     (["--input-layer", "res_out", "--output-layer", "res_a"], ["does not depend", "res_out"]),
     (["--input-layer", "res_a", "--input-layer", "res_c", "--output-layer", "res_b"],
      ["--input-layer 'res_c' is not on the way"]),
