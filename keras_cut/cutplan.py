@@ -52,9 +52,9 @@ class CutPlan:
                 layer = self.flat.layer(FlatNode(step.context, step.layer, step.call))
                 assert layer.submodel is not None
                 seen[prefix] = None
-                for _, inner, _ in layer.submodel.walk():
+                for _, inner, _ in layer.submodel.walk():  # nested paths carry their prefix
                     if not inner.is_input:
-                        seen[inner.path if "/" in inner.path else prefix + "/" + inner.path] = None
+                        seen[inner.path] = None
             else:
                 seen[self.flat.path(step)] = None
         return list(seen)
@@ -189,30 +189,37 @@ def _collapse(
     """Keep a nested model whole where the cut takes all of it and uses none of its insides."""
     kept = set(nodes)
     boundary = {t for t, _ in inputs} | {t for t, _ in outputs}
+    inside: dict[Context, list[FlatNode]] = {}  # every nested-model call -> the calls within it
+    for node in flat.nodes:
+        for depth in range(1, len(node.context) + 1):
+            inside.setdefault(node.context[:depth], []).append(node)
+    whole: dict[Context, bool] = {}
     steps: list[FlatNode | ModelCall] = []
     done: set[Context] = set()
     for node in nodes:
-        whole = _outermost_whole(flat, node.context, kept, boundary)
-        if whole is None:
+        outer = next((node.context[:depth] for depth in range(1, len(node.context) + 1)
+                      if _kept_whole(flat, node.context[:depth], inside, kept, boundary, whole)),
+                     None)
+        if outer is None:
             steps.append(node)
-        elif whole not in done:
-            done.add(whole)
-            steps.append(ModelCall(whole[:-1], whole[-1][0], whole[-1][1]))
+        elif outer not in done:
+            done.add(outer)
+            steps.append(ModelCall(outer[:-1], outer[-1][0], outer[-1][1]))
     return steps
 
 
-def _outermost_whole(flat: FlatGraph, context: Context, kept: set[FlatNode],
-                     boundary: set[FlatTensor]) -> Context | None:
-    for depth in range(1, len(context) + 1):
-        candidate = context[:depth]
-        inner = [n for n in flat.nodes if n.context[:depth] == candidate]
+def _kept_whole(flat: FlatGraph, candidate: Context, inside: dict[Context, list[FlatNode]],
+                kept: set[FlatNode], boundary: set[FlatTensor],
+                memo: dict[Context, bool]) -> bool:
+    """The cut keeps every call inside this nested-model call and uses none of its insides."""
+    if candidate not in memo:
+        inner = inside.get(candidate, [])
         model_outputs = set(flat.outputs_of(FlatNode(candidate[:-1], *candidate[-1])))
-        if all(n in kept for n in inner) and not any(
+        memo[candidate] = all(n in kept for n in inner) and not any(
             t in boundary and t not in model_outputs
             for n in inner for t in flat.outputs_of(n)
-        ):
-            return candidate
-    return None
+        )
+    return memo[candidate]
 
 
 def _assign_names(plan: CutPlan) -> None:

@@ -8,6 +8,7 @@ The file kind is decided by its bytes, not its extension.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import io
 import json
@@ -461,12 +462,17 @@ def _index_keras_weights(
     """Map `.keras` weight groups (named by class, `dense_1`) to layers (named by name)."""
     index: dict[NestedKey, list[WeightEntry]] = {}
     claimed: set[str] = set()
+    ordered = sorted(entries)
 
     def claim(prefix: str, key: NestedKey, skip_layers: bool) -> None:
         found = []
-        for full, (shape, dtype) in entries.items():
-            if not full.startswith(prefix) or full in claimed:
+        for i in range(bisect.bisect_left(ordered, prefix), len(ordered)):
+            full = ordered[i]  # sorted, so the paths under prefix come together
+            if not full.startswith(prefix):
+                break
+            if full in claimed:
                 continue
+            shape, dtype = entries[full]
             rest = full[len(prefix) :]
             if skip_layers and rest.startswith("layers/"):
                 continue

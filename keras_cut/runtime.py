@@ -407,11 +407,7 @@ def _replay(plan: CutPlan, layer_for: Any, name: str) -> Any:
         layer = layer_for(step)
         args, kwargs = _call_arguments(keras, flat, node, built)
         result = layer(*args, **kwargs)
-        produced = keras.tree.flatten(result)
-        expected = flat.outputs_of(node)
-        if len(produced) != len(expected) and not isinstance(step, ModelCall):
-            expected = expected[: len(produced)]
-        for tensor, value in zip(expected, produced):
+        for tensor, value in zip(flat.outputs_of(node), keras.tree.flatten(result)):
             built[tensor] = value
     inputs = [built[p.tensor] for p in plan.inputs]
     outputs = [built[p.tensor] for p in plan.outputs]

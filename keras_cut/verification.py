@@ -192,7 +192,7 @@ def verify_models(
         batch = {name: data[name][start:stop] for name in parent_order}
         reference = run_probe([batch[name] for name in parent_order])
         at_inputs = dict(zip([link.name for link in fed], reference[: len(fed)]))
-        feed = [batch[_parent_input_name(link)] if link.kind == "parent_input"
+        feed = [batch[link.tensor.layer] if link.kind == "parent_input"
                 else at_inputs[link.name] for link in links.inputs]
         got = run_sub(feed)
         for i, check in enumerate(checks):
@@ -318,10 +318,6 @@ def _check_layers_known(flat: FlatGraph, sub: LayerGraph, renamed: dict[str, str
 
 def _key(t: FlatTensor) -> tuple[tuple[tuple[str, int], ...], str, int, int]:
     return (t.context, t.layer, t.call, t.index)
-
-
-def _parent_input_name(link: Link) -> str:
-    return link.tensor.layer
 
 
 # --- inputs ----------------------------------------------------------------------------------
