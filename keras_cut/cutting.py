@@ -1,20 +1,26 @@
-"""`cut`: save a submodel of a saved model — prefix, head, segment, at any nesting depth."""
+"""`cut`: save a submodel of a saved model — prefix, head, segment, at any nesting depth.
+
+The submodel file is written from the parent file itself: the kept layers' configs are copied
+and rewired (`submodel`), their arrays copied dataset by dataset (`filewriter`). Nothing from
+the file runs and TensorFlow is never imported, so a model with Lambda layers or custom
+classes is cut without their code; the result says what loading it will need.
+"""
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import provenance
 from .cutplan import CROSSING, CutPlan, PlannedTensor, plan_cut
 from .errors import LoadError, ModelFileError, UnsafeModelError
+from .filewriter import write_submodel
 from .flatgraph import FlatGraph
 from .inspection import open_model
 from .safety import BROKEN, UNLOADABLE, UNSAFE, Finding, find_hazards
 from .shapes import Shape
+from .submodel import Submodel, build_submodel
 from .writing import FORMATS, atomic_output, check_output
 
 Progress = Callable[[str], None]
@@ -46,11 +52,11 @@ class CutResult:
     frozen: bool
     size_bytes: int
     notices: list[str] = field(default_factory=list)
-    # In-process handles for `cut --verify` (not part of the result's data).
-    parent_model: Any = field(default=None, repr=False, compare=False)
+    needs: list[str] = field(default_factory=list)  # what loading the submodel will need
+    verify: Any = None  # the VerifyReport of `cut --verify`
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        doc = {
             "output": self.output,
             "format": self.format,
             "inputs": [t.to_dict() for t in self.inputs],
@@ -62,7 +68,11 @@ class CutResult:
             "frozen": self.frozen,
             "size_bytes": self.size_bytes,
             "notices": self.notices,
+            "needs": self.needs,
         }
+        if self.verify is not None:
+            doc["verify"] = self.verify.to_dict()
+        return doc
 
 
 def plan_model_cut(
@@ -107,52 +117,52 @@ def cut_model(
     input_layers: list[str] | tuple[str, ...] = (),
     freeze: bool = False,
     force: bool = False,
+    progress: Progress | None = None,
+    verify: bool = False,
     unsafe: bool = False,
     custom_objects: str | None = None,
-    progress: Progress | None = None,
-    keep_parent: bool = False,
 ) -> CutResult:
-    """Cut `model` and save the submodel to `output` (.keras or .h5), atomically.
+    """Cut `model` and write the submodel to `output` (.keras or .h5), atomically.
 
-    Only the layers the submodel keeps are built and only their weights read, unless
-    `keep_parent` (for `cut --verify`, which needs the whole parent loaded by Keras anyway)."""
+    With `verify`, the file is checked against `model` (`verify_models`, which loads both with
+    Keras; `unsafe` and `custom_objects` apply to that loading only) before it is renamed into
+    place; if they disagree it is kept beside `output` under the name `result.output` gives."""
     say = progress or (lambda _msg: None)
     model = Path(model)
     model_file, graph, plan = plan_model_cut(model, list(output_layers), list(input_layers))
     output = check_output(output, model, force)
-    findings = find_hazards(model_file, graph)
-    check_loadable(model, findings, unsafe, custom=bool(custom_objects))
-
-    from . import runtime  # TensorFlow from here on
-
-    custom = runtime.load_custom_objects(custom_objects)
     fmt = FORMATS[output.suffix.lower()]
-    parent, load_note = None, None
-    if keep_parent or not runtime.can_build_partially(plan):
-        say("loading TensorFlow and the whole model")
-        parent, load_note = runtime.load_parent(model_file, unsafe=unsafe, custom_objects=custom)
-        renames = runtime.renamed_layers(parent, plan.renames)
-    else:
-        say("loading TensorFlow and the layers the submodel keeps")
-        renames = contextlib.nullcontext()
-    with renames:
-        if parent is not None:
-            submodel = runtime.build_submodel(parent, plan, name=f"{graph.name}_cut")
-        else:
-            submodel = runtime.build_partial(model_file, plan, f"{graph.name}_cut", unsafe, custom)
-        if freeze:
-            submodel.trainable = False
-            for layer in submodel.layers:
-                layer.trainable = False
-        say(f"saving {output}")
-        with atomic_output(output) as tmp, runtime.streaming_save():
-            submodel.save(tmp)
-            provenance.write(tmp, fmt, _record(model, plan, freeze))
-    params, trainable = runtime.count_params(submodel)
     kept = plan.kept_paths
+    findings = find_hazards(model_file, graph)
+    _refuse_broken(model, findings, set(kept))
+    sub = build_submodel(plan, f"{graph.name}_cut", legacy=model_file.legacy, freeze=freeze)
+    report = None
+    say(f"writing {output}")
+    with atomic_output(output) as pending:
+        write_submodel(model_file, sub, pending.path, fmt, _record(model, plan, freeze), freeze)
+        if verify:
+            from .verification import verify_models
+
+            report = verify_models(model, pending.path, unsafe=unsafe,
+                                   custom_objects=custom_objects, progress=progress,
+                                   submodel_label=str(output))
+            if not report.passed:
+                pending.target = _unverified_name(output)
+    written = pending.target
     kept_set = set(kept)
+    params, trainable = _params(sub, freeze)
+    notices = _notices(plan)
+    if model_file.legacy and model_file.legacy_changes:
+        notices.append(
+            f"{model} is a tf.keras 2 file; the submodel's config carries keras-cut's legacy "
+            f"normalisation ({len(model_file.legacy_changes)} change(s), see `keras-cut "
+            "inspect`)"
+        )
+    if report is not None and not report.passed:
+        notices.append(f"verify found differences; the submodel was kept as {written} for "
+                       f"examination, not written to {output}")
     return CutResult(
-        output=str(output),
+        output=str(written),
         format=fmt,
         inputs=[_cut_tensor(p) for p in plan.inputs],
         outputs=[_cut_tensor(p) for p in plan.outputs],
@@ -165,10 +175,54 @@ def cut_model(
         params=params,
         trainable_params=trainable,
         frozen=freeze,
-        size_bytes=output.stat().st_size,
-        notices=_notices(plan) + ([load_note] if load_note else []),
-        parent_model=parent,
+        size_bytes=written.stat().st_size,
+        notices=notices,
+        needs=_needs(findings, kept_set),
+        verify=report,
     )
+
+
+def _refuse_broken(path: Path, findings: list[Finding], kept: set[str]) -> None:
+    """Arrays that do not fit a kept layer's config would be copied into a broken submodel;
+    findings about layers the cut drops do not matter."""
+    broken = [f for f in findings if f.severity == BROKEN and f.layer in kept]
+    if broken:
+        where = "; ".join(f"{f.layer}: {f.message}" for f in broken[:2])
+        raise ModelFileError(
+            f"{path}: the weights of kept layers do not match their config ({where}); the file "
+            "is damaged or mixes two models"
+        )
+
+
+def _needs(findings: list[Finding], kept: set[str]) -> list[str]:
+    """What loading the submodel will need, for each kept layer that needs something."""
+    needs = []
+    for f in findings:
+        if f.layer not in kept:
+            continue
+        if f.severity == UNSAFE:
+            needs.append(f"kept layer {f.layer!r} ({f.message}): loading the submodel needs "
+                         "safe_mode=False (keras-cut --unsafe)")
+        elif f.severity == UNLOADABLE:
+            needs.append(f"kept layer {f.layer!r} ({f.message}): loading the submodel needs "
+                         "that code (custom_objects; keras-cut --custom-objects)")
+    return needs
+
+
+def _params(sub: Submodel, freeze: bool) -> tuple[int, int]:
+    layers = [layer.source for layer in sub.layers if layer.source is not None]
+    params = sum(layer.params for layer in layers)
+    trainable = 0 if freeze else sum(layer.trainable_params for layer in layers)
+    return params, trainable
+
+
+def _unverified_name(output: Path) -> Path:
+    candidate = output.with_name(f"{output.stem}.unverified{output.suffix}")
+    n = 1
+    while candidate.exists():
+        candidate = output.with_name(f"{output.stem}.unverified-{n}{output.suffix}")
+        n += 1
+    return candidate
 
 
 def _cut_tensor(p: PlannedTensor) -> CutTensor:

@@ -73,8 +73,28 @@ def weight_specs(class_name: str, config: dict[str, Any]) -> list[WeightSpec] | 
     if class_name == "PReLU":
         return [("alpha", True)]
     if class_name == "Normalization":
+        # Given mean and variance in its config, it builds constants, not variables.
+        if config.get("mean") is not None and config.get("variance") is not None:
+            return []
         return [("mean", False), ("variance", False), ("count", False)]
     return None
+
+
+# Recurrent layers keep their arrays in their cell (`.keras`: `layers/lstm/cell/vars/0`).
+CELL_LAYERS = {"LSTM", "GRU", "SimpleRNN"}
+
+
+def array_layout(class_name: str, config: dict[str, Any], count: int) -> list[str] | None:
+    """Where a `.keras` file keeps a layer's `count` arrays (given in creation order), relative
+    to the layer's group; None when keras-cut does not know."""
+    if count == 0:
+        return []
+    if class_name in CELL_LAYERS:
+        return [f"cell/vars/{i}" for i in range(count)]
+    specs = weight_specs(class_name, config)
+    if specs is None or len(specs) != count:
+        return None
+    return [f"vars/{i}" for i in range(count)]
 
 
 def name_weights(

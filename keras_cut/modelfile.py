@@ -71,6 +71,8 @@ class ModelFile:
     weights: dict[NestedKey, list[WeightEntry]] = field(default_factory=dict)
     # Arrays that no layer of the config accounts for (a mismatched weight file).
     stray_weights: list[str] = field(default_factory=list)
+    # `.keras` files: each layer's group in the weight h5 ("layers/functional/layers/conv2d").
+    groups: dict[NestedKey, str] = field(default_factory=dict)
     # tf.keras 2 files: `config` is normalised for Keras 3; the file's own is `raw_config`.
     legacy: bool = False
     legacy_changes: list[Any] = field(default_factory=list)
@@ -179,7 +181,7 @@ def _read_keras_zip(path: Path) -> ModelFile:
                 ) as h5:
                     size = zf.getinfo("model.weights.h5").file_size
                     entries = _scan_h5(path, h5, stored_size=size)
-                    model.weights, model.stray_weights = _index_keras_weights(
+                    model.weights, model.stray_weights, model.groups = _index_keras_weights(
                         path, h5, model.config, entries
                     )
             except (OSError, zipfile.BadZipFile) as exc:
@@ -458,9 +460,10 @@ def saved_layers(model_config: dict[str, Any]) -> list[dict[str, Any]]:
 
 def _index_keras_weights(
     path: Path, h5: Any, config: dict[str, Any], entries: DatasetIndex
-) -> tuple[dict[NestedKey, list[WeightEntry]], list[str]]:
+) -> tuple[dict[NestedKey, list[WeightEntry]], list[str], dict[NestedKey, str]]:
     """Map `.keras` weight groups (named by class, `dense_1`) to layers (named by name)."""
     index: dict[NestedKey, list[WeightEntry]] = {}
+    groups: dict[NestedKey, str] = {}
     claimed: set[str] = set()
     ordered = sorted(entries)
 
@@ -494,10 +497,12 @@ def _index_keras_weights(
                 if vars_group is not None and "name" in vars_group.attrs:
                     by_attr[_attr_str(vars_group.attrs["name"])] = gname
         for layer in saved_layers(model_config):
-            expected = _unique_name(_snake_case(str(layer.get("class_name", ""))), used)
+            expected = unique_name(snake_case(str(layer.get("class_name", ""))), used)
             name = layer_name(layer)
             gname = by_attr.get(name, expected)
             child_path = f"{group_path}layers/{gname}/"
+            if _h5_get(h5, child_path) is not None:
+                groups[key + (name,)] = child_path.rstrip("/")
             if is_model_config(layer):
                 walk(layer, child_path, key + (name,))
             else:
@@ -505,7 +510,7 @@ def _index_keras_weights(
 
     walk(config, "", ())
     stray = sorted(set(entries) - claimed)
-    return index, stray
+    return index, stray, groups
 
 
 def _index_h5_weights(
@@ -581,7 +586,7 @@ def _storage_order(name: str) -> tuple[tuple[int, int, str], ...]:
     return tuple(key(p) for p in name.split("/"))
 
 
-def _snake_case(name: str) -> str:
+def snake_case(name: str) -> str:
     import re
 
     name = re.sub(r"\W+", "", name)
@@ -589,7 +594,7 @@ def _snake_case(name: str) -> str:
     return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
-def _unique_name(name: str, used: dict[str, int]) -> str:
+def unique_name(name: str, used: dict[str, int]) -> str:
     if name in used:
         used[name] += 1
         return f"{name}_{used[name]}"

@@ -144,9 +144,12 @@ def verify_models(
     unsafe: bool = False,
     custom_objects: str | None = None,
     progress: Progress | None = None,
-    parent_model: Any = None,
+    submodel_label: str | None = None,
 ) -> VerifyReport:
-    """Compare `submodel` with `parent` on seeded random (or given) inputs."""
+    """Compare `submodel` with `parent` on seeded random (or given) inputs.
+
+    `submodel_label` names the submodel in the report when `submodel` is a temporary file
+    (`cut --verify` checks the file before it is renamed into place)."""
     say = progress or (lambda _msg: None)
     if samples <= 0:
         raise UsageError(f"--samples must be at least 1 (got {samples})")
@@ -169,14 +172,11 @@ def verify_models(
     from . import runtime  # TensorFlow from here on
 
     custom = runtime.load_custom_objects(custom_objects)
-    if parent_model is None:
-        say(f"loading {parent}")
-        parent_model, load_note = runtime.load_parent(parent_file, unsafe, custom)
-        if load_note:
-            notices.append(load_note)
-    elif parent_file.legacy:
-        notices.append(f"{parent} is a tf.keras 2 file; the parent was loaded as `cut` loaded it")
-    say(f"loading {submodel}")
+    say(f"loading {parent}")
+    parent_model, load_note = runtime.load_parent(parent_file, unsafe, custom)
+    if load_note:
+        notices.append(load_note)
+    say(f"loading {submodel_label or submodel}")
     sub_model = runtime.load_model(submodel, unsafe=unsafe, custom_objects=custom)
     fed = [link for link in links.inputs if link.kind != "parent_input"]
     probe = runtime.probe_model(
@@ -202,7 +202,8 @@ def verify_models(
     say("comparing weights")
     weights = _compare_weights(runtime, parent_model, sub_model, links.renamed)
     return VerifyReport(
-        parent=str(parent), submodel=str(submodel), samples=samples, batch_size=batch_size,
+        parent=str(parent), submodel=submodel_label or str(submodel), samples=samples,
+        batch_size=batch_size,
         seed=None if inputs else seed, atol=atol, rtol=rtol,
         inputs=[{"name": link.name, "source": link.source, "kind": link.kind}
                 for link in links.inputs],

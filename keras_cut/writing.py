@@ -58,15 +58,25 @@ class _Terminated(BaseException):
     """SIGTERM turned into an exception so that the temporary file is removed."""
 
 
+class PendingFile:
+    """A file being written at `path`; renamed onto `target` when complete."""
+
+    def __init__(self, path: Path, target: Path):
+        self.path = path
+        self.target = target
+
+
 @contextlib.contextmanager
-def atomic_output(output: Path) -> Iterator[Path]:
-    """Yield a temporary path beside `output`; rename it onto `output` when the block succeeds."""
+def atomic_output(output: Path) -> Iterator[PendingFile]:
+    """Yield a temporary file beside `output`; rename it onto its target (`output`, unless the
+    block changes it) when the block succeeds."""
     tmp = output.with_name(f".{output.stem}.{secrets.token_hex(4)}.partial{output.suffix}")
+    pending = PendingFile(tmp, output)
     previous = _on_sigterm()
     try:
-        yield tmp
+        yield pending
         _fsync(tmp)
-        os.replace(tmp, output)
+        os.replace(tmp, pending.target)
         _fsync_dir(output.parent)
     except _Terminated:
         _remove(tmp)
