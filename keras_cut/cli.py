@@ -141,50 +141,44 @@ def cut_command(
     ),
     freeze: bool = typer.Option(False, "--freeze", help="Make every layer non-trainable."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing OUTPUT."),
-    unsafe: bool = typer.Option(
-        False, "--unsafe", help="Allow loading a file that runs code (Lambda layers). Only for "
-        "files you trust."
-    ),
-    custom_objects: str | None = typer.Option(
-        None, "--custom-objects", help="A .py file or module name defining the custom classes "
-        "the model needs (its code runs)."
-    ),
     json_output: bool = typer.Option(False, "--json", help="Print one JSON document."),
     verify: bool = typer.Option(
-        False, "--verify", help="Right after saving, verify the file as written against MODEL "
-        "(same checks and defaults as `keras-cut verify`); exit 1 if they disagree."
+        False, "--verify", help="Verify the written file against MODEL before it is put at "
+        "OUTPUT (same checks and defaults as `keras-cut verify`); if they disagree, exit 1 and "
+        "keep the file under another name for examination."
+    ),
+    unsafe: bool = typer.Option(
+        False, "--unsafe", help="With --verify: allow loading models that run code (Lambda "
+        "layers). Only for files you trust. The cut itself never runs anything."
+    ),
+    custom_objects: str | None = typer.Option(
+        None, "--custom-objects", help="With --verify: a .py file or module name defining the "
+        "custom classes the model needs (its code runs)."
     ),
 ) -> None:
     """Save a submodel: inputs to named layers, a layer to the end, or a segment between.
 
-    Names are checked before TensorFlow is loaded. Tensors from before the cut that are still
-    needed after it (skip connections) become extra inputs, listed in order. The write is
-    atomic, never touches MODEL, and never replaces OUTPUT without --force.
+    The submodel file is written from MODEL's file: kept layers' configs are copied and
+    rewired, their arrays copied bit for bit. Nothing from the file runs and TensorFlow is not
+    loaded (except for --verify). Tensors from before the cut that are still needed after it
+    (skip connections) become extra inputs, listed in order. The write is atomic, never touches
+    MODEL, and never replaces OUTPUT without --force.
     """
     from .cutting import cut_model
 
     with _user_errors():
         result = cut_model(
             model, output, output_layer or [], input_layer or [], freeze=freeze, force=force,
-            unsafe=unsafe, custom_objects=custom_objects, progress=_progress, keep_parent=verify,
+            progress=_progress, verify=verify, unsafe=unsafe, custom_objects=custom_objects,
         )
-        for note in result.notices:
+        for note in result.notices + result.needs:
             _notice(note)
-        report = None
-        if verify:
-            from .verification import verify_models
-
-            report = verify_models(
-                model, result.output, unsafe=unsafe, custom_objects=custom_objects,
-                progress=_progress, parent_model=result.parent_model,
-            )
+        report = result.verify
+        if report is not None:
             for note in report.notices:
                 _notice(note)
         if json_output:
-            doc = result.to_dict()
-            if report is not None:
-                doc["verify"] = report.to_dict()
-            print_json(doc)
+            print_json(result.to_dict())
         else:
             render_cut(result, stdout_console())
             if report is not None:

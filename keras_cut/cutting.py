@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .cutplan import CROSSING, CutPlan, PlannedTensor, plan_cut
-from .errors import LoadError, ModelFileError, UnsafeModelError
+from .errors import ModelFileError
 from .filewriter import write_submodel
 from .flatgraph import FlatGraph
 from .inspection import open_model
@@ -84,32 +84,6 @@ def plan_model_cut(
     return model_file, graph, plan
 
 
-def check_loadable(path: Path, findings: list[Finding], unsafe: bool, custom: bool) -> None:
-    """Refuse before loading what would run code (without --unsafe), needs missing code, or
-    holds weights that do not fit its config."""
-    broken = [f for f in findings if f.severity == BROKEN]
-    if broken:
-        where = "; ".join(f"{f.layer}: {f.message}" for f in broken[:2])
-        raise ModelFileError(
-            f"{path}: the weights do not match the architecture ({where}); the file is damaged "
-            "or mixes two models"
-        )
-    blocked = [f for f in findings if f.severity == UNSAFE]
-    if blocked and not unsafe:
-        where = "; ".join(f"{f.layer or '(file)'}: {f.message}" for f in blocked[:3])
-        raise UnsafeModelError(
-            f"{path}: refusing to load, it would run code or read other files ({where}); "
-            "pass --unsafe only if you trust where this file came from"
-        )
-    missing = [f for f in findings if f.severity == UNLOADABLE]
-    if missing and not custom:
-        where = "; ".join(f"{f.layer}: {f.message}" for f in missing[:3])
-        raise LoadError(
-            f"{path}: needs code that is not in the file ({where}); pass --custom-objects "
-            "FILE.py or MODULE that defines it"
-        )
-
-
 def cut_model(
     model: str | Path,
     output: str | Path,
@@ -135,7 +109,8 @@ def cut_model(
     kept = plan.kept_paths
     findings = find_hazards(model_file, graph)
     _refuse_broken(model, findings, set(kept))
-    sub = build_submodel(plan, f"{graph.name}_cut", legacy=model_file.legacy, freeze=freeze)
+    sub = build_submodel(plan, f"{graph.name}_cut", legacy_parent=model_file.legacy,
+                         legacy=model_file.legacy and fmt == "h5", freeze=freeze)
     report = None
     say(f"writing {output}")
     with atomic_output(output) as pending:
@@ -189,7 +164,7 @@ def _refuse_broken(path: Path, findings: list[Finding], kept: set[str]) -> None:
     if broken:
         where = "; ".join(f"{f.layer}: {f.message}" for f in broken[:2])
         raise ModelFileError(
-            f"{path}: the weights of kept layers do not match their config ({where}); the file "
+            f"{path}: the weights of kept layers do not match the architecture ({where}); the file "
             "is damaged or mixes two models"
         )
 

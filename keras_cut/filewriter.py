@@ -130,12 +130,12 @@ def _graph_layer_order(layer: Layer) -> list[str]:
     graph = layer.submodel
     assert graph is not None
     if graph.class_name == "Sequential":
-        names = [l.name for l in graph.layers]
+        names = [layer.name for layer in graph.layers]
         return names[1:] if graph.layers and graph.layers[0].is_input else names
     calls = {
-        l.name: [[(r.layer, r.call, r.index) for r in c.inputs] for c in l.calls]
-        if not l.is_input else []
-        for l in graph.layers
+        child.name: [] if child.is_input else
+        [[(r.layer, r.call, r.index) for r in call.inputs] for call in child.calls]
+        for child in graph.layers
     }
     inputs = [(r.layer, r.call, r.index) for r in graph.inputs]
     outputs = [(r.layer, r.call, r.index) for r in graph.outputs]

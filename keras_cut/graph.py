@@ -377,7 +377,7 @@ class _Builder:
             value = [value]  # a single endpoint written flat: ["name", 0, 0]
         refs = []
         for item in value:
-            ref = _history(item)
+            ref = parse_history(item)
             if ref is None:
                 raise self.fail(f"model {model!r} has a malformed {what} entry {item!r}")
             layer = by_name.get(ref.layer)
@@ -457,7 +457,7 @@ def _node_inputs(node: Any) -> list[TensorRef] | None:
     if isinstance(node, list):  # tf.keras 2: [[name, node, tensor, kwargs], ...]
         refs = []
         for item in node:
-            ref = _history(item)
+            ref = parse_history(item)
             if ref is None:
                 return None
             refs.append(ref)
@@ -473,7 +473,7 @@ def _collect_tensors(value: Any, out: list[TensorRef]) -> None:
         if isinstance(item, dict):
             if item.get("class_name") == "__keras_tensor__":
                 history = _as_dict(item.get("config")).get("keras_history")
-                ref = _history(history)
+                ref = parse_history(history)
                 if ref is not None:
                     found.append(ref)
                 continue
@@ -483,7 +483,8 @@ def _collect_tensors(value: Any, out: list[TensorRef]) -> None:
     out.extend(found)
 
 
-def _history(item: Any) -> TensorRef | None:
+def parse_history(item: Any) -> TensorRef | None:
+    """A `keras_history` / legacy call entry `[layer, call, index, ...]`; None if malformed."""
     if not isinstance(item, (list, tuple)) or len(item) < 3:
         return None
     name, call, index = item[0], item[1], item[2]
@@ -507,7 +508,7 @@ def _recorded_tensors(
         if isinstance(item, dict):
             if item.get("class_name") == "__keras_tensor__":
                 cfg = _as_dict(item.get("config"))
-                ref = _history(cfg.get("keras_history"))
+                ref = parse_history(cfg.get("keras_history"))
                 if ref is not None:
                     shape = _shape(cfg.get("shape"))
                     dtype = cfg.get("dtype") if isinstance(cfg.get("dtype"), str) else None

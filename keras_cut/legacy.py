@@ -129,6 +129,8 @@ def _all_nodes(config: dict[str, Any]) -> list[Any]:
             continue
         for layer in inner["layers"]:
             if isinstance(layer, dict):
-                found.extend(layer.get("inbound_nodes") or [])
+                nodes = layer.get("inbound_nodes")
+                if isinstance(nodes, list):  # untrusted: anything else is reported later
+                    found.extend(nodes)
                 stack.append(layer)
     return found

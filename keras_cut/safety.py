@@ -18,6 +18,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from .errors import LoadError, ModelFileError, UnsafeModelError
 from .graph import MODEL_CLASSES, Layer, LayerGraph
 from .known_layers import expected_shapes, weight_specs
 from .modelfile import ModelFile
@@ -184,3 +185,29 @@ def keras_layer_classes() -> frozenset[str]:
                     # "from keras.src... import Conv2D as Convolution2D": the class is Conv2D.
                     names.update(re.findall(r"\b(\w+) as \w+", api.read_text()))
     return frozenset(names)
+
+
+def check_loadable(path: Path, findings: list[Finding], unsafe: bool, custom: bool) -> None:
+    """Refuse before loading what would run code (without --unsafe), needs missing code, or
+    holds weights that do not fit its config."""
+    broken = [f for f in findings if f.severity == BROKEN]
+    if broken:
+        where = "; ".join(f"{f.layer}: {f.message}" for f in broken[:2])
+        raise ModelFileError(
+            f"{path}: the weights do not match the architecture ({where}); the file is damaged "
+            "or mixes two models"
+        )
+    blocked = [f for f in findings if f.severity == UNSAFE]
+    if blocked and not unsafe:
+        where = "; ".join(f"{f.layer or '(file)'}: {f.message}" for f in blocked[:3])
+        raise UnsafeModelError(
+            f"{path}: refusing to load, it would run code or read other files ({where}); "
+            "pass --unsafe only if you trust where this file came from"
+        )
+    missing = [f for f in findings if f.severity == UNLOADABLE]
+    if missing and not custom:
+        where = "; ".join(f"{f.layer}: {f.message}" for f in missing[:3])
+        raise LoadError(
+            f"{path}: needs code that is not in the file ({where}); pass --custom-objects "
+            "FILE.py or MODULE that defines it"
+        )

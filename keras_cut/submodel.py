@@ -20,7 +20,7 @@ from typing import Any
 from .cutplan import PARENT_INPUT, CutPlan, ModelCall
 from .errors import CutError
 from .flatgraph import FlatGraph, FlatNode, FlatTensor
-from .graph import Layer
+from .graph import Layer, parse_history
 from .modelfile import NestedKey
 
 Ref = tuple[str, int, int]  # (layer name, call, output index) in the submodel
@@ -52,15 +52,20 @@ class Submodel:
     legacy: bool  # written in tf.keras 2's dialect (list-form calls), like its parent
 
 
-def build_submodel(plan: CutPlan, name: str, legacy: bool, freeze: bool = False) -> Submodel:
-    """The submodel's config and layer list for a planned cut."""
-    return _Writer(plan, legacy).build(name, freeze)
+def build_submodel(plan: CutPlan, name: str, legacy_parent: bool, legacy: bool,
+                   freeze: bool = False) -> Submodel:
+    """The submodel's config and layer list for a planned cut.
+
+    `legacy` writes tf.keras 2's dialect (for an .h5 cut of a tf.keras 2 file); otherwise a
+    tf.keras 2 parent's list-form calls are rewritten in Keras 3's form."""
+    return _Writer(plan, legacy_parent, legacy).build(name, freeze)
 
 
 class _Writer:
-    def __init__(self, plan: CutPlan, legacy: bool):
+    def __init__(self, plan: CutPlan, legacy_parent: bool, legacy: bool):
         self.plan = plan
         self.flat: FlatGraph = plan.flat
+        self.legacy_parent = legacy_parent
         self.legacy = legacy
         self.layers: dict[NestedKey, KeptLayer] = {}
         self.produced: dict[FlatTensor, Ref] = {}
@@ -103,7 +108,9 @@ class _Writer:
         """The parent's own InputLayer for a parent input; a new one for a cut point."""
         if planned.kind == PARENT_INPUT:
             source = self.flat.layer(planned.tensor)
-            if source.raw:  # a Sequential without an InputLayer has none to copy
+            # A Sequential without an InputLayer has none to copy; a tf.keras 2 one is
+            # written anew in Keras 3's form.
+            if source.raw and self.legacy == self.legacy_parent:
                 raw = copy.deepcopy(source.raw)
                 _rename(raw, planned.name)
                 raw["inbound_nodes"] = []
@@ -134,6 +141,8 @@ class _Writer:
                 raise CutError(f"internal: input layer {self.flat.path(node)!r} kept as a call")
             _rename(raw, new_name)
             raw["inbound_nodes"] = []
+            if source.submodel is not None and self.legacy_parent and not self.legacy:
+                _modernize_calls(raw, source.submodel)
             kept = KeptLayer(new_name, raw, source, key)
             self.layers[key] = kept
         call_index = len(kept.calls)
@@ -149,12 +158,15 @@ class _Writer:
         refs: list[Ref] = []
 
         def new_ref(name: str, call: int, index: int) -> Ref:
-            tensor = self.flat.canonical(FlatTensor(node.context, name, call, index))
-            ref = self.produced.get(tensor)
+            try:
+                tensor = self.flat.canonical(FlatTensor(node.context, name, call, index))
+            except (KeyError, IndexError, ValueError):
+                tensor = None
+            ref = self.produced.get(tensor) if tensor is not None else None
             if ref is None:
                 raise CutError(
-                    f"internal: {self.flat.path(node)!r} consumes "
-                    f"{self.flat.label(tensor)!r}, which the submodel does not compute"
+                    f"layer {self.flat.path(node)!r} takes a tensor from {name!r} (call {call}, "
+                    f"output {index}) that the graph does not have; the config is damaged"
                 )
             return ref
 
@@ -168,11 +180,22 @@ class _Writer:
                 ref = new_ref(item[0], item[1], item[2])
                 refs.append(ref)
                 rewired.append([*ref, *copy.deepcopy(item[3:])])
+            if not self.legacy:
+                tensors = [self.flat.shape_dtype(self.flat.canonical(
+                    FlatTensor(node.context, item[0], item[1], item[2]))) for item in data]
+                rewired = _keras3_call(rewired, tensors)
             return rewired, refs
         rewired = copy.deepcopy(data)
         for tensor in _keras_tensors(rewired):
-            history = tensor["config"]["keras_history"]
-            ref = new_ref(history[0], history[1], history[2])
+            config = tensor.get("config")
+            history = parse_history(config.get("keras_history")) if isinstance(
+                config, dict) else None
+            if history is None:
+                raise CutError(
+                    f"layer {self.flat.path(node)!r} has a malformed call (a tensor without a "
+                    "valid keras_history); the config is damaged"
+                )
+            ref = new_ref(history.layer, history.call, history.index)
             tensor["config"]["keras_history"] = list(ref)
             refs.append(ref)
         return rewired, [r for _, r in sorted(zip(_flat_order(rewired), refs))]
@@ -192,6 +215,43 @@ class _Writer:
                           "config": {"shape": list(shape), "dtype": dtype or "float32",
                                      "keras_history": list(ref)}}],
                 "kwargs": {}}
+
+
+def _keras3_call(items: list[list[Any]], tensors: list[tuple[Any, Any]]) -> Any:
+    """A tf.keras 2 call (`[[name, call, index, kwargs], ...]`) in Keras 3's form: Keras
+    calls the layer on the one tensor, or the list of them, with the merged kwargs
+    (keras/src/models/functional.py, deserialize_node)."""
+    if any(shape is None for shape, _ in tensors):
+        return items  # Keras 3 reads the old form too; it needs no shapes
+    kwargs: dict[str, Any] = {}
+    for item in items:
+        if len(item) > 3 and isinstance(item[3], dict):
+            kwargs.update(item[3])
+    args = [{"class_name": "__keras_tensor__",
+             "config": {"shape": list(shape), "dtype": dtype or "float32",
+                        "keras_history": list(item[:3])}}
+            for item, (shape, dtype) in zip(items, tensors)]
+    return {"args": [args[0] if len(args) == 1 else args], "kwargs": kwargs}
+
+
+def _modernize_calls(raw: dict[str, Any], graph: Any) -> None:
+    """Every tf.keras 2 call inside a nested model kept whole, in Keras 3's form."""
+    for layer_raw in raw.get("config", {}).get("layers", []):
+        layer = graph.by_name.get(layer_raw.get("name") or layer_raw.get("config", {}).get(
+            "name"))
+        if layer is None:
+            continue
+        nodes = layer_raw.get("inbound_nodes") or []
+        converted = []
+        for call, node in zip(layer.calls, nodes):
+            if isinstance(node, list):
+                node = _keras3_call(node, [(graph.tensor(r).shape, graph.tensor(r).dtype)
+                                           for r in call.inputs])
+            converted.append(node)
+        if nodes:
+            layer_raw["inbound_nodes"] = converted
+        if layer.submodel is not None:
+            _modernize_calls(layer_raw, layer.submodel)
 
 
 def _rename(raw: dict[str, Any], name: str) -> None:

@@ -19,12 +19,11 @@ from typing import Any
 import numpy as np
 
 from . import provenance
-from .cutting import check_loadable
 from .errors import CutError, LayerNameError, UsageError
 from .flatgraph import FlatGraph, FlatTensor
 from .graph import LayerGraph
 from .inspection import open_model
-from .safety import find_hazards
+from .safety import check_loadable, find_hazards
 
 DEFAULT_SAMPLES = 32
 DEFAULT_BATCH = 8
@@ -169,21 +168,21 @@ def verify_models(
     data = _parent_data(flat, parent_graph, samples, seed, inputs, input_shapes or {}, notices)
     samples = len(next(iter(data.values())))
 
-    from . import runtime  # TensorFlow from here on
+    from .backend import loading, running  # TensorFlow from here on
 
-    custom = runtime.load_custom_objects(custom_objects)
+    custom = loading.load_custom_objects(custom_objects)
     say(f"loading {parent}")
-    parent_model, load_note = runtime.load_parent(parent_file, unsafe, custom)
+    parent_model, load_note = loading.load_parent(parent_file, unsafe, custom)
     if load_note:
         notices.append(load_note)
     say(f"loading {submodel_label or submodel}")
-    sub_model = runtime.load_model(submodel, unsafe=unsafe, custom_objects=custom)
+    sub_model = loading.load_model(submodel, unsafe=unsafe, custom_objects=custom)
     fed = [link for link in links.inputs if link.kind != "parent_input"]
-    probe = runtime.probe_model(
+    probe = running.probe_model(
         parent_model, [_key(t.tensor) for t in fed] + [_key(t.tensor) for t in links.outputs]
     )
     parent_order = [parent_graph.by_name[r.layer].name for r in parent_graph.inputs]
-    run_probe, run_sub = runtime.runner(probe), runtime.runner(sub_model)
+    run_probe, run_sub = running.runner(probe), running.runner(sub_model)
     checks = [_new_check(link) for link in links.outputs]
     abs_sums = [0.0] * len(checks)
     for start in range(0, samples, batch_size):
@@ -200,7 +199,7 @@ def verify_models(
     for check, total in zip(checks, abs_sums):
         check.mean_abs_error = total / check.elements if check.elements else 0.0
     say("comparing weights")
-    weights = _compare_weights(runtime, parent_model, sub_model, links.renamed)
+    weights = _compare_weights(running, parent_model, sub_model, links.renamed)
     return VerifyReport(
         parent=str(parent), submodel=submodel_label or str(submodel), samples=samples,
         batch_size=batch_size,
@@ -476,7 +475,7 @@ def _compare_weights(runtime: Any, parent: Any, sub: Any, renamed: dict[str, str
         by_leaf.setdefault(path.rsplit("/", 1)[-1], []).append(layer)
     check = WeightCheck()
     for path, layer in runtime.all_layers(sub):
-        if runtime._is_model(layer) or not layer.weights:
+        if runtime.is_model(layer) or not layer.weights:
             continue
         leaf = path.rsplit("/", 1)[-1]
         original = by_path.get(back[leaf]) if leaf in back else None

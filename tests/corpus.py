@@ -30,6 +30,10 @@ class BadFile:
     words: list[str]  # what every command's error must mention
     inspect_ok: bool = False  # inspect reads it (and reports findings) rather than failing
     load_words: list[str] = field(default_factory=list)  # extra words for cut/verify
+    # `cut --output-layer flatten` succeeds: nothing it keeps is broken and it runs nothing;
+    # its notices on stderr name these words (what loading the submodel will need).
+    cut_ok: bool = False
+    cut_words: list[str] = field(default_factory=list)
 
 
 def rezip(dst: Path, src: Path = CNN, drop=(), replace=None, weights=None, extra=None) -> Path:
@@ -94,7 +98,8 @@ def build(folder: Path) -> list[BadFile]:
         h5["layers/dense/vars"].create_dataset("0", data=np.zeros((7, 128), "float32"))
 
     rezip(add("weights_misshaped.keras", ["intermediate_dense"], inspect_ok=True,
-              load_words=mismatch), weights=misshape)
+              load_words=mismatch, cut_ok=True),  # the cut at flatten drops the layer
+          weights=misshape)
     with h5py.File(add("weights_only.weights.h5", ["only weights"]), "w") as h5:
         h5.create_group("layers/dense/vars").create_dataset("0", data=np.zeros(3))
         h5.create_group("vars")
@@ -105,13 +110,15 @@ def build(folder: Path) -> list[BadFile]:
     layer = config["config"]["layers"][-1]
     layer.update(module="acme.layers", class_name="Scale", registered_name="acme>Scale")
     rezip(add("custom_class.keras", ["classification_head", "acme>Scale"], inspect_ok=True,
-              load_words=["--custom-objects"]), replace={"config.json": json.dumps(config)})
+              load_words=["--custom-objects"], cut_ok=True),  # the cut drops the custom layer
+          replace={"config.json": json.dumps(config)})
     config = cnn_config()
     flatten = config["config"]["layers"][5]
     flatten.update(class_name="Lambda", module="keras.layers")
     flatten["config"]["function"] = {"class_name": "__lambda__",
                                      "config": {"code": "4wEAAAAAAAAA", "defaults": None}}
-    rezip(add("lambda.keras", ["flatten", "Lambda"], inspect_ok=True, load_words=["--unsafe"]),
+    rezip(add("lambda.keras", ["flatten", "Lambda"], inspect_ok=True, load_words=["--unsafe"],
+              cut_ok=True, cut_words=["flatten", "Lambda", "safe_mode=False"]),
           replace={"config.json": json.dumps(config)})
     path = add("garbage_config.h5", ["model_config", "not valid JSON"])
     shutil.copy(CNN_H5, path)

@@ -44,12 +44,29 @@ def test_corpus_through_every_command(corpus, good_cut, tmp_path, capsys):
             assert_one_line_error(result, shown, *bad.words)
         out = tmp_path / f"{bad.name}.out.keras"
         result = run_cli(capsys, "cut", bad.path, "-o", out, "--output-layer", "flatten")
-        assert_one_line_error(result, shown, *(bad.load_words or bad.words))
-        assert not out.exists(), bad.name
+        if bad.cut_ok:
+            assert result.code == 0 and out.exists(), (bad.name, result.err)
+            for word in bad.cut_words:
+                assert word in result.err, (bad.name, word)
+            out.unlink()
+        else:
+            assert_one_line_error(result, shown, *(bad.load_words or bad.words))
+            assert not out.exists(), bad.name
         result = run_cli(capsys, "verify", bad.path, good_cut)
         assert_one_line_error(result, shown, *(bad.load_words or bad.words))
         assert checksum(bad.path) == before, bad.name
     assert not [p for p in os.listdir(tmp_path) if p.endswith(".keras")]
+
+
+def test_broken_layer_blocks_only_cuts_that_keep_it(corpus, tmp_path, capsys):
+    bad = next(b for b in corpus if b.name == "weights_misshaped.keras")
+    out = tmp_path / "keeps.keras"
+    result = run_cli(capsys, "cut", bad.path, "-o", out, "--output-layer", "intermediate_dense")
+    assert_one_line_error(result, str(bad.path), "intermediate_dense",
+                          "do not match the architecture")
+    assert not out.exists()
+    dropped = run_cli(capsys, "cut", bad.path, "-o", out, "--output-layer", "flatten")
+    assert dropped.code == 0 and out.exists(), dropped.err
 
 
 def test_bad_arguments(good_cut, tmp_path, capsys):

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 
 from sample_models.registry import BY_NAME
@@ -106,16 +107,16 @@ def test_output_refusals_write_nothing(tmp_path, capsys):
     assert forced.code == 0 and existing.read_bytes() != b"precious"
 
 
-def test_failed_save_leaves_old_output_intact(tmp_path, capsys, keras, monkeypatch):
+def test_failed_save_leaves_old_output_intact(tmp_path, capsys, monkeypatch):
     existing = tmp_path / "out.keras"
     existing.write_bytes(b"old")
 
-    def broken_save(self, filepath, *args, **kwargs):
-        with open(filepath, "wb") as fh:
+    def broken_save(parent, sub, path, *args, **kwargs):
+        with open(path, "wb") as fh:
             fh.write(b"half a file")
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(keras.Model, "save", broken_save)
+    monkeypatch.setattr("keras_cut.cutting.write_submodel", broken_save)
     result = run_cli(capsys, "cut", RESIDUAL, "-o", existing, "--input-layer", "res_b", "--force")
     assert_one_line_error(result, "disk is full")
     assert existing.read_bytes() == b"old" and no_partials(tmp_path)
@@ -148,27 +149,40 @@ def test_signal_during_save_leaves_nothing_partial(signum, tmp_path, app_dir):
     assert no_partials(tmp_path)
 
 
-def test_unwritable_folder_during_save(tmp_path, capsys, keras, monkeypatch):
-    def refused(self, filepath, *args, **kwargs):
-        raise PermissionError(13, "Permission denied", str(filepath))
+def test_unwritable_folder_during_save(tmp_path, capsys, monkeypatch):
+    def refused(parent, sub, path, *args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(path))
 
-    monkeypatch.setattr(keras.Model, "save", refused)
+    monkeypatch.setattr("keras_cut.cutting.write_submodel", refused)
     result = run_cli(capsys, "cut", RESIDUAL, "-o", tmp_path / "o.keras", "--input-layer",
                      "res_b")
     assert_one_line_error(result, "cannot be written", "Permission denied")
     assert os.listdir(tmp_path) == []
 
 
-def test_lambda_is_refused_unless_unsafe(tmp_path, capsys, keras):
+def test_lambda_is_cut_without_running_it(tmp_path, capsys, keras):
+    """No code from the file runs, so no --unsafe is needed to cut; the notice says what
+    loading the result needs, and --verify (which loads) is refused without --unsafe."""
     path = tmp_path / "lambda.keras"
     inp = keras.Input((4,), name="x")
     y = keras.layers.Lambda(lambda t: t * 2.0, name="double")(inp)
-    keras.Model(inp, keras.layers.Dense(2, name="out")(y)).save(path)
+    parent = keras.Model(inp, keras.layers.Dense(2, name="out")(y))
+    parent.save(path)
     result = run_cli(capsys, "cut", path, "-o", tmp_path / "s.keras", "--output-layer", "out")
-    assert_one_line_error(result, "double", "Lambda", "--unsafe")
-    assert not (tmp_path / "s.keras").exists()
-    ok = run_cli(capsys, "cut", path, "-o", tmp_path / "s.keras", "--output-layer", "out",
-                 "--unsafe")
+    assert result.code == 0, result.err
+    assert "'double'" in result.err and "safe_mode=False" in result.err
+    sub = keras.saving.load_model(tmp_path / "s.keras", compile=False, safe_mode=False)
+    x = np.linspace(-1, 1, 8, dtype="float32").reshape(2, 4)
+    np.testing.assert_array_equal(np.asarray(sub(x)), np.asarray(parent(x)))
+    clean = run_cli(capsys, "cut", path, "-o", tmp_path / "c.keras", "--input-layer", "double")
+    assert clean.code == 0 and "safe_mode" not in clean.err, clean.err
+    keras.saving.load_model(tmp_path / "c.keras", compile=False)  # safe mode: loads
+    refused = run_cli(capsys, "cut", path, "-o", tmp_path / "v.keras", "--output-layer", "out",
+                      "--verify")
+    assert_one_line_error(refused, "double", "Lambda", "--unsafe")
+    assert not (tmp_path / "v.keras").exists() and no_partials(tmp_path)
+    ok = run_cli(capsys, "cut", path, "-o", tmp_path / "v.keras", "--output-layer", "out",
+                 "--verify", "--unsafe")
     assert ok.code == 0, ok.err
 
 
@@ -195,10 +209,13 @@ def test_custom_classes_need_their_code(tmp_path, capsys):
     subprocess.run([sys.executable, "-c", builder, str(tmp_path), str(path)], check=True,
                    env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"), capture_output=True)
     result = run_cli(capsys, "cut", path, "-o", tmp_path / "s.keras", "--output-layer", "out")
-    assert_one_line_error(result, "scale", "acme>Scale", "--custom-objects")
-    ok = run_cli(capsys, "cut", path, "-o", tmp_path / "s.keras", "--output-layer", "out",
-                 "--custom-objects", module)
+    assert result.code == 0 and "'scale'" in result.err and "acme>Scale" in result.err
+    refused = run_cli(capsys, "cut", path, "-o", tmp_path / "v.keras", "--output-layer", "out",
+                      "--verify")
+    assert_one_line_error(refused, "scale", "acme>Scale", "--custom-objects")
+    ok = run_cli(capsys, "cut", path, "-o", tmp_path / "v.keras", "--output-layer", "out",
+                 "--verify", "--custom-objects", module)
     assert ok.code == 0, ok.err
     bad = run_cli(capsys, "cut", path, "-o", tmp_path / "t.keras", "--output-layer", "out",
-                  "--custom-objects", tmp_path / "nope.py")
+                  "--verify", "--custom-objects", tmp_path / "nope.py")
     assert_one_line_error(bad, "nope.py")

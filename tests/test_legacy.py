@@ -56,10 +56,10 @@ def test_inspect_matches_tf_keras(name, legacy_dir):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_parent_loads_with_tf_keras_outputs(name, legacy_dir, keras):
-    from keras_cut import runtime
+    from keras_cut.backend import loading
 
     _, arrays = reference(legacy_dir, name)
-    model, note = runtime.load_parent(read_model_file(legacy_dir / f"{name}.h5"))
+    model, note = loading.load_parent(read_model_file(legacy_dir / f"{name}.h5"))
     assert (note is not None) == (name in KERAS3_REFUSES)
     got = np.asarray(model(arrays["x"], training=False))
     np.testing.assert_allclose(got, arrays["y"], rtol=1e-5, atol=1e-5)

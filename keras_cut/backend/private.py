@@ -1,0 +1,56 @@
+"""The private Keras attributes keras-cut relies on, in one place, each behind one function.
+
+Checked on Keras 3.15.1. `tests/test_backend_private.py` touches each of them on a real model
+and fails by name when a Keras upgrade removes or changes one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# name -> why keras-cut needs it
+PRIVATE_ATTRIBUTES: dict[str, str] = {
+    "Sequential._functional": "the Functional graph a built Sequential model runs",
+    "Functional._nodes_by_depth": "verify's probe walks the parent's own node graph",
+    "Functional._nodes": "which of a layer's calls belong to this model (node keys)",
+    "Operation._inbound_nodes": "a layer's calls, to tell them apart (NAME@N)",
+    "Node.arguments.fill_in": "replays a recorded call on new tensors",
+    "keras.src.legacy.saving.saving_options.keras_option_scope":
+        "builds tf.keras 2 configs the way Keras' own .h5 loader does",
+    "keras.src.legacy.saving.saving_utils.model_from_config":
+        "builds tf.keras 2 configs the way Keras' own .h5 loader does",
+    "keras.src.saving.serialization_lib.SafeModeScope":
+        "keeps safe mode on while building a normalised tf.keras 2 config",
+}
+
+
+def own_graph(model: Any) -> Any:
+    """The Functional graph a model runs (a Sequential keeps one inside)."""
+    return getattr(model, "_functional", None) or model
+
+
+def nodes_by_depth(graph: Any) -> dict[int, list[Any]]:
+    return graph._nodes_by_depth
+
+
+def own_calls(graph: Any, operation: Any) -> list[Any]:
+    """The calls (nodes) of `operation` that belong to `graph`, in call order."""
+    keys = graph._nodes
+    return [node for i, node in enumerate(operation._inbound_nodes)
+            if f"{id(operation)}_ib-{i}" in keys]
+
+
+def fill_in(node: Any, known: dict[int, Any]) -> tuple[list[Any], dict[str, Any]]:
+    """A node's recorded call arguments with `known` values (by id of the KerasTensor)."""
+    return node.arguments.fill_in(known)
+
+
+def legacy_model_from_config(config: dict[str, Any], custom_objects: dict[str, Any] | None,
+                             safe_mode: bool) -> Any:
+    """Build an h5-style config (no `module` keys) as Keras' own .h5 loader does."""
+    from keras.src.legacy.saving import saving_options, saving_utils
+    from keras.src.saving import serialization_lib
+
+    with saving_options.keras_option_scope(use_legacy_config=True), \
+            serialization_lib.SafeModeScope(safe_mode):
+        return saving_utils.model_from_config(config, custom_objects=custom_objects or None)
