@@ -226,11 +226,15 @@ def _assign_names(plan: CutPlan) -> None:
     """Keras names: inputs after their layer; flattened layers keep theirs unless they clash."""
     flat = plan.flat
     taken: dict[str, str] = {}  # name -> the parent layer path that holds it
-    for step in plan.steps:
-        layer_path = flat.path(FlatNode(step.context, step.layer, step.call))
-        name = step.layer
-        if name in taken and taken[name] != layer_path:
-            new = layer_path.replace("/", "_")
+    paths: dict[str, str] = {}  # layer path -> its own name, top-level layers first
+    for step in sorted(plan.steps, key=lambda step: len(step.context) > 0):
+        paths.setdefault(flat.path(FlatNode(step.context, step.layer, step.call)), step.layer)
+    for layer_path, name in paths.items():
+        if name in taken:  # a layer of an opened-up nested model whose name is taken
+            base = new = layer_path.replace("/", "_")
+            n = 1
+            while new in taken:
+                new, n = f"{base}_{n}", n + 1
             plan.renames[layer_path] = new
             name = new
         taken[name] = layer_path

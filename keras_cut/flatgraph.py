@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .errors import LayerNameError
+from .errors import LayerNameError, ModelFileError
 from .graph import CALL_SEP, Layer, LayerGraph, parse_layer_spec, unknown_layer_message
 
 Context = tuple[tuple[str, int], ...]  # ((model layer name, call index), ...) from the top
@@ -80,10 +80,16 @@ class FlatGraph:
                 t = self.tensor(inner, layer.submodel.outputs[t.index])
             elif layer.is_input and t.context:  # a nested model's input: what the caller gave
                 graph = self._graphs[t.context]
-                position = [r.layer for r in graph.inputs].index(t.layer)
                 outer, (model, call) = t.context[:-1], t.context[-1]
                 caller = self._graphs[outer].by_name[model].calls[call]
-                t = self.tensor(outer, caller.inputs[position])
+                names = [r.layer for r in graph.inputs]
+                if t.layer not in names or names.index(t.layer) >= len(caller.inputs):
+                    raise ModelFileError(
+                        f"nested model {model!r} reads input {t.layer!r}, which call {call} "
+                        f"does not pass it ({len(caller.inputs)} of {len(names)} inputs "
+                        "given); the config is damaged"
+                    )
+                t = self.tensor(outer, caller.inputs[names.index(t.layer)])
             else:
                 return t
         raise LayerNameError(f"tensor {t} aliases itself; the config is damaged")

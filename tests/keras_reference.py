@@ -71,7 +71,7 @@ def activations(model, inputs: list) -> dict[tuple[str, int], list]:
                     continue
                 args, kwargs = node.arguments.fill_in(known)
                 path = prefix + op.name
-                if hasattr(op, "layers"):
+                if hasattr(op, "layers") and hasattr(_graph_of(op), "_nodes_by_depth"):
                     outs = run(op, tree.flatten(args[0]), path + "/")
                 else:
                     outs = tree.flatten(op(*args, **kwargs))

@@ -56,3 +56,47 @@ def test_cut_refusals_do_not_import_tensorflow(args):
                           text=True, cwd=ROOT, timeout=120)
     assert proc.returncode == (0 if "--help" in args else 2), proc.stderr
     assert proc.stderr.rstrip().endswith("HEAVY="), proc.stderr
+
+
+BLOCKED_PROBE = """
+import sys
+
+class Refuse:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("tensorflow", "jax", "torch", "tf_keras"):
+            raise ImportError(f"{{name}} is blocked in this test: cut must not import it")
+        return None
+
+sys.meta_path.insert(0, Refuse())
+from keras_cut.cli import main
+code = main({args!r})
+heavy = sorted(m for m in ("tensorflow", "keras") if m in sys.modules)
+print("HEAVY=" + ",".join(heavy), file=sys.stderr)
+sys.exit(code)
+"""
+
+CUTS = [
+    (BY_NAME["nested"].path, "sub.keras", ["--input-layer", "backbone/stem_relu"]),
+    (BY_NAME["residual"].path, "sub.h5", ["--input-layer", "res_b", "--freeze"]),
+    (BY_NAME["cnn_h5"].path, "sub.keras", ["--output-layer", "intermediate_dense"]),
+    (BY_NAME["text"].path, "sub.keras", ["--output-layer", "lstm", "--json"]),
+]
+
+
+@pytest.mark.parametrize("model,out,args", CUTS, ids=lambda v: str(v)[-20:])
+def test_cut_writes_without_tensorflow(model, out, args, tmp_path):
+    """A whole cut, written, in a process where importing TensorFlow fails."""
+    argv = ["cut", str(model), "-o", str(tmp_path / out), *args]
+    proc = subprocess.run([sys.executable, "-c", BLOCKED_PROBE.format(args=argv)],
+                          capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.rstrip().endswith("HEAVY="), proc.stderr
+    assert (tmp_path / out).stat().st_size > 0
+
+
+def test_blocked_import_really_blocks(tmp_path):
+    """The probe above can fail: verify must import TensorFlow, and there it exits 2."""
+    argv = ["verify", str(BY_NAME["cnn"].path), str(BY_NAME["cnn"].path)]
+    proc = subprocess.run([sys.executable, "-c", BLOCKED_PROBE.format(args=argv)],
+                          capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert proc.returncode != 0 and "blocked in this test" in proc.stderr, proc.stderr
