@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 DEMO := .demo
 export TF_CPP_MIN_LOG_LEVEL := 3
 
-.PHONY: setup test demo samples lint bench clean
+.PHONY: setup test test-fast test-slow demo samples lint bench clean
 
 setup: $(STAMP)
 
@@ -17,7 +17,15 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -m "not slow"
+
+# A quicker loop while developing: no benchmark smoke run, no application sweep, stop at the first failure.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -x -m "not slow" --ignore=tests/test_bench_smoke.py --ignore=tests/test_applications.py
+
+# The full keras.applications sweep (every family, four cuts each).
+test-slow: $(STAMP)
+	$(BIN)/python -m pytest -q -m slow
 
 demo: $(STAMP)
 	@mkdir -p $(DEMO)
