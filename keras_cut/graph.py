@@ -385,6 +385,11 @@ class _Builder:
                 raise self.fail(
                     f"model {model!r} names {ref.layer!r} as an {what}, but has no such layer"
                 )
+            if ref.call >= 1 and not self.file.legacy and _starts_with_own_node(layer):
+                # Keras 3 numbers a nested Functional model's calls from 1 here (its
+                # construction is node 0), though from 0 in inbound_nodes
+                # (keras/src/models/functional.py, get_config and get_tensor).
+                ref = TensorRef(ref.layer, ref.call - 1, ref.index)
             if ref.call >= len(layer.calls):
                 raise self.fail(f"model {model!r}: {what} {ref.layer!r} refers to a missing call")
             refs.append(ref)
@@ -440,6 +445,12 @@ class _Builder:
                 if dtype is None and t < len(dtypes):
                     dtype = dtypes[t]
                 call.outputs.append(Tensor(shape, dtype))
+
+
+def _starts_with_own_node(layer: Layer) -> bool:
+    """A nested Functional model (not a Sequential): Keras counts its construction as a call
+    when it writes or reads a model's input_layers and output_layers."""
+    return layer.submodel is not None and layer.class_name != "Sequential"
 
 
 def _as_dict(value: Any) -> dict[str, Any]:

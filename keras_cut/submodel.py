@@ -92,7 +92,7 @@ class _Writer:
             "trainable": not freeze,
             "layers": [layer.raw for layer in kept],
             "input_layers": _endpoints(inputs),
-            "output_layers": _endpoints(outputs),
+            "output_layers": _endpoints([self._endpoint(ref) for ref in outputs]),
         }
         if self.legacy:
             model = {"class_name": "Functional", "config": config}
@@ -101,6 +101,16 @@ class _Writer:
                      "config": config, "registered_name": "Functional",
                      "build_config": {"input_shape": None}}
         return Submodel(model, kept, self.legacy)
+
+    def _endpoint(self, ref: Ref) -> Ref:
+        """Keras 3 numbers a nested Functional model's calls from 1 in output_layers (its
+        construction is node 0; keras/src/models/functional.py, get_tensor)."""
+        layer = next(k for k in self.layers.values() if k.name == ref[0])
+        source = layer.source
+        if self.legacy or source is None or source.submodel is None or \
+                source.class_name == "Sequential":
+            return ref
+        return (ref[0], ref[1] + 1, ref[2])
 
     # --- layers -------------------------------------------------------------------------
 

@@ -22,7 +22,8 @@ def _cached(keras, cache, name, size):
     path = cache / f"{name}_{size}.keras"
     if not path.exists():
         keras.utils.set_random_seed(11)
-        model = getattr(keras.applications, name)(input_shape=(size, size, 3), weights=None, classes=5)
+        model = getattr(keras.applications, name)(input_shape=(size, size, 3), weights=None,
+                                                  classes=5)
         tmp = path.with_suffix(".partial.keras")
         model.save(tmp)
         tmp.rename(path)

@@ -166,3 +166,38 @@ def test_cut_verify_never_leaves_an_unproven_file(tmp_path, capsys, monkeypatch)
     good = run_cli(capsys, "cut", BY_NAME["residual"].path, "-o", out, "--input-layer", "res_b",
                    "--verify")
     assert good.code == 0 and out.exists(), good.err
+
+
+def test_dict_inputs_and_a_nested_model_called_twice(tmp_path, keras):
+    """Outputs that are a whole call of a nested Functional model: Keras numbers those calls
+    from 1 in output_layers (from 0 everywhere else); written from 0, the second call's output
+    silently became the first's (found as a new user would: an error of 0.76, exit 0)."""
+    L = keras.layers
+    keras.utils.set_random_seed(5)
+    a, b = keras.Input((4,), name="a"), keras.Input((3,), name="b")
+    h = L.Concatenate(name="cat")([L.Dense(5, name="da")(a), L.Dense(5, name="db")(b)])
+    enc_in = keras.Input((10,), name="enc_in")
+    enc = keras.Model(enc_in, L.Dense(6, name="e1")(enc_in), name="enc")
+    y1 = enc(h)
+    y2 = enc(L.Dense(10, name="mid")(h))
+    path = save(keras.Model({"a": a, "b": b}, {"y1": y1, "y2": L.Dense(2, name="out")(y2)}),
+                tmp_path / "dict.keras")
+    parent = keras.saving.load_model(path, compile=False)
+    rng = np.random.default_rng(0)
+    data = {"a": rng.random((3, 4), "float32"), "b": rng.random((3, 3), "float32")}
+    probe = keras.Model(parent.inputs, [parent.get_layer("cat").output,
+                                        parent.get_layer("out").input])
+    cat, second = (np.asarray(t) for t in probe(data))
+    first = np.asarray(parent(data)["y1"])
+    for outputs, inputs, feed, want in (
+        (["enc@1"], ["cat"], cat, [second]),
+        (["enc@1/e1"], ["cat"], cat, [second]),
+        (["enc@0", "enc@1"], [], [data["a"], data["b"]], [first, second]),
+    ):
+        out = tmp_path / "sub.keras"
+        cut_model(path, out, outputs, inputs, force=True)
+        got = keras.saving.load_model(out, compile=False)(feed)
+        got = got if isinstance(got, (list, tuple)) else [got]
+        for value, expected in zip(got, want):
+            np.testing.assert_allclose(np.asarray(value), expected, rtol=1e-6, atol=1e-6,
+                                       err_msg=str(outputs))
