@@ -65,8 +65,7 @@ def _write_keras(parent: ModelFile, sub: Submodel, path: Path, record: dict[str,
                 _copy_keras_layer(parent, src, layers, group, layer)
             dst.create_group("vars")
         metadata = {"keras_version": keras_version(parent),
-                    "date_saved": datetime.now().strftime("%Y-%m-%d@%H:%M:%S"),
-                    "keras_cut": True}
+                    "date_saved": datetime.now().strftime("%Y-%m-%d@%H:%M:%S")}
         with zipfile.ZipFile(path, "w") as zf:
             zf.writestr("metadata.json", json.dumps(metadata))
             zf.writestr("config.json", json.dumps(sub.config))
@@ -149,9 +148,8 @@ def _in_spec_order(layer: Layer, entries: list[WeightEntry]) -> list[WeightEntry
     if not specs:
         return entries
     rank = {name: i for i, (name, _) in enumerate(specs)}
-    rank.setdefault("kernel", rank.get("depthwise_kernel", 0))
-    if "depthwise_kernel" not in rank and "kernel" in rank:
-        rank["depthwise_kernel"] = rank["kernel"]
+    if "kernel" in rank:  # tf.keras 2's DepthwiseConv2D calls its kernel depthwise_kernel
+        rank.setdefault("depthwise_kernel", rank["kernel"])
     short = [e.name.rsplit("/", 1)[-1] for e in entries]
     if not all(s in rank for s in short):
         return entries
