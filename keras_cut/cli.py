@@ -190,19 +190,29 @@ def cut_command(
 
 @app.command("verify")
 def verify_command(
-    parent: Path = typer.Argument(..., help="The parent model the submodel was cut from."),
+    parent: Path = typer.Argument(
+        ..., help="The parent model the submodel was cut from, or a golden file (.npz) "
+        "written by --save-golden."),
     submodel: Path = typer.Argument(..., help="The submodel to check."),
     samples: int = typer.Option(32, "--samples", min=1, help="How many input samples to run."),
     batch_size: int = typer.Option(8, "--batch-size", min=1, help="Samples per inference."),
     seed: int = typer.Option(0, "--seed", help="Seed of the random inputs."),
-    atol: float = typer.Option(1e-5, "--atol", min=0.0, help="Absolute tolerance."),
-    rtol: float = typer.Option(1e-5, "--rtol", min=0.0, help="Relative tolerance."),
+    atol: list[str] | None = typer.Option(
+        None, "--atol", help="Absolute tolerance (default 1e-5), or NAME=VALUE for one output "
+        "(repeatable)."),
+    rtol: list[str] | None = typer.Option(
+        None, "--rtol", help="Relative tolerance (default 1e-5), or NAME=VALUE for one output "
+        "(repeatable)."),
     inputs: Path | None = typer.Option(
         None, "--inputs", help="Real data: an .npz with one array per parent input, by name."
     ),
     input_shape: list[str] | None = typer.Option(
         None, "--input-shape", help="NAME=D1,D2,… for inputs with unknown (None) dimensions."
     ),
+    save_golden: Path | None = typer.Option(
+        None, "--save-golden", help="Also write a golden file (.npz): the inputs used and the "
+        "parent's answers, to check SUBMODEL later without the parent."),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing --save-golden file."),
     unsafe: bool = typer.Option(False, "--unsafe", help="Allow loading files that run code."),
     custom_objects: str | None = typer.Option(
         None, "--custom-objects", help="A .py file or module defining custom classes."
@@ -215,26 +225,53 @@ def verify_command(
     submodel's inputs feed the submodel, and its activations at the submodel's outputs are the
     reference. An output passes when every value satisfies |sub - parent| <= atol +
     rtol*|parent| with the same shape and dtype; every kept weight must also be bit-identical.
+    When an output fails, every kept layer is compared on the failing batch and the first one
+    that diverges is named.
     Random inputs: floats uniform in [-1, 1); integers feeding an Embedding in [0, input_dim),
     other integers in [0, 100); unknown dimensions 8 unless --input-shape.
+    With a golden file as PARENT, the stored inputs, answers, tolerances and weight hashes
+    are used and no parent model is opened.
     Exit 0 when everything agrees, 1 when anything disagrees, 2 on an error.
+
+    Examples:
+
+      keras-cut verify resnet50.keras features.keras
+
+      keras-cut verify model.keras head.keras --atol 1e-4 --atol logits=1e-3 --json
+
+      keras-cut verify model.keras sub.keras --save-golden sub.golden.npz  (then, in CI:
+      keras-cut verify sub.golden.npz sub.keras)
     """
-    from .verification import parse_input_shapes, verify_models
+    from .feeds import parse_input_shapes
+    from .verification import verify_models
 
     with _user_errors():
         report = verify_models(
-            parent, submodel, samples=samples, batch_size=batch_size, seed=seed, atol=atol,
-            rtol=rtol, inputs=inputs, input_shapes=parse_input_shapes(input_shape or []),
+            parent, submodel, samples=samples, batch_size=batch_size, seed=seed,
+            inputs=inputs, input_shapes=parse_input_shapes(input_shape or []),
             unsafe=unsafe, custom_objects=custom_objects, progress=_progress,
+            tolerances=_tolerances(parent, atol, rtol), save_golden=save_golden, force=force,
         )
         for note in report.notices:
             _notice(note)
+        if report.saved_golden:
+            _notice(f"golden file written: {report.saved_golden}")
         if json_output:
             print_json(report.to_dict())
         else:
             render_verify(report, stdout_console())
     if not report.passed:
         raise typer.Exit(1)
+
+
+def _tolerances(parent: Path, atol: list[str] | None, rtol: list[str] | None):  # noqa: ANN202
+    """--atol/--rtol over the defaults, or over a golden file's stored values."""
+    from .comparison import Tolerances
+    from .golden import is_golden, read
+
+    base = read(parent).tolerances if parent.suffix.lower() == ".npz" and is_golden(parent) \
+        else None
+    return Tolerances.parse(atol, rtol, base)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -41,6 +41,9 @@ class CutPlan:
     outputs: list[PlannedTensor]
     steps: list[FlatNode | ModelCall]  # in call order
     renames: dict[str, str] = field(default_factory=dict)  # parent path -> submodel name
+    # every top-level layer of the submodel (a nested model kept whole: the model) -> the
+    # parent layer path it is
+    layer_sources: dict[str, str] = field(default_factory=dict)
 
     @property
     def kept_paths(self) -> list[str]:
@@ -71,14 +74,14 @@ def plan_cut(flat: FlatGraph, output_specs: list[str], input_specs: list[str]) -
     outputs: list[tuple[FlatTensor, str]] = []
     if out_nodes:
         for node in out_nodes:
-            outputs += [(t, flat.label(node)) for t in flat.outputs_of(node)]
+            outputs += output_labels(flat, node)
     else:
-        outputs = [(t, flat.label(t.node)) for t in flat.parent_outputs]
+        outputs = [output_labels(flat, t.node)[t.index] for t in flat.parent_outputs]
 
     cut_inputs: dict[FlatTensor, str] = {}
     for node in in_nodes:
-        for t in flat.outputs_of(node):
-            cut_inputs.setdefault(t, flat.label(node))
+        for t, label in output_labels(flat, node):
+            cut_inputs.setdefault(t, label)
 
     downstream = _downstream(flat, cut_inputs) if in_nodes else None
     kept: set[FlatNode] = set()
@@ -163,6 +166,14 @@ def _order_inputs(
     return ordered + [(t, CROSSING) for t in crossing]
 
 
+def output_labels(flat: FlatGraph, node: FlatNode) -> list[tuple[FlatTensor, str]]:
+    """A call's output tensors, each with the name a user types for it: the call's label,
+    with `[i]` when the call has several outputs."""
+    outs = flat.outputs_of(node)
+    label = flat.label(node)
+    return [(t, f"{label}[{i}]" if len(outs) > 1 else label) for i, t in enumerate(outs)]
+
+
 def _planned(flat: FlatGraph, t: FlatTensor, source: str, kind: str) -> PlannedTensor:
     shape, dtype = flat.shape_dtype(t)
     return PlannedTensor(name="", source=source, kind=kind, tensor=t, shape=shape, dtype=dtype)
@@ -170,9 +181,7 @@ def _planned(flat: FlatGraph, t: FlatTensor, source: str, kind: str) -> PlannedT
 
 def _planned_input(flat: FlatGraph, t: FlatTensor, kind: str,
                    cut_inputs: dict[FlatTensor, str]) -> PlannedTensor:
-    source = cut_inputs.get(t) or flat.label(t.node)
-    if len(flat.outputs_of(t.node)) > 1:
-        source += f"[{t.index}]"
+    source = cut_inputs.get(t) or output_labels(flat, t.node)[t.index][1]
     planned = _planned(flat, t, source, kind)
     if planned.shape is None:
         raise CutError(
@@ -238,6 +247,7 @@ def _assign_names(plan: CutPlan) -> None:
             plan.renames[layer_path] = new
             name = new
         taken[name] = layer_path
+        plan.layer_sources[name] = layer_path
     for planned in plan.inputs:
         if planned.kind == PARENT_INPUT:
             base = planned.tensor.layer

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import provenance
 from .cutplan import CROSSING, CutPlan, PlannedTensor, plan_cut
 from .errors import ModelFileError
 from .filewriter import write_submodel
@@ -114,7 +115,8 @@ def cut_model(
     report = None
     say(f"writing {output}")
     with atomic_output(output) as pending:
-        write_submodel(model_file, sub, pending.path, fmt, _record(model, plan, freeze), freeze)
+        write_submodel(model_file, sub, pending.path, fmt, _record(model, plan, sub, freeze),
+                       freeze)
         if verify:
             from .verification import verify_models
 
@@ -140,7 +142,7 @@ def cut_model(
         output=str(written),
         format=fmt,
         inputs=[_cut_tensor(p) for p in plan.inputs],
-        outputs=[_cut_tensor(p) for p in plan.outputs],
+        outputs=[_cut_tensor(p, ref[0]) for p, ref in zip(plan.outputs, sub.outputs)],
         layers=kept,
         dropped=[
             path for _, layer, _ in graph.walk()
@@ -200,8 +202,10 @@ def _unverified_name(output: Path) -> Path:
     return candidate
 
 
-def _cut_tensor(p: PlannedTensor) -> CutTensor:
-    return CutTensor(p.name, p.shape, p.dtype, p.source, p.kind)
+def _cut_tensor(p: PlannedTensor, name: str | None = None) -> CutTensor:
+    """`name`: the submodel layer an output is (a nested model kept whole, not the inner
+    layer that computes it)."""
+    return CutTensor(name or p.name, p.shape, p.dtype, p.source, p.kind)
 
 
 def _notices(plan: CutPlan) -> list[str]:
@@ -217,13 +221,17 @@ def _notices(plan: CutPlan) -> list[str]:
     return notes
 
 
-def _record(model: Path, plan: CutPlan, freeze: bool) -> dict[str, Any]:
+def _record(model: Path, plan: CutPlan, sub: Submodel, freeze: bool) -> dict[str, Any]:
     # No checksum of the parent: hashing a 1 GB file would cost more than the cut itself.
     return {
         "tool": "keras-cut",
         "parent": {"file": model.name, "bytes": model.stat().st_size},
-        "inputs": [{"name": p.name, "source": p.source, "kind": p.kind} for p in plan.inputs],
-        "outputs": [{"name": p.name, "source": p.source} for p in plan.outputs],
+        "inputs": [{"name": p.name, "source": p.source, "kind": p.kind,
+                    "tensor": provenance.tensor_json(p.tensor)} for p in plan.inputs],
+        "outputs": [{"name": ref[0], "source": p.source,
+                     "tensor": provenance.tensor_json(p.tensor)}
+                    for p, ref in zip(plan.outputs, sub.outputs)],
         "renamed": plan.renames,
+        "layers": plan.layer_sources,
         "frozen": freeze,
     }

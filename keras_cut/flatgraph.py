@@ -94,6 +94,18 @@ class FlatGraph:
                 return t
         raise LayerNameError(f"tensor {t} aliases itself; the config is damaged")
 
+    def find_tensor(self, t: FlatTensor) -> FlatTensor | None:
+        """`t` made canonical, or None when the graph has no such tensor."""
+        graph = self._graphs.get(t.context)
+        layer = graph.by_name.get(t.layer) if graph is not None else None
+        if layer is None:
+            return None
+        if layer.is_input:
+            return self.canonical(t) if (t.call, t.index) == (0, 0) else None
+        if t.call >= len(layer.calls) or t.index >= len(layer.calls[t.call].outputs):
+            return None
+        return self.canonical(t)
+
     def inputs_of(self, node: FlatNode) -> list[FlatTensor]:
         call = self.layer(node).calls[node.call]
         return [self.canonical(self.tensor(node.context, r)) for r in call.inputs]

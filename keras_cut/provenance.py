@@ -1,7 +1,10 @@
 """A small record, stored inside a cut's file, of where each input and output came from.
 
 Keras names cannot hold a path (`backbone/conv1`) or a call (`shared@1`), so the record keeps
-them exactly; `verify` prefers it and falls back to matching names when a file has none.
+them exactly: for each submodel input and output (in the order of the submodel's config) the
+parent tensor it stands for, as the chain of calls down to the producing layer call and that
+call's output index. `verify` prefers the record and falls back to matching names when a file
+has none.
 Keras ignores the extra zip member (.keras) and root attribute (.h5).
 """
 
@@ -11,6 +14,8 @@ import json
 import zipfile
 from pathlib import Path
 from typing import Any
+
+from .flatgraph import FlatTensor
 
 MEMBER = "keras_cut.json"
 ATTRIBUTE = "keras_cut"
@@ -49,3 +54,30 @@ def read(path: Path) -> dict[str, Any] | None:
     except (OSError, ValueError, KeyError, zipfile.BadZipFile):
         return None
     return record if isinstance(record, dict) else None
+
+
+def tensor_json(t: FlatTensor) -> dict[str, Any]:
+    """{"calls": [[model, call], ..., [layer, call]], "index": i} for a parent tensor."""
+    return {"calls": [[name, call] for name, call in t.context] + [[t.layer, t.call]],
+            "index": t.index}
+
+
+def tensor_from_json(value: Any) -> FlatTensor | None:
+    """The tensor a record names, or None when the entry is not well formed (untrusted data)."""
+    if not isinstance(value, dict):
+        return None
+    calls, index = value.get("calls"), value.get("index")
+    if not isinstance(calls, list) or not calls or not _count(index):
+        return None
+    pairs = []
+    for item in calls:
+        if not (isinstance(item, list) and len(item) == 2 and isinstance(item[0], str)
+                and _count(item[1])):
+            return None
+        pairs.append((item[0], item[1]))
+    (layer, call), context = pairs[-1], tuple(pairs[:-1])
+    return FlatTensor(context, layer, call, index)
+
+
+def _count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0

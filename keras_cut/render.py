@@ -175,29 +175,44 @@ def render_cut(result: CutResult, console: Console) -> None:
 
 def render_verify(report: VerifyReport, console: Console) -> None:
     table = Table(header_style="bold", title_justify="left")
-    for col, right in (("Output", False), ("From parent layer", False), ("Shape", False),
-                       ("Max abs error", True), ("Mean abs error", True),
-                       ("Max rel error", True), ("Result", False)):
-        table.add_column(col, justify="right" if right else "left")
+    reference = "golden file" if report.golden else "parent"
+    for col, right in (("Output", False), (f"From {reference} layer", False), ("Shape", False),
+                       ("Max abs", True), ("Mean abs", True), ("Median abs", True),
+                       ("Max rel", True), ("Cosine", True), ("atol, rtol", True),
+                       ("Result", False)):
+        table.add_column(col, justify="right" if right else "left", overflow="fold")
     for o in report.outputs:
         result = Text("PASSED", style="green") if o.passed else Text("FAILED", style="bold red")
         table.add_row(o.name, o.source, format_shape(o.shape), f"{o.max_abs_error:.3g}",
-                      f"{o.mean_abs_error:.3g}", f"{o.max_rel_error:.3g}", result)
+                      f"{o.mean_abs_error:.3g}", f"{o.median_abs_error:.3g}",
+                      f"{o.max_rel_error:.3g}", f"{o.cosine_similarity:.6f}",
+                      f"{o.atol:g}, {o.rtol:g}", result)
     console.print(table)
     for o in report.outputs:
         if o.problem:
             console.print(Text(f"{o.name}: {o.problem}", style="red"))
         elif o.mismatched:
             console.print(Text(f"{o.name}: {o.mismatched:,} of {o.elements:,} values outside "
-                               f"atol + rtol*|parent|", style="red"))
+                               f"atol + rtol*|{reference}|", style="red"))
         if o.nan or o.inf:
             console.print(f"{o.name}: {o.nan} NaN and {o.inf} Inf values in the submodel output")
+    d = report.divergence
+    if d is not None and d.layer:
+        error = f"max abs error {d.max_abs_error:.3g}" if d.max_abs_error is not None \
+            else d.problem
+        console.print(Text(f"First diverging layer (batch {d.batch}, {d.compared} layer "
+                           f"outputs compared): {d.layer} (parent {d.parent_layer}), {error}",
+                           style="red"))
+    elif d is not None:
+        console.print(Text(f"First diverging layer: none of {d.compared} compared on batch "
+                           f"{d.batch}; {d.problem}", style="red"))
     w = report.weights
     if w.passed:
-        console.print(f"Weights: {w.checked} compared bit for bit with the parent, all identical")
+        console.print(f"Weights: {w.checked} compared bit for bit with the {w.against}, all "
+                      "identical")
     else:
-        console.print(Text(f"Weights: {len(w.mismatched)} of {w.checked} differ from the parent:",
-                           style="red"))
+        console.print(Text(f"Weights: {len(w.mismatched)} of {w.checked} differ from the "
+                           f"{w.against}:", style="red"))
         for line in w.mismatched:
             console.print(Text(f"  {line}"))
     failed = sum(not o.passed for o in report.outputs)

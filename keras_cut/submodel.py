@@ -50,6 +50,7 @@ class Submodel:
     config: dict[str, Any]  # the whole serialized model, as config.json / model_config holds it
     layers: list[KeptLayer]  # in Keras' `model.layers` order, which the config follows
     legacy: bool  # written in tf.keras 2's dialect (list-form calls), like its parent
+    outputs: list[Ref] = field(default_factory=list)  # per planned output, the tensor it is
 
 
 def build_submodel(plan: CutPlan, name: str, legacy_parent: bool, legacy: bool,
@@ -100,7 +101,7 @@ class _Writer:
             model = {"module": "keras.src.models.functional", "class_name": "Functional",
                      "config": config, "registered_name": "Functional",
                      "build_config": {"input_shape": None}}
-        return Submodel(model, kept, self.legacy)
+        return Submodel(model, kept, self.legacy, outputs)
 
     def _endpoint(self, ref: Ref) -> Ref:
         """Keras 3 numbers a nested Functional model's calls from 1 in output_layers (its

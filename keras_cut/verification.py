@@ -1,16 +1,17 @@
 """`verify`: prove that a submodel computes what its parent computes at the same points.
 
-Correspondence is planned without TensorFlow: each submodel input is a parent input or the
-output of a parent layer call, each submodel output the output of a parent layer call (from the
-record `cut` stores in the file, else by name). Then both models run on the same seeded data:
-the parent through a probe built from Keras' own node graph, the submodel fed with the parent's
-activations at its inputs. A disagreement is data in the report, never an exception.
+The jobs are split like a comparator's: `correspondence` ties every submodel input, output and
+layer to the parent (no TensorFlow), `feeds` makes the inputs, `comparison` judges outputs,
+`golden` keeps a parent's answers for later, and `backend.running` runs the models. This module
+runs them in order: the parent by replaying Keras' own node graph (fed by input name, reading
+the activations at the submodel's inputs and outputs), the submodel through Keras' own call
+fed with those activations. A disagreement is data in the report, never an exception; when an
+output fails, every kept layer is compared on the failing batch to name where it starts.
 """
 
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,71 +19,57 @@ from typing import Any
 
 import numpy as np
 
+from . import golden as goldens
 from . import provenance
-from .errors import CutError, LayerNameError, UsageError
+from .comparison import DEFAULT_ATOL, DEFAULT_RTOL, OutputCheck, Tolerances, agree, finite
+from .correspondence import Correspondence, Link, correspond, endpoint_names, match_calls
+from .errors import KerasCutError, UsageError
+from .feeds import parent_data
 from .flatgraph import FlatGraph, FlatTensor
-from .graph import LayerGraph
 from .inspection import open_model
 from .safety import check_loadable, find_hazards
+from .writing import atomic_output, check_output
 
 DEFAULT_SAMPLES = 32
 DEFAULT_BATCH = 8
 DEFAULT_SEED = 0
-# Same weights and same ops agree to ~1e-6 on CPU; these leave room for float32 round-off in
-# deep stacks (ResNet50 activations differ by up to ~2e-6 between graph and eager execution).
-DEFAULT_ATOL = 1e-5
-DEFAULT_RTOL = 1e-5
-FLOAT_RANGE = (-1.0, 1.0)  # seeded float inputs: uniform in [-1, 1)
-INT_HIGH = 100  # seeded integer inputs not feeding an Embedding: [0, 100)
-DEFAULT_DIM = 8  # an unknown (None) non-batch dimension, unless --input-shape says otherwise
+GOLDEN_FORMATS = {".npz": "npz"}
 
 Progress = Callable[[str], None]
-
-
-@dataclass
-class OutputCheck:
-    name: str
-    source: str
-    shape: list[int | None]
-    parent_shape: list[int | None]
-    dtype: str
-    parent_dtype: str
-    max_abs_error: float = 0.0
-    mean_abs_error: float = 0.0
-    max_rel_error: float = 0.0
-    mismatched: int = 0  # elements outside atol + rtol * |parent|
-    elements: int = 0
-    nan: int = 0
-    inf: int = 0
-    problem: str = ""  # shape/dtype disagreement, if any
-
-    @property
-    def passed(self) -> bool:
-        return not self.problem and self.mismatched == 0
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name, "source": self.source, "shape": self.shape,
-            "parent_shape": self.parent_shape, "dtype": self.dtype,
-            "parent_dtype": self.parent_dtype, "max_abs_error": _finite(self.max_abs_error),
-            "mean_abs_error": _finite(self.mean_abs_error),
-            "max_rel_error": _finite(self.max_rel_error), "mismatched": self.mismatched,
-            "elements": self.elements, "nan": self.nan, "inf": self.inf,
-            "problem": self.problem or None, "passed": self.passed,
-        }
 
 
 @dataclass
 class WeightCheck:
     checked: int = 0
     mismatched: list[str] = field(default_factory=list)
+    against: str = "parent"  # or "golden file" (SHA-256 of the parent's arrays)
 
     @property
     def passed(self) -> bool:
         return not self.mismatched
 
     def to_dict(self) -> dict[str, Any]:
-        return {"checked": self.checked, "mismatched": self.mismatched}
+        return {"checked": self.checked, "mismatched": self.mismatched,
+                "against": self.against}
+
+
+@dataclass
+class Divergence:
+    """Where a failing output starts to go wrong: the first kept layer call, in graph order,
+    whose activation differs from the parent's on the first failing batch."""
+
+    batch: int
+    compared: int  # layer calls compared
+    layer: str | None = None  # the submodel's layer call (None: every kept layer agrees)
+    parent_layer: str | None = None
+    max_abs_error: float | None = None
+    problem: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"batch": self.batch, "compared": self.compared, "layer": self.layer,
+                "parent_layer": self.parent_layer,
+                "max_abs_error": None if self.max_abs_error is None
+                else finite(self.max_abs_error), "problem": self.problem or None}
 
 
 @dataclass
@@ -98,6 +85,9 @@ class VerifyReport:
     outputs: list[OutputCheck]
     weights: WeightCheck
     notices: list[str] = field(default_factory=list)
+    golden: str | None = None  # the golden file checked against, instead of the parent
+    saved_golden: str | None = None
+    divergence: Divergence | None = None
 
     @property
     def passed(self) -> bool:
@@ -109,25 +99,9 @@ class VerifyReport:
             "samples": self.samples, "batch_size": self.batch_size, "seed": self.seed,
             "atol": self.atol, "rtol": self.rtol, "inputs": self.inputs,
             "outputs": [o.to_dict() for o in self.outputs], "weights": self.weights.to_dict(),
-            "notices": self.notices,
+            "notices": self.notices, "golden": self.golden, "saved_golden": self.saved_golden,
+            "divergence": self.divergence.to_dict() if self.divergence else None,
         }
-
-
-@dataclass
-class Link:
-    """One submodel input or output and the parent tensor it corresponds to."""
-
-    name: str
-    source: str
-    kind: str  # parent_input, cut_input, crossing, output
-    tensor: FlatTensor
-
-
-@dataclass
-class Correspondence:
-    inputs: list[Link]
-    outputs: list[Link]
-    renamed: dict[str, str]  # parent path -> submodel layer name
 
 
 def verify_models(
@@ -136,36 +110,63 @@ def verify_models(
     samples: int = DEFAULT_SAMPLES,
     batch_size: int = DEFAULT_BATCH,
     seed: int = DEFAULT_SEED,
-    atol: float = DEFAULT_ATOL,
-    rtol: float = DEFAULT_RTOL,
+    atol: float | None = None,
+    rtol: float | None = None,
     inputs: str | Path | None = None,
     input_shapes: dict[str, tuple[int, ...]] | None = None,
     unsafe: bool = False,
     custom_objects: str | None = None,
     progress: Progress | None = None,
     submodel_label: str | None = None,
+    tolerances: Tolerances | None = None,
+    save_golden: str | Path | None = None,
+    force: bool = False,
 ) -> VerifyReport:
-    """Compare `submodel` with `parent` on seeded random (or given) inputs.
+    """Compare `submodel` with `parent` (a model file, or a golden file written earlier with
+    `save_golden`) on seeded random (or given) inputs.
 
     `submodel_label` names the submodel in the report when `submodel` is a temporary file
-    (`cut --verify` checks the file before it is renamed into place)."""
+    (`cut --verify` checks the file before it is renamed into place). `tolerances` carries
+    per-output values; `atol`/`rtol` set the global ones."""
     say = progress or (lambda _msg: None)
     if samples <= 0:
         raise UsageError(f"--samples must be at least 1 (got {samples})")
     if batch_size <= 0:
         raise UsageError(f"--batch-size must be at least 1 (got {batch_size})")
-    if atol < 0 or rtol < 0 or math.isnan(atol) or math.isnan(rtol):
-        raise UsageError("--atol and --rtol must be zero or positive")
     parent, submodel = Path(parent), Path(submodel)
-    parent_file, parent_graph = open_model(parent)
+    is_golden = parent.suffix.lower() == ".npz" and goldens.is_golden(parent)
+    if is_golden and save_golden is not None:
+        raise UsageError("--save-golden needs the parent model, not a golden file")
+    if is_golden and inputs is not None:
+        raise UsageError("--inputs: a golden file carries its own inputs")
+    golden = goldens.read(parent) if is_golden else None
+    tol = tolerances or Tolerances.parse(None, None, golden.tolerances if golden else None)
+    if atol is not None:
+        tol.atol = atol
+    if rtol is not None:
+        tol.rtol = rtol
+    if min(tol.atol, tol.rtol) < 0 or math.isnan(tol.atol) or math.isnan(tol.rtol):
+        raise UsageError("--atol and --rtol must be zero or positive")
+    golden_path = check_output(save_golden, submodel, force, GOLDEN_FORMATS, (parent,)) \
+        if save_golden is not None else None
+
     sub_file, sub_graph = open_model(submodel)
+    sub_flat = FlatGraph(sub_graph)
+    if golden is not None:
+        check_loadable(submodel, find_hazards(sub_file, sub_graph), unsafe, bool(custom_objects))
+        return _verify_golden(parent, golden, submodel, sub_flat, tol, batch_size, unsafe,
+                              custom_objects, say, submodel_label)
+
+    parent_file, parent_graph = open_model(parent)
     for path, model_file, graph in ((parent, parent_file, parent_graph),
                                     (submodel, sub_file, sub_graph)):
         check_loadable(path, find_hazards(model_file, graph), unsafe, bool(custom_objects))
     flat = FlatGraph(parent_graph)
-    links = correspond(flat, sub_graph, provenance.read(submodel), submodel)
+    links = correspond(flat, sub_flat, provenance.read(submodel), submodel)
+    tol.check_names([link.name for link in links.outputs],
+                    [link.source for link in links.outputs])
     notices: list[str] = []
-    data = _parent_data(flat, parent_graph, samples, seed, inputs, input_shapes or {}, notices)
+    data = parent_data(flat, parent_graph, samples, seed, inputs, input_shapes or {}, notices)
     samples = len(next(iter(data.values())))
 
     from .backend import loading, running  # TensorFlow from here on
@@ -177,331 +178,251 @@ def verify_models(
         notices.append(load_note)
     say(f"loading {submodel_label or submodel}")
     sub_model = loading.load_model(submodel, unsafe=unsafe, custom_objects=custom)
-    fed = [link for link in links.inputs if link.kind != "parent_input"]
-    probe = running.probe_model(
-        parent_model, [_key(t.tensor) for t in fed] + [_key(t.tensor) for t in links.outputs]
-    )
-    parent_order = [parent_graph.by_name[r.layer].name for r in parent_graph.inputs]
-    run_probe, run_sub = running.runner(probe), running.runner(sub_model)
-    checks = [_new_check(link) for link in links.outputs]
-    abs_sums = [0.0] * len(checks)
-    for start in range(0, samples, batch_size):
-        stop = min(start + batch_size, samples)
-        say(f"batch {start // batch_size + 1} of {math.ceil(samples / batch_size)}")
-        batch = {name: data[name][start:stop] for name in parent_order}
-        reference = run_probe([batch[name] for name in parent_order])
-        at_inputs = dict(zip([link.name for link in fed], reference[: len(fed)]))
-        feed = [batch[link.tensor.layer] if link.kind == "parent_input"
-                else at_inputs[link.name] for link in links.inputs]
+    wanted = [_key(link.parent) for link in links.inputs + links.outputs]
+    run_parent = running.parent_function(parent_model, wanted)
+    run_sub, positions = _submodel_function(running, sub_model, links, submodel)
+    checks = [OutputCheck(link.name, link.source, *tol.for_output(link.name, link.source))
+              for link in links.outputs]
+    kept_inputs, kept_outputs = [], []
+    first_failure: tuple[int, dict[str, Any], dict[str, Any]] | None = None
+    for number, start in enumerate(range(0, samples, batch_size), 1):
+        say(f"batch {number} of {math.ceil(samples / batch_size)}")
+        batch = {name: array[start:start + batch_size] for name, array in data.items()}
+        reference = run_parent(batch)
+        feed = {link.layer: value for link, value in zip(links.inputs, reference)}
         got = run_sub(feed)
         for i, check in enumerate(checks):
-            abs_sums[i] += _compare(check, got[i], reference[len(fed) + i], atol, rtol)
-    for check, total in zip(checks, abs_sums):
-        check.mean_abs_error = total / check.elements if check.elements else 0.0
+            check.add(got[positions[i]], reference[len(links.inputs) + i], number)
+        if first_failure is None and not all(c.passed for c in checks):
+            first_failure = (number, batch, feed)
+        if golden_path is not None:
+            kept_inputs.append(reference[:len(links.inputs)])
+            kept_outputs.append(reference[len(links.inputs):])
+    for check in checks:
+        check.finish()
     say("comparing weights")
-    weights = _compare_weights(running, parent_model, sub_model, links.renamed)
-    return VerifyReport(
+    weights = _compare_weights(running, parent_model, sub_model, links)
+    divergence = None
+    if first_failure is not None:
+        say(f"looking for the first diverging layer (batch {first_failure[0]})")
+        divergence = _first_divergence(running, parent_model, sub_model, flat, sub_flat, links,
+                                       first_failure, tol)
+    report = VerifyReport(
         parent=str(parent), submodel=submodel_label or str(submodel), samples=samples,
-        batch_size=batch_size,
-        seed=None if inputs else seed, atol=atol, rtol=rtol,
+        batch_size=batch_size, seed=None if inputs else seed, atol=tol.atol, rtol=tol.rtol,
         inputs=[{"name": link.name, "source": link.source, "kind": link.kind}
                 for link in links.inputs],
-        outputs=checks, weights=weights, notices=notices,
+        outputs=checks, weights=weights, notices=notices, divergence=divergence,
     )
+    if golden_path is not None:
+        _save_golden(golden_path, report, links, kept_inputs, kept_outputs, parent,
+                     running, parent_model, sub_model, tol)
+    return report
 
 
-# --- correspondence (no TensorFlow) ---------------------------------------------------------
-
-
-def correspond(flat: FlatGraph, sub: LayerGraph, record: dict[str, Any] | None,
-               sub_path: Path) -> Correspondence:
-    """Which parent tensor each submodel input and output stands for; error if none does."""
-    sub_inputs = [sub.by_name[r.layer].name for r in sub.inputs]
-    sub_outputs = [sub.by_name[r.layer].name for r in sub.outputs]
-    sources_in, sources_out, kinds, renamed = _read_record(record, sub_inputs, sub_outputs)
-    parent_inputs = {flat.top.by_name[r.layer].name: flat.canonical(flat.tensor((), r))
-                     for r in flat.top.inputs}
-    inputs = []
-    for name, source in sources_in:
-        if source is None and name in parent_inputs:
-            inputs.append(Link(name, name, "parent_input", parent_inputs[name]))
-            continue
-        tensor, label = _source_tensor(flat, name, source, renamed, sub_path, "input")
-        kind = "parent_input" if tensor in parent_inputs.values() else "cut_input"
-        inputs.append(Link(name, label, kinds.get(name, kind) if kind != "parent_input"
-                           else kind, tensor))
-    outputs = []
-    for name, source in sources_out:
-        tensor, label = _source_tensor(flat, name, source, renamed, sub_path, "output")
-        outputs.append(Link(name, label, "output", tensor))
-    _check_layers_known(flat, sub, renamed, sub_path)
-    return Correspondence(inputs, outputs, renamed)
-
-
-def _read_record(
-    record: dict[str, Any] | None, sub_inputs: list[str], sub_outputs: list[str]
-) -> tuple[list[tuple[str, str | None]], list[tuple[str, str | None]], dict[str, str],
-           dict[str, str]]:
-    """Sources from keras-cut's record when it describes exactly these inputs and outputs;
-    otherwise none (matching by name). The record is read as untrusted data."""
-    plain = ([(n, None) for n in sub_inputs], [(n, None) for n in sub_outputs], {}, {})
-    if not isinstance(record, dict):
-        return plain
-    ins, outs = record.get("inputs"), record.get("outputs")
-    if not isinstance(ins, list) or not isinstance(outs, list):
-        return plain
-    if not all(isinstance(i, dict) and isinstance(i.get("source"), str) for i in ins + outs):
-        return plain
-    if [i.get("name") for i in ins] != sub_inputs or [o.get("name") for o in outs] != sub_outputs:
-        return plain
-    kinds = {i["name"]: i["kind"] for i in ins if isinstance(i.get("kind"), str)}
-    renamed = record.get("renamed") if isinstance(record.get("renamed"), dict) else {}
-    renamed = {k: v for k, v in renamed.items() if isinstance(k, str) and isinstance(v, str)}
-    return ([(i["name"], i["source"]) for i in ins], [(o["name"], o["source"]) for o in outs],
-            kinds, renamed)
-
-
-def _source_tensor(flat: FlatGraph, name: str, source: str | None, renamed: dict[str, str],
-                   sub_path: Path, what: str) -> tuple[FlatTensor, str]:
-    label = source
-    if label is None:
-        label = _label_by_name(flat, name, renamed, sub_path, what)
-    match = re.fullmatch(r"(.*)\[(\d+)\]", label)
-    spec, index = (match.group(1), int(match.group(2))) if match else (label, 0)
-    try:
-        node = flat.resolve(spec, f"{what} {name!r}")
-    except LayerNameError as exc:
-        raise CutError(
-            f"{sub_path}: {what} {name!r} stands for parent layer {spec!r}, which the parent "
-            "does not have (or not unambiguously); is this submodel cut from this parent?"
-        ) from exc
-    outs = flat.outputs_of(node)
-    if index >= len(outs):
-        raise CutError(f"{sub_path}: {what} {name!r} names output {index} of {spec!r}, "
-                       f"which has {len(outs)}")
-    return outs[index], label
-
-
-def _label_by_name(flat: FlatGraph, name: str, renamed: dict[str, str], sub_path: Path,
-                   what: str) -> str:
-    back = {v: k for k, v in renamed.items()}
-    if name in back:
-        return back[name]
-    call = None
-    match = re.fullmatch(r"(.*)_call(\d+)", name)
-    candidates = [p for p in flat.top.all_paths() if p.rsplit("/", 1)[-1] == name]
-    if not candidates and match:
-        name, call = match.group(1), int(match.group(2))
-        candidates = [p for p in flat.top.all_paths() if p.rsplit("/", 1)[-1] == name]
-    if len(candidates) != 1:
-        why = "no layer" if not candidates else f"several layers ({', '.join(candidates)})"
-        raise CutError(
-            f"{sub_path}: {what} {name!r} matches {why} of the parent by name, and the file "
-            "carries no keras-cut record saying which; is it cut from this parent?"
-        )
-    return candidates[0] + (f"@{call}" if call is not None else "")
-
-
-def _check_layers_known(flat: FlatGraph, sub: LayerGraph, renamed: dict[str, str],
-                        sub_path: Path) -> None:
-    parent_names = {p.rsplit("/", 1)[-1] for p in flat.top.all_paths()}
-    parent_names |= set(renamed.values())
-    for _, layer, _ in sub.walk():
-        if layer.is_input:
-            continue
-        if layer.name not in parent_names:
-            raise CutError(
-                f"{sub_path}: layer {layer.path!r} ({layer.class_name}) has no counterpart in "
-                "the parent; is this submodel cut from this parent?"
-            )
-
-
-def _key(t: FlatTensor) -> tuple[tuple[tuple[str, int], ...], str, int, int]:
+def _key(t: FlatTensor) -> tuple[Any, str, int, int]:
     return (t.context, t.layer, t.call, t.index)
 
 
-# --- inputs ----------------------------------------------------------------------------------
+def _submodel_function(running: Any, sub_model: Any, links: Correspondence, path: Path
+                       ) -> tuple[Any, list[int]]:
+    """The submodel's compiled call, and where each linked output is among its flat outputs
+    (Keras flattens dict outputs by key, not in config order)."""
+    run, keys = running.model_function(sub_model)
+    positions = []
+    for link in links.outputs:
+        key = _key(link.sub)
+        if key not in keys:
+            raise KerasCutError(f"{path}: Keras' loaded submodel has no output {link.name!r} "
+                                "where its config has one; the file is inconsistent")
+        positions.append(keys.index(key))
+    return run, positions
 
 
-def _parent_data(flat: FlatGraph, graph: LayerGraph, samples: int, seed: int,
-                 inputs: str | Path | None, shapes: dict[str, tuple[int, ...]],
-                 notices: list[str]) -> dict[str, np.ndarray]:
-    """Arrays for each parent input: from --inputs, or seeded random data that fits each input."""
-    names = [graph.by_name[r.layer].name for r in graph.inputs]
-    unknown = sorted(set(shapes) - set(names))
-    if unknown:
-        raise UsageError(f"--input-shape names {unknown[0]!r}, which is not an input of the "
-                         f"parent (inputs: {', '.join(names)})")
-    specs = {}
-    for ref, name in zip(graph.inputs, names):
-        tensor = graph.tensor(ref)
-        specs[name] = (tensor.shape or (None,), tensor.dtype or "float32")
-    if inputs is not None:
-        return _load_inputs(Path(inputs), specs, samples)
-    rng = np.random.default_rng(seed)
-    data = {}
-    for ref, name in zip(graph.inputs, names):
-        shape, dtype = specs[name]
-        dims = list(shape[1:])
-        if name in shapes:
-            given = shapes[name]
-            if len(given) != len(dims) or any(d is not None and d != g
-                                               for d, g in zip(dims, given)):
-                raise UsageError(f"--input-shape {name}={','.join(map(str, given))} does not "
-                                 f"fit the input's shape {tuple(shape)}")
-            dims = list(given)
-        elif None in dims:
-            dims = [DEFAULT_DIM if d is None else d for d in dims]
-            notices.append(f"input {name!r} has unknown dimensions {tuple(shape)}; used "
-                           f"{tuple(dims)} (set them with --input-shape {name}=...)")
-        full = (samples, *dims)
-        if dtype == "string":
-            raise UsageError(f"input {name!r} takes strings; give real data with --inputs "
-                             "FILE.npz")
-        if dtype == "bool":
-            data[name] = rng.integers(0, 2, size=full).astype(bool)
-        elif "int" in dtype:
-            high = _vocabulary(flat, flat.canonical(flat.tensor((), ref))) or INT_HIGH
-            data[name] = rng.integers(0, high, size=full).astype(dtype)
-        else:
-            data[name] = rng.uniform(*FLOAT_RANGE, size=full).astype(dtype)
-    return data
+# --- weights ---------------------------------------------------------------------------------
 
 
-def _vocabulary(flat: FlatGraph, tensor: FlatTensor) -> int | None:
-    """The smallest Embedding input_dim this integer input feeds, if it feeds one."""
-    sizes = []
-    for node in flat.consumers.get(tensor, []):
-        layer = flat.layer(node)
-        if layer.class_name == "Embedding" and isinstance(layer.config.get("input_dim"), int):
-            sizes.append(layer.config["input_dim"])
-    return min(sizes) if sizes else None
-
-
-def _load_inputs(path: Path, specs: dict[str, tuple[Any, str]], samples: int
-                 ) -> dict[str, np.ndarray]:
-    try:
-        archive = np.load(path, allow_pickle=False)
-        arrays = {k: archive[k] for k in archive.files}
-    except (OSError, ValueError) as exc:
-        raise UsageError(f"--inputs {path}: cannot be read as .npz ({exc})") from exc
-    missing = [n for n in specs if n not in arrays]
-    extra = [n for n in arrays if n not in specs]
-    if missing or extra:
-        raise UsageError(
-            f"--inputs {path}: arrays must be named after the parent's inputs "
-            f"({', '.join(specs)}); missing {missing or 'none'}, unexpected {extra or 'none'}"
-        )
-    data, count = {}, None
-    for name, (shape, dtype) in specs.items():
-        array = arrays[name]
-        if array.ndim != len(shape) or any(d is not None and d != a
-                                           for d, a in zip(shape[1:], array.shape[1:])):
-            raise UsageError(f"--inputs {path}: {name!r} has shape {array.shape}, the input "
-                             f"takes {tuple(shape)}")
-        if not np.can_cast(array.dtype, dtype, casting="same_kind"):
-            raise UsageError(f"--inputs {path}: {name!r} is {array.dtype}, the input takes "
-                             f"{dtype}")
-        if count is not None and len(array) != count:
-            raise UsageError(f"--inputs {path}: arrays have different numbers of samples")
-        count = len(array)
-        data[name] = array[:samples].astype(dtype)
-    if not count:
-        raise UsageError(f"--inputs {path}: the arrays hold no samples")
-    return data
-
-
-def parse_input_shapes(values: list[str]) -> dict[str, tuple[int, ...]]:
-    """--input-shape NAME=D1,D2,… (non-batch dimensions)."""
-    shapes = {}
-    for value in values:
-        name, sep, dims = value.partition("=")
-        try:
-            parsed = tuple(int(d) for d in dims.split(","))
-        except ValueError:
-            parsed = ()
-        if not sep or not name or not parsed or any(d <= 0 for d in parsed):
-            raise UsageError(f"--input-shape {value!r}: expected NAME=D1,D2,… with positive "
-                             "integers (the dimensions after the batch)")
-        shapes[name] = parsed
-    return shapes
-
-
-# --- comparison ------------------------------------------------------------------------------
-
-
-def _new_check(link: Link) -> OutputCheck:
-    return OutputCheck(name=link.name, source=link.source, shape=[], parent_shape=[],
-                       dtype="", parent_dtype="")
-
-
-def _compare(check: OutputCheck, got: np.ndarray, want: np.ndarray, atol: float,
-             rtol: float) -> float:
-    """Fold one batch into the check; return the batch's sum of absolute errors."""
-    check.shape = [None, *got.shape[1:]]
-    check.parent_shape = [None, *want.shape[1:]]
-    check.dtype, check.parent_dtype = str(got.dtype), str(want.dtype)
-    if got.shape != want.shape:
-        check.problem = f"shape {tuple(check.shape)} differs from the parent's " \
-                        f"{tuple(check.parent_shape)}"
-        return 0.0
-    if got.dtype != want.dtype:
-        check.problem = f"dtype {got.dtype} differs from the parent's {want.dtype}"
-    a, b = got.astype(np.float64), want.astype(np.float64)
-    check.nan += int(np.isnan(a).sum())
-    check.inf += int(np.isinf(a).sum())
-    same = (a == b) | (np.isnan(a) & np.isnan(b))
-    diff = np.where(same, 0.0, np.abs(a - b))
-    diff = np.where(np.isnan(diff), np.inf, diff)
-    bad = diff > atol + rtol * np.abs(np.nan_to_num(b, nan=0.0, posinf=0.0, neginf=0.0))
-    check.mismatched += int(bad.sum())
-    check.elements += diff.size
-    if diff.size:
-        check.max_abs_error = max(check.max_abs_error, float(diff.max()))
-        scale = np.abs(b)
-        big = scale > max(atol, np.finfo(np.float32).tiny)
-        if big.any():
-            check.max_rel_error = max(check.max_rel_error, float((diff[big] / scale[big]).max()))
-    finite = diff[np.isfinite(diff)]
-    return float(finite.sum())
-
-
-def _compare_weights(runtime: Any, parent: Any, sub: Any, renamed: dict[str, str]) -> WeightCheck:
-    """Every weight the submodel holds must equal the parent's, bit for bit, by name."""
-    back = {v: k for k, v in renamed.items()}
-    by_path = dict(runtime.all_layers(parent))
-    by_leaf: dict[str, list[Any]] = {}
-    for path, layer in by_path.items():
-        by_leaf.setdefault(path.rsplit("/", 1)[-1], []).append(layer)
+def _compare_weights(running: Any, parent: Any, sub: Any, links: Correspondence) -> WeightCheck:
+    """Everything Keras saves for each submodel layer must equal what it saves for the parent
+    layer it stands for, array by array at the same place inside the layer, bit for bit."""
+    by_path = dict(running.all_layers(parent))
     check = WeightCheck()
-    for path, layer in runtime.all_layers(sub):
-        if runtime.is_model(layer) or not layer.weights:
+    for path, layer in running.all_layers(sub):
+        if running.is_model(layer):
             continue
-        leaf = path.rsplit("/", 1)[-1]
-        original = by_path.get(back[leaf]) if leaf in back else None
-        if original is None:
-            candidates = by_leaf.get(leaf, [])
-            original = candidates[0] if len(candidates) == 1 else None
-        if original is None:
-            check.mismatched.append(f"{path}: no single parent layer of that name")
+        mine = running.weight_state(layer)
+        if not mine:
             continue
-        theirs = {w.name: w for w in original.weights}
-        for w in layer.weights:
+        source = links.parent_path(path)
+        original = by_path.get(source) if source else None
+        if original is None:
+            check.checked += len(mine)
+            check.mismatched.append(f"{path}: no parent layer {source or path!r}")
+            continue
+        theirs = running.weight_state(original)
+        for label in sorted(set(mine) | set(theirs)):
             check.checked += 1
-            other = theirs.get(w.name)
-            label = f"{path}/{w.name}"
-            if other is None:
-                check.mismatched.append(f"{label}: the parent layer has no such weight")
-                continue
-            a, b = np.asarray(w.numpy()), np.asarray(other.numpy())
-            if a.shape != b.shape or a.dtype != b.dtype:
-                check.mismatched.append(f"{label}: {a.dtype}{list(a.shape)} vs parent "
-                                        f"{b.dtype}{list(b.shape)}")
-            elif a.tobytes() != b.tobytes():
-                diff = float(np.max(np.abs(a.astype(np.float64) - b.astype(np.float64))))
-                check.mismatched.append(f"{label}: differs (max abs {diff:.3g})")
+            where = f"{path}/{label}"
+            if label not in theirs:
+                check.mismatched.append(f"{where}: the parent layer {source!r} has no such "
+                                        "weight")
+            elif label not in mine:
+                check.mismatched.append(f"{where}: missing (the parent layer has it)")
+            else:
+                _compare_array(check, where, mine[label], theirs[label])
     return check
 
 
-def _finite(value: float) -> float | None:
-    return value if math.isfinite(value) else None
+def _compare_array(check: WeightCheck, where: str, a: np.ndarray, b: np.ndarray) -> None:
+    if a.shape != b.shape or a.dtype != b.dtype:
+        check.mismatched.append(f"{where}: {a.dtype}{list(a.shape)} vs parent "
+                                f"{b.dtype}{list(b.shape)}")
+    elif a.tobytes() != b.tobytes():
+        diff = float(np.max(np.abs(a.astype(np.float64) - b.astype(np.float64))))
+        check.mismatched.append(f"{where}: differs (max abs {diff:.3g})")
+
+
+# --- where a failure starts ------------------------------------------------------------------
+
+
+def _first_divergence(running: Any, parent_model: Any, sub_model: Any, flat: FlatGraph,
+                      sub_flat: FlatGraph, links: Correspondence,
+                      failure: tuple[int, dict[str, Any], dict[str, Any]],
+                      tol: Tolerances) -> Divergence:
+    """Run both models eagerly on the failing batch, recording every layer call, and compare
+    each kept call with the parent call it stands for, producers first."""
+    number, batch, feed = failure
+    mine = running.walk(sub_model, feed)
+    theirs = running.walk(parent_model, batch)
+    result = Divergence(batch=number, compared=0)
+    for match in match_calls(flat, sub_flat, links):
+        if match.problem:
+            result.layer = sub_flat.label(match.node)
+            result.parent_layer = flat.label(match.parent) if match.parent else \
+                links.parent_path(sub_flat.path(match.node))
+            result.problem = match.problem
+            return result
+        for sub_t, parent_t in match.pairs:
+            a, b = mine.get(_key(sub_t)), theirs.get(_key(parent_t))
+            if a is None or b is None:
+                continue
+            result.compared += 1
+            a, b = np.asarray(a), np.asarray(b)
+            ok, err = agree(a, b, tol.atol, tol.rtol)
+            if not ok:
+                result.layer = sub_flat.label(match.node) + _index(sub_flat, sub_t)
+                result.parent_layer = flat.label(parent_t.node) + _index(flat, parent_t)
+                if a.shape != b.shape:
+                    result.problem = f"shape {a.shape[1:]} vs the parent's {b.shape[1:]}"
+                else:
+                    result.max_abs_error = err
+                return result
+    result.problem = ("every kept layer agrees with the parent on this batch; the outputs are "
+                      "taken from other tensors than the parent's")
+    return result
+
+
+def _index(flat: FlatGraph, t: FlatTensor) -> str:
+    return f"[{t.index}]" if len(flat.outputs_of(t.node)) > 1 else ""
+
+
+# --- golden files ----------------------------------------------------------------------------
+
+
+def _save_golden(path: Path, report: VerifyReport, links: Correspondence,
+                 inputs: list[list[np.ndarray]], outputs: list[list[np.ndarray]],
+                 parent: Path, running: Any, parent_model: Any, sub_model: Any,
+                 tol: Tolerances) -> None:
+    hashes = {}
+    by_path = dict(running.all_layers(parent_model))
+    for sub_path, layer in running.all_layers(sub_model):
+        source = links.parent_path(sub_path)
+        if running.is_model(layer) or source not in by_path:
+            continue
+        for label, array in running.weight_state(by_path[source]).items():
+            hashes[goldens.weight_key(source, label)] = goldens.digest(array)
+    record = goldens.Golden(
+        parent={"file": parent.name, "bytes": parent.stat().st_size}, seed=report.seed,
+        samples=report.samples, tolerances=tol,
+        inputs=[goldens.GoldenTensor(link.name, link.source, link.kind,
+                                     [None, *a.shape[1:]], str(a.dtype))
+                for link, a in zip(links.inputs, inputs[0])],
+        outputs=[goldens.GoldenTensor(link.name, link.source, link.kind,
+                                      [None, *a.shape[1:]], str(a.dtype))
+                 for link, a in zip(links.outputs, outputs[0])],
+        weights=hashes,
+        input_arrays=[np.concatenate(parts) for parts in zip(*inputs)],
+        output_arrays=[np.concatenate(parts) for parts in zip(*outputs)],
+    )
+    with atomic_output(path) as pending:
+        goldens.write(pending.path, record)
+    report.saved_golden = str(path)
+
+
+def _verify_golden(path: Path, golden: goldens.Golden, submodel: Path, sub_flat: FlatGraph,
+                   tol: Tolerances, batch_size: int, unsafe: bool, custom_objects: str | None,
+                   say: Progress, submodel_label: str | None) -> VerifyReport:
+    """Check the submodel against a golden file: no parent is opened or loaded."""
+    sub = sub_flat.top
+    names_in = endpoint_names(sub_flat, sub.inputs)
+    names_out = endpoint_names(sub_flat, sub.outputs)
+    goldens.check_against(
+        golden, path,
+        [(n, *_shape_dtype(sub_flat, r)) for n, r in zip(names_in, sub.inputs)],
+        [(n, *_shape_dtype(sub_flat, r)) for n, r in zip(names_out, sub.outputs)],
+    )
+    tol.check_names(names_out, [t.source for t in golden.outputs])
+    from .backend import loading, running
+
+    custom = loading.load_custom_objects(custom_objects)
+    say(f"loading {submodel_label or submodel}")
+    sub_model = loading.load_model(submodel, unsafe=unsafe, custom_objects=custom)
+    run, keys = running.model_function(sub_model)
+    positions = [keys.index(((), r.layer, r.call, r.index)) for r in sub.outputs]
+    checks = [OutputCheck(name, t.source, *tol.for_output(name, t.source))
+              for name, t in zip(names_out, golden.outputs)]
+    samples = len(golden.input_arrays[0]) if golden.input_arrays else 0
+    for number, start in enumerate(range(0, samples, batch_size), 1):
+        say(f"batch {number} of {math.ceil(samples / batch_size)}")
+        feed = {r.layer: a[start:start + batch_size]
+                for r, a in zip(sub.inputs, golden.input_arrays)}
+        got = run(feed)
+        for check, position, want in zip(checks, positions, golden.output_arrays):
+            check.add(got[position], want[start:start + batch_size], number)
+    for check in checks:
+        check.finish()
+    record = provenance.read(submodel) or {}
+    layers = record.get("layers") if isinstance(record.get("layers"), dict) else {}
+    weights = WeightCheck(against="golden file")
+    for sub_path, layer in running.all_layers(sub_model):
+        if running.is_model(layer):
+            continue
+        head, sep, rest = sub_path.partition("/")
+        source = str(layers.get(head, head)) + sep + rest
+        for label, array in running.weight_state(layer).items():
+            weights.checked += 1
+            want = golden.weights.get(goldens.weight_key(source, label))
+            if want is None:
+                weights.mismatched.append(f"{sub_path}/{label}: not in the golden file")
+            elif goldens.digest(array) != want:
+                weights.mismatched.append(f"{sub_path}/{label}: differs from the parent's "
+                                          "(SHA-256)")
+    notices = []
+    if any(not c.passed for c in checks):
+        notices.append("the first diverging layer is found only against the parent model; "
+                       "run `keras-cut verify PARENT SUBMODEL` to see it")
+    return VerifyReport(
+        parent=f"{golden.parent.get('file')} (golden file {path})",
+        submodel=submodel_label or str(submodel), samples=samples, batch_size=batch_size,
+        seed=golden.seed, atol=tol.atol, rtol=tol.rtol,
+        inputs=[{"name": t.name, "source": t.source, "kind": t.kind} for t in golden.inputs],
+        outputs=checks, weights=weights, notices=notices, golden=str(path),
+    )
+
+
+def _shape_dtype(flat: FlatGraph, ref: Any) -> tuple[list, str]:
+    shape, dtype = flat.shape_dtype(FlatTensor((), ref.layer, ref.call, ref.index))
+    return list(shape or []), str(dtype)
+
+
+__all__ = ["DEFAULT_ATOL", "DEFAULT_RTOL", "Link", "VerifyReport", "verify_models"]

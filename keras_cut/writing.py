@@ -21,23 +21,28 @@ from .errors import OutputError
 FORMATS = {".keras": "keras", ".h5": "h5"}
 
 
-def check_output(output: str | Path, model: str | Path, force: bool) -> Path:
-    """Refuse a write that would lose data or cannot succeed; return the output path."""
+def check_output(output: str | Path, model: str | Path, force: bool,
+                 formats: dict[str, str] = FORMATS, inputs: tuple[Path, ...] = ()) -> Path:
+    """Refuse a write that would lose data or cannot succeed; return the output path.
+
+    `formats` are the allowed suffixes; `inputs` are further files that must not be
+    overwritten beside `model`."""
     output = Path(output)
+    endings = " or ".join(formats)
     if output.is_dir():
-        raise OutputError(f"{output}: is a directory; give a file name ending in .keras or .h5")
-    fmt = FORMATS.get(output.suffix.lower())
+        raise OutputError(f"{output}: is a directory; give a file name ending in {endings}")
+    fmt = formats.get(output.suffix.lower())
     if fmt is None:
         raise OutputError(
             f"{output}: unsupported output format {output.suffix or '(no extension)'!r}; "
-            "name the file .keras or .h5"
+            f"name the file {endings}"
         )
     folder = output.parent if str(output.parent) else Path(".")
     if not folder.is_dir():
         raise OutputError(f"{output}: the folder {str(folder)!r} does not exist; create it first")
     if not os.access(folder, os.W_OK):
         raise OutputError(f"{output}: the folder {str(folder)!r} is not writable")
-    if _same_file(output, Path(model)):
+    if any(_same_file(output, Path(p)) for p in (model, *inputs)):
         raise OutputError(
             f"{output}: this is the input model; keras-cut never writes over its input "
             "(also not with --force); choose another output name"

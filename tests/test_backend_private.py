@@ -44,6 +44,20 @@ def _fill_in(m):
     return args[0] == "value"
 
 
+def _history(m):
+    op, node, index = private.history(m[0].outputs[0])
+    return op is m[1] and index == 0 and not node.is_input
+
+
+def _call_context_args(m):
+    return "training" in private.call_context_args(m[1].get_layer("d"))
+
+
+def _saved_state(m):
+    state = private.saved_state(m[1].get_layer("d"))
+    return [getattr(v, "name", None) for v in state[""].values()] == ["kernel", "bias"]
+
+
 def _module_attr(dotted):
     module, _, name = dotted.rpartition(".")
     return lambda m: hasattr(importlib.import_module(module), name)
@@ -55,8 +69,12 @@ CHECKS = {
     "Functional._nodes": _nodes,
     "Operation._inbound_nodes": _nodes,
     "Node.arguments.fill_in": _fill_in,
+    "KerasTensor._keras_history": _history,
+    "Layer._call_context_args": _call_context_args,
+    "keras.src.saving.saving_lib._save_state": _saved_state,
+    "keras.src.saving.saving_lib.NpzIOStore": _saved_state,
     **{name: _module_attr(name) for name in private.PRIVATE_ATTRIBUTES
-       if name.startswith("keras.")},
+       if name.startswith("keras.") and "saving_lib" not in name},
 }
 
 

@@ -138,7 +138,9 @@ def test_wrong_correspondence_fails(tmp_path, capsys):
 
     with zipfile.ZipFile(sub) as zf:
         record = json.loads(zf.read("keras_cut.json"))
+    assert record["inputs"][0]["tensor"] == {"calls": [["res_c", 0]], "index": 0}
     record["inputs"][0]["source"] = "res_a"  # res_c's output is claimed to be res_a's
+    record["inputs"][0]["tensor"] = {"calls": [["res_a", 0]], "index": 0}
     swapped = tmp_path / "swapped.keras"
     with zipfile.ZipFile(sub) as zin, zipfile.ZipFile(swapped, "w") as zout:
         for info in zin.infolist():
@@ -188,9 +190,9 @@ def test_same_seed_same_report(cnn_cut, tmp_path):
 
 
 def test_integer_inputs_stay_inside_the_vocabulary(tmp_path, keras):
+    from keras_cut.feeds import parent_data as _parent_data
     from keras_cut.flatgraph import FlatGraph
     from keras_cut.inspection import open_model
-    from keras_cut.verification import _parent_data
 
     inp = keras.Input((40,), dtype="int32", name="ids")
     x = keras.layers.Embedding(7, 3, name="emb")(inp)

@@ -15,6 +15,11 @@ PRIVATE_ATTRIBUTES: dict[str, str] = {
     "Functional._nodes": "which of a layer's calls belong to this model (node keys)",
     "Operation._inbound_nodes": "a layer's calls, to tell them apart (NAME@N)",
     "Node.arguments.fill_in": "replays a recorded call on new tensors",
+    "KerasTensor._keras_history": "which layer call produced a model's input or output tensor",
+    "Layer._call_context_args": "which layers take `training` (as Functional passes it)",
+    "keras.src.saving.saving_lib._save_state":
+        "what Keras saves for a layer, by path inside it (verify's weight comparison)",
+    "keras.src.saving.saving_lib.NpzIOStore": "an in-memory store for _save_state",
     "keras.src.legacy.saving.saving_options.keras_option_scope":
         "builds tf.keras 2 configs the way Keras' own .h5 loader does",
     "keras.src.legacy.saving.saving_utils.model_from_config":
@@ -54,3 +59,25 @@ def legacy_model_from_config(config: dict[str, Any], custom_objects: dict[str, A
     with saving_options.keras_option_scope(use_legacy_config=True), \
             serialization_lib.SafeModeScope(safe_mode):
         return saving_utils.model_from_config(config, custom_objects=custom_objects or None)
+
+
+def history(tensor: Any) -> tuple[Any, Any, int]:
+    """(operation, node, output index) that produced a model's KerasTensor."""
+    op, node_index, index = tensor._keras_history
+    return op, op._inbound_nodes[node_index], index
+
+
+def call_context_args(operation: Any) -> set[str]:
+    """Call arguments Keras' Functional model passes down (`training`)."""
+    return set(getattr(operation, "_call_context_args", ()))
+
+
+def saved_state(layer: Any) -> dict[str, dict[str, Any]]:
+    """What `model.save` writes for `layer`: {path inside the layer: {key: value}}, values as
+    the layer hands them over (variables or arrays); nothing is written anywhere."""
+    from keras.src.saving import saving_lib
+
+    store = saving_lib.NpzIOStore(None, mode="w")
+    saving_lib._save_state(layer, store, None, inner_path="", visited_saveables=set())
+    return {("" if path == "__root__" else path): dict(entries)
+            for path, entries in store.contents.items() if entries}

@@ -1,64 +1,143 @@
-"""Run models: verify's probe of the parent's activations, and compiled inference."""
+"""Run loaded models for verify: the parent by replaying Keras' own node graph (to read the
+activation of any layer call, at any depth), the submodel through Keras' own call.
+
+Tensors are named the way keras-cut's graph names them: (context, layer name, call, output
+index), with context the chain of nested-model calls around the layer and calls counted among
+the model's own calls of that layer.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any
 
-from ..errors import UsageError
 from . import private
 from .loading import keras_module
+
+Context = tuple[tuple[str, int], ...]
+Key = tuple[Context, str, int, int]
 
 
 def is_model(layer: Any) -> bool:
     return hasattr(layer, "layers") and hasattr(private.own_graph(layer), "_nodes_by_depth")
 
 
-def probe_model(parent: Any, wanted: list[tuple[Any, str, int, int]]) -> Any:
-    """A model from the parent's inputs to the activations at each wanted tensor, given as
-    (context, layer name, call, output index) with context the nested-model calls around it.
+def input_names(model: Any) -> list[str]:
+    """The input layers' names, in the order Keras flattens the model's inputs."""
+    return [private.history(kt)[0].name for kt in model.inputs]
 
-    Built by walking Keras' own node graph, nested models included, and replaying each node on
-    new inputs: independent of the config replay that `cut` uses, so that a bug there cannot
-    make both sides of a comparison wrong in the same way.
-    """
+
+def walk(model: Any, feed: dict[str, Any], training: bool = False) -> dict[Key, Any]:
+    """Every layer call's outputs (and every input's value) when `model` runs on `feed`
+    (input layer name -> tensor), nested models walked into: the same node-by-node replay
+    Keras' Functional model performs, made visible."""
     keras = keras_module()
-    graph = private.own_graph(parent)
-    inputs = [
-        keras.Input(batch_shape=tuple(kt.shape), dtype=kt.dtype, name=kt.name)
-        for kt in graph.inputs
-    ]
-    record: dict[tuple[Any, str, int], list[Any]] = {}
+    record: dict[Key, Any] = {}
 
-    def walk(owner: Any, values: list[Any], context: tuple) -> list[Any]:
-        inner = private.own_graph(owner)
-        known = {id(kt): v for kt, v in zip(inner.inputs, values)}
-        by_depth = private.nodes_by_depth(inner)
+    def run(owner: Any, values: dict[int, Any], context: Context) -> list[Any]:
+        graph = private.own_graph(owner)
+        known = dict(values)
+        by_depth = private.nodes_by_depth(graph)
         for depth in sorted(by_depth, reverse=True):
             for node in by_depth[depth]:
-                if node.is_input:
-                    continue
                 op = node.operation
+                if node.is_input:
+                    for i, kt in enumerate(node.outputs):
+                        if id(kt) in known:
+                            record[(context, op.name, 0, i)] = known[id(kt)]
+                    continue
                 args, kwargs = private.fill_in(node, known)
-                call = private.own_calls(inner, op).index(node)
+                call = private.own_calls(graph, op).index(node)
                 if is_model(op):
-                    outs = walk(op, keras.tree.flatten(args[0]), context + ((op.name, call),))
+                    inner = private.own_graph(op)
+                    flat = keras.tree.flatten(args[0]) if len(args) == 1 else \
+                        keras.tree.flatten(list(args))
+                    given = {id(kt): _as_input(keras, value, kt)
+                             for kt, value in zip(inner.inputs, flat)}
+                    outs = run(op, given, context + ((op.name, call),))
                 else:
+                    if "training" in private.call_context_args(op):
+                        kwargs["training"] = training
                     outs = keras.tree.flatten(op(*args, **kwargs))
-                record[(context, op.name, call)] = outs
-                for kt, value in zip(node.outputs, outs):
+                for i, (kt, value) in enumerate(zip(node.outputs, outs)):
                     known[id(kt)] = value
-        return [known[id(kt)] for kt in inner.outputs]
+                    record[(context, op.name, call, i)] = value
+        return [known[id(kt)] for kt in graph.outputs]
 
-    walk(parent, inputs, ())
-    outputs = []
-    for context, name, call, index in wanted:
-        outs = record.get((context, name, call))
-        if outs is None or index >= len(outs):
-            where = "/".join([n for n, _ in context] + [name])
-            raise UsageError(f"the parent has no output {index} of call {call} of {where!r}")
-        outputs.append(outs[index])
-    return keras.Model(inputs[0] if len(inputs) == 1 else inputs, outputs, name="keras_cut_probe")
+    top = private.own_graph(model)
+    names = input_names(top)
+    run(model, {id(kt): keras.ops.convert_to_tensor(feed[name])
+                for kt, name in zip(top.inputs, names)}, ())
+    return record
+
+
+def _as_input(keras: Any, value: Any, kt: Any) -> Any:
+    """What a nested Functional model does to a value it is called on: convert to its input's
+    dtype (keeping the mask)."""
+    if str(value.dtype) == str(kt.dtype):
+        return value
+    converted = keras.ops.cast(value, kt.dtype)
+    mask = getattr(value, "_keras_mask", None)
+    if mask is not None:
+        converted._keras_mask = mask
+    return converted
+
+
+def parent_function(model: Any, wanted: list[Key]) -> Any:
+    """A compiled function: {input name: batch} -> the activations at `wanted`, in order.
+
+    Raises a bug (not a user error) when the loaded model lacks a tensor keras-cut's own
+    graph reader said it has: the two readings of the file disagree."""
+    import numpy as np
+    import tensorflow as tf
+
+    top = private.own_graph(model)
+    names = input_names(top)
+    signature = {name: tf.TensorSpec((None, *kt.shape[1:]), kt.dtype)
+                 for name, kt in zip(names, top.inputs)}
+
+    @tf.function(input_signature=[signature], reduce_retracing=True)
+    def probe(feed: dict[str, Any]) -> list[Any]:
+        record = walk(model, feed)
+        missing = [key for key in wanted if key not in record]
+        if missing:
+            raise AssertionError(f"the loaded parent has no tensor {missing[0]}; keras-cut's "
+                                 "reading of the file and Keras' disagree")
+        return [record[key] for key in wanted]
+
+    def run(feed: dict[str, Any]) -> list[Any]:
+        return [np.asarray(x) for x in probe({name: feed[name] for name in names})]
+
+    return run
+
+
+def model_function(model: Any) -> tuple[Any, list[Key]]:
+    """A compiled `model(inputs, training=False)`, fed by input name and packed into the
+    input structure Keras expects (list, dict, nested); returns the flat outputs, and for each
+    output the tensor it is (top-level layer name, call, output index)."""
+    import numpy as np
+    import tensorflow as tf
+
+    keras = keras_module()
+    graph = private.own_graph(model)
+    names = input_names(model)
+    specs = [tf.TensorSpec((None, *kt.shape[1:]), kt.dtype) for kt in model.inputs]
+    structure = model.input
+
+    @tf.function(input_signature=[specs], reduce_retracing=True)
+    def infer(flat: list[Any]) -> Any:
+        return keras.tree.flatten(model(keras.tree.pack_sequence_as(structure, flat),
+                                        training=False))
+
+    def run(feed: dict[str, Any]) -> list[Any]:
+        return [np.asarray(x) for x in infer([feed[name] for name in names])]
+
+    keys = []
+    for kt in model.outputs:
+        op, node, index = private.history(kt)
+        call = 0 if node.is_input else private.own_calls(graph, op).index(node)
+        keys.append(((), op.name, call, index))
+    return run, keys
 
 
 def all_layers(model: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
@@ -69,21 +148,18 @@ def all_layers(model: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
             yield from all_layers(layer, prefix + layer.name + "/")
 
 
-def runner(model: Any) -> Any:
-    """One compiled inference function for `model` (training=False), traced once for any
-    batch size; twice as fast as eager calls on CPU for convolutional models."""
+def weight_state(layer: Any) -> dict[str, Any]:
+    """Everything Keras saves for `layer`, keyed by where it saves it inside the layer
+    (`kernel`, `_query_dense/bias`, `forward_layer/cell/kernel`, ...: the path inside the
+    layer, then the variable's name, `#i` added where a name repeats), as arrays: two layers
+    hold the same weights exactly when these agree."""
     import numpy as np
-    import tensorflow as tf
 
-    keras = keras_module()
-    inputs = model.inputs
-    signature = [tf.TensorSpec((None, *kt.shape[1:]), kt.dtype) for kt in inputs]
+    state = {}
+    for path, entries in private.saved_state(layer).items():
+        names = [getattr(value, "name", None) or key for key, value in entries.items()]
+        for (key, value), name in zip(entries.items(), names):
+            leaf = name if names.count(name) == 1 else f"{name}#{key}"
+            state["/".join(p for p in (path, leaf) if p)] = np.asarray(value)
+    return state
 
-    @tf.function(input_signature=signature, reduce_retracing=True)
-    def infer(*xs: Any) -> Any:
-        return model(list(xs) if len(xs) > 1 else xs[0], training=False)
-
-    def run_batch(batch: list[Any]) -> list[Any]:
-        return [np.asarray(x) for x in keras.tree.flatten(infer(*batch))]
-
-    return run_batch
