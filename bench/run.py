@@ -90,6 +90,7 @@ def compare(name: str, target: str, ours: list[list[str]], baseline: list[list[s
 
 def cases(models: dict[str, Path], out: Path, repeat: int, only: str = "") -> list[Case]:
     resnet, nested, large = models["resnet50"], models["nested_mobilenet"], models["large"]
+    retrained = models["resnet50_retrained"]
     sub, base_sub = out / "sub.keras", out / "recipe.keras"
     specs = [
         ("inspect ResNet50", "≥15× faster, ≤1/10 peak memory",
@@ -129,6 +130,13 @@ def cases(models: dict[str, Path], out: Path, repeat: int, only: str = "") -> li
                 [KERAS_CUT + ["verify", str(resnet), str(sub)]],
                 [PY + [str(HERE / "baselines/predict_compare.py"), str(resnet), str(sub),
                        "conv4_block6_out"]], "load both + predict"),
+        ("diff two ResNet50 files, weight values", "< 2 s",
+                [KERAS_CUT + ["diff", str(resnet), str(retrained)]],
+                [PY + [str(HERE / "baselines/weights_compare.py"), str(resnet),
+                       str(retrained)]], "load both + compare weights", 1),
+        ("diff two ResNet50 files, structure only", "< 0.5 s",
+                [KERAS_CUT + ["diff", str(resnet), str(retrained), "--structure-only"]],
+                None, "", 0),
         ("unknown layer name", "< 1 s (no TensorFlow)",
                 [KERAS_CUT + ["cut", str(resnet), "-o", str(sub), "--output-layer",
                               "conv4_block6_oot"]], None, "", 2),
@@ -166,6 +174,10 @@ def judge(case: Case, large_kept_mb: float) -> None:
         met = ours_t <= 0.6 * base_t
     elif name.startswith("verify vs") and base_t:
         met = ours_t <= 1.1 * base_t
+    elif name.startswith("diff") and "structure" in name:
+        met = ours_t < 0.5
+    elif name.startswith("diff"):
+        met = ours_t < 2.0
     elif name.startswith("unknown"):
         met = ours_t < 1.0
     elif "works where" in case.target:

@@ -410,7 +410,9 @@ def _check_dataset(path: Path, name: str, ds: Any, stored_size: int) -> tuple[tu
     if ds.is_virtual:
         raise UnsafeModelError(f"{path}: dataset {name!r} is virtual; refusing it")
     shape = tuple(int(d) for d in (ds.shape or ()))
-    dtype = "bfloat16" if _attr_str(ds.attrs.get("dtype")) == "bfloat16" else ds.dtype.name
+    # bfloat16 is stored as 2-byte data with a "dtype" attribute; only those need reading it
+    dtype = "bfloat16" if ds.dtype.itemsize == 2 and \
+        _attr_str(ds.attrs.get("dtype")) == "bfloat16" else ds.dtype.name
     declared = math.prod(shape) * ds.dtype.itemsize
     if declared > MIN_BOMB_BYTES:
         stored = ds.id.get_storage_size()

@@ -15,6 +15,7 @@ from .safety import BROKEN, UNLOADABLE, UNSAFE, Finding
 
 if TYPE_CHECKING:  # imported for annotations only: inspect need not load them
     from .cutting import CutResult
+    from .diffing import DiffReport
     from .verification import VerifyReport
 
 SEVERITY_STYLE = {UNSAFE: "bold red", BROKEN: "bold red", UNLOADABLE: "yellow",
@@ -225,3 +226,77 @@ def render_verify(report: VerifyReport, console: Console) -> None:
     else:
         console.print(Text(f"FAILED: {failed} of {len(report.outputs)} outputs disagree, "
                            f"{len(w.mismatched)} weights differ ({settings})", style="bold red"))
+
+
+def render_diff(report: DiffReport, console: Console) -> None:
+    """Changed lines only, grouped: endpoints, then layers, then totals and one summary line."""
+    for side, info in (("A", report.a), ("B", report.b)):
+        fmt = "tf.keras 2 .h5" if info["legacy"] else f".{info['format']}"
+        console.print(Text(f"{side}: {info['file']} ({fmt}, Keras "
+                           f"{info['keras_version'] or 'version not recorded'})"))
+    for note in report.notes:
+        console.print(Text(f"Note: {note}", style="yellow"))
+    if report.endpoints:
+        console.print(Text("Inputs and outputs:", style="bold"))
+        for e in report.endpoints:
+            console.print(Text(f"  {e.kind}: {e.old or '(none)'} -> {e.new or '(none)'}"))
+    if report.layers:
+        console.print(Text("Layers:", style="bold"))
+    marks = {"added": ("+", "green"), "removed": ("-", "red"), "renamed": ("~", "yellow"),
+             "changed": ("~", "yellow")}
+    for c in report.layers:
+        mark, style = marks[c.status]
+        name = f"{c.path} -> {c.new_path}" if c.new_path else c.path
+        kind = f"{c.class_name} -> {c.new_class_name}" if c.new_class_name else c.class_name
+        status = f"  {c.status}" if c.status != "changed" else ""
+        console.print(Text(f"  {mark} {name} ({kind}){status}", style=style))
+        if c.connections:
+            console.print(Text(f"      inputs: {c.connections[0]} -> {c.connections[1]}"))
+        for f in c.config:
+            console.print(Text(f"      {f.field}: {_value(f.old)} -> {_value(f.new)}"))
+        for w in c.weights:
+            console.print(Text(f"      {_weight_line(w)}"))
+    console.print(Text(_totals_line(report)))
+    s = report.summary
+    parts = [f"{s[k]} {k}" for k in ("added", "removed", "renamed", "changed") if s[k]]
+    if s["arrays_differ"]:
+        parts.append(f"{s['arrays_differ']} array(s) differ")
+    if s["endpoints_changed"]:
+        parts.append(f"{s['endpoints_changed']} input/output change(s)")
+    checked = "structure only" if report.structure_only else \
+        f"{report.arrays_compared} arrays compared" + \
+        (f", atol {report.atol:g}" if report.atol else "")
+    if report.identical:
+        console.print(Text(f"IDENTICAL ({checked})", style="green"))
+    else:
+        console.print(Text(f"DIFFERENT: {', '.join(parts)} ({checked})", style="bold red"))
+
+
+def _value(value: Any) -> str:
+    text = json.dumps(value, default=str) if not isinstance(value, str) else value
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _weight_line(w: Any) -> str:
+    if w.status in ("added", "removed"):
+        return f"{w.name} {w.old or w.new}: {w.status}"
+    if w.status in ("shape", "dtype"):
+        return f"{w.name}: {w.old} -> {w.new}"
+    fraction = f"{100 * w.changed_fraction:.3g}% of elements" if w.changed_fraction is not None \
+        else ""
+    if w.max_abs_diff is None and w.mean_abs_diff is None:
+        return f"{w.name} {w.old}: values differ ({fraction})"
+    return (f"{w.name} {w.old}: values differ (max abs {w.max_abs_diff:.3g}, mean abs "
+            f"{w.mean_abs_diff:.3g}, {fraction})")
+
+
+def _totals_line(report: DiffReport) -> str:
+    def pair(key: str, fmt: Any) -> str:
+        old, new = report.totals[key]
+        delta = "" if old == new else f" ({'+' if new > old else ''}{new - old:,})" \
+            if key != "weight_bytes" else ""
+        return f"{fmt(old)} -> {fmt(new)}{delta}" if old != new else fmt(old)
+
+    return (f"Totals: params {pair('params', lambda v: f'{v:,}')}, trainable "
+            f"{pair('trainable_params', lambda v: f'{v:,}')}, weights "
+            f"{pair('weight_bytes', format_bytes)}")

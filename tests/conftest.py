@@ -7,11 +7,14 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+import subprocess  # noqa: E402
+import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 
 from sample_models.registry import SAMPLES  # noqa: E402
+from tests.cli_helpers import ROOT  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -54,6 +57,16 @@ def app_dir(tmp_path_factory, keras) -> Path:
         model.save(d / f"{name}.keras")
         model.save(d / f"{name}.h5")
     return d
+
+
+@pytest.fixture(scope="session")
+def legacy_dir(tmp_path_factory):
+    """tf.keras 2 `.h5` files and tf.keras 2's own answers (tests/legacy_models.py)."""
+    out = tmp_path_factory.mktemp("legacy")
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=str(ROOT))
+    subprocess.run([sys.executable, "-m", "tests.legacy_models", str(out)], check=True,
+                   env=env, cwd=ROOT, capture_output=True, timeout=600)
+    return out
 
 
 def sample_paths() -> list[Path]:

@@ -7,10 +7,7 @@ The files and the reference answers come from tf_keras in a separate process
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 
 import h5py
 import numpy as np
@@ -19,20 +16,11 @@ import pytest
 from keras_cut.cutting import cut_model
 from keras_cut.inspection import inspect_model
 from keras_cut.modelfile import read_model_file
-from tests.cli_helpers import ROOT, assert_one_line_error, run_cli
+from tests.cli_helpers import assert_one_line_error, run_cli
 from tests.keras_reference import parse_source
 
 NAMES = ["cnn", "sequential", "residual", "mobilenetv2", "nested", "nested_mobilenet"]
 KERAS3_REFUSES = {"mobilenetv2", "nested", "nested_mobilenet"}
-
-
-@pytest.fixture(scope="session")
-def legacy_dir(tmp_path_factory):
-    out = tmp_path_factory.mktemp("legacy")
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=str(ROOT))
-    subprocess.run([sys.executable, "-m", "tests.legacy_models", str(out)], check=True,
-                   env=env, cwd=ROOT, capture_output=True, timeout=600)
-    return out
 
 
 def reference(legacy_dir, name):

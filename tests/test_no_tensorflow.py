@@ -26,6 +26,9 @@ CASES = [
     (["inspect", str(BY_NAME["cnn_h5"].path), "--json"], 0),
     (["inspect", str(BY_NAME["nested"].path), "--layer", "backbone/stem_bn"], 0),
     (["inspect", str(BY_NAME["cnn"].path), "--layer", "no_such_layer"], 2),
+    (["diff", str(BY_NAME["cnn"].path), str(BY_NAME["cnn_h5"].path)], 1),
+    (["diff", str(BY_NAME["nested"].path), str(BY_NAME["nested"].path), "--json"], 0),
+    (["diff", "--help"], 0),
 ]
 
 

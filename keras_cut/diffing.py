@@ -1,0 +1,463 @@
+"""`diff`: what changed between two model files — structure, configs, weights — without
+TensorFlow and without running anything from either file.
+
+Layers are matched level by level (nested models recursively, by path): by name first, then the
+unmatched ones by their order in the graph and their class (a renamed layer). For matched layers
+the report gives the class, the connections (in A's names), the config fields that differ and
+each stored array: identical, shape/dtype changed, or values changed with max/mean absolute
+difference and the fraction of elements changed. Arrays are read one pair at a time; equal bytes
+skip the arithmetic.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .graph import Layer, LayerGraph, Weight
+from .inspection import open_model
+from .modelfile import ModelFile
+
+ADDED, REMOVED, RENAMED, CHANGED = "added", "removed", "renamed", "changed"
+
+
+@dataclass
+class FieldChange:
+    field: str  # dotted path inside the layer's config ("dtype", "kernel_initializer.seed")
+    old: Any
+    new: Any
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"field": self.field, "old": self.old, "new": self.new}
+
+
+@dataclass
+class WeightChange:
+    name: str
+    status: str  # added, removed, shape, dtype, values
+    old: str = ""  # dtype[shape]
+    new: str = ""
+    max_abs_diff: float | None = None
+    mean_abs_diff: float | None = None
+    changed_fraction: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "status": self.status, "old": self.old or None,
+                "new": self.new or None, "max_abs_diff": _finite(self.max_abs_diff),
+                "mean_abs_diff": _finite(self.mean_abs_diff),
+                "changed_fraction": self.changed_fraction}
+
+
+@dataclass
+class LayerChange:
+    path: str  # A's path (B's for an added layer)
+    new_path: str | None  # B's path when renamed
+    status: str  # added, removed, renamed, changed
+    class_name: str
+    new_class_name: str | None = None  # when the class changed
+    connections: tuple[str, str] | None = None  # old -> new, in A's names
+    config: list[FieldChange] = field(default_factory=list)
+    weights: list[WeightChange] = field(default_factory=list)
+    weights_compared: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path, "new_path": self.new_path, "status": self.status,
+            "class_name": self.class_name, "new_class_name": self.new_class_name,
+            "connections": {"old": self.connections[0], "new": self.connections[1]}
+            if self.connections else None,
+            "config": [c.to_dict() for c in self.config],
+            "weights": [w.to_dict() for w in self.weights],
+        }
+
+
+@dataclass
+class EndpointChange:
+    kind: str  # input or output
+    old: str | None
+    new: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "old": self.old, "new": self.new}
+
+
+@dataclass
+class DiffReport:
+    a: dict[str, Any]
+    b: dict[str, Any]
+    endpoints: list[EndpointChange]
+    layers: list[LayerChange]
+    totals: dict[str, tuple[int, int]]
+    arrays_compared: int
+    structure_only: bool
+    atol: float
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def identical(self) -> bool:
+        return not self.endpoints and not self.layers
+
+    @property
+    def summary(self) -> dict[str, int]:
+        counts = {ADDED: 0, REMOVED: 0, RENAMED: 0, CHANGED: 0}
+        for change in self.layers:
+            counts[change.status] += 1
+        counts["arrays_differ"] = sum(len(c.weights) for c in self.layers)
+        counts["endpoints_changed"] = len(self.endpoints)
+        return counts
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "identical": self.identical, "a": self.a, "b": self.b,
+            "structure_only": self.structure_only, "atol": self.atol,
+            "endpoints": [e.to_dict() for e in self.endpoints],
+            "layers": [c.to_dict() for c in self.layers],
+            "totals": {k: {"old": a, "new": b} for k, (a, b) in self.totals.items()},
+            "arrays_compared": self.arrays_compared, "summary": self.summary,
+            "notes": self.notes,
+        }
+
+
+def diff_models(a: str | Path, b: str | Path, structure_only: bool = False,
+                atol: float = 0.0) -> DiffReport:
+    """Compare two model files; `atol` treats value changes up to it as equal."""
+    file_a, graph_a = open_model(a)
+    file_b, graph_b = open_model(b)
+    pairs: list[tuple[Layer, Layer]] = []
+    changes: list[LayerChange] = []
+    cut_from = _cut_map(Path(b), Path(a), graph_a)
+    cut_into = _cut_map(Path(a), Path(b), graph_b) if cut_from is None else None
+    if cut_from is not None:
+        _compare_cut(graph_a, graph_b, cut_from, changes, pairs, sub_is_b=True)
+    elif cut_into is not None:
+        _compare_cut(graph_b, graph_a, cut_into, changes, pairs, sub_is_b=False)
+    else:
+        _compare_level(graph_a, graph_b, changes, pairs)
+    report = DiffReport(
+        a=_describe(file_a, graph_a), b=_describe(file_b, graph_b),
+        endpoints=_endpoints(graph_a, graph_b, _rename_map(graph_a, graph_b)),
+        layers=changes,
+        totals={"params": (graph_a.params, graph_b.params),
+                "trainable_params": (graph_a.trainable_params, graph_b.trainable_params),
+                "weight_bytes": (graph_a.weight_bytes, graph_b.weight_bytes)},
+        arrays_compared=0, structure_only=structure_only, atol=atol,
+    )
+    if cut_from is not None or cut_into is not None:
+        sub, parent = (b, a) if cut_from is not None else (a, b)
+        report.notes.append(f"{sub} was cut from {parent} (its keras-cut record says so): "
+                            "layers are matched through the record, wherever the cut moved them")
+    if file_a.format != file_b.format or file_a.legacy != file_b.legacy:
+        report.notes.append(f"formats differ: {_format(file_a)} vs {_format(file_b)}; layers, "
+                            "configs and arrays are compared as Keras 3 reads them")
+    _compare_weights(file_a, file_b, pairs, changes, report, structure_only, atol)
+    report.layers = [c for c in changes if c.status != CHANGED or c.config or c.weights
+                     or c.connections or c.new_class_name]
+    return report
+
+
+def _format(model_file: ModelFile) -> str:
+    return "tf.keras 2 .h5" if model_file.legacy else f".{model_file.format}"
+
+
+def _describe(model_file: ModelFile, graph: LayerGraph) -> dict[str, Any]:
+    return {"file": str(model_file.path), "format": model_file.format,
+            "legacy": model_file.legacy, "keras_version": model_file.keras_version,
+            "model": graph.name, "class_name": graph.class_name}
+
+
+# --- structure -------------------------------------------------------------------------------
+
+
+def _match(a: LayerGraph, b: LayerGraph) -> list[tuple[Layer | None, Layer | None]]:
+    """Pairs (A layer, B layer), None on the side that lacks it: same name first; then, among
+    the rest, the same class with the same config (a plain rename); then by graph order and
+    class."""
+    only_a = [layer for layer in a.layers if layer.name not in b.by_name]
+    only_b = [layer for layer in b.layers if layer.name not in a.by_name]
+    renamed: dict[str, Layer] = {}
+    for la in only_a:
+        for lb in only_b:
+            if lb not in renamed.values() and _same_but_name(la, lb):
+                renamed[la.name] = lb
+                break
+    rest_a = [la for la in only_a if la.name not in renamed]
+    rest_b = [lb for lb in only_b if lb not in renamed.values()]
+    matcher = difflib.SequenceMatcher(None, [layer.class_name for layer in rest_a],
+                                      [layer.class_name for layer in rest_b], autojunk=False)
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag == "equal":
+            for la, lb in zip(rest_a[i1:i2], rest_b[j1:j2]):
+                renamed[la.name] = lb
+    paired_b = {lb.name for lb in renamed.values()}
+    pairs: list[tuple[Layer | None, Layer | None]] = []
+    for layer in a.layers:
+        pairs.append((layer, b.by_name.get(layer.name) or renamed.get(layer.name)))
+    pairs += [(None, layer) for layer in only_b if layer.name not in paired_b]
+    return pairs
+
+
+def _same_but_name(la: Layer, lb: Layer) -> bool:
+    return la.class_name == lb.class_name and la.submodel is None and lb.submodel is None \
+        and not _config_changes(la.config, lb.config) and \
+        [(w.name, w.shape) for w in la.weights] == [(w.name, w.shape) for w in lb.weights]
+
+
+def _cut_map(sub: Path, parent: Path, parent_graph: LayerGraph) -> dict[str, str] | None:
+    """When `sub` carries keras-cut's record naming `parent` (file name and size): its top-level
+    layer name -> the parent layer path it is."""
+    from . import provenance
+
+    record = provenance.read(sub)
+    if not isinstance(record, dict) or not isinstance(record.get("parent"), dict):
+        return None
+    origin = record["parent"]
+    try:
+        same = origin.get("file") == parent.name and origin.get("bytes") == parent.stat().st_size
+    except OSError:
+        return None
+    layers = record.get("layers")
+    if not same or not isinstance(layers, dict):
+        return None
+    paths = set(parent_graph.all_paths())
+    return {k: v for k, v in layers.items() if isinstance(k, str) and v in paths}
+
+
+def _compare_cut(parent: LayerGraph, sub: LayerGraph, layer_map: dict[str, str],
+                 changes: list[LayerChange], pairs: list[tuple[Layer, Layer]],
+                 sub_is_b: bool) -> None:
+    """A cut against its parent: each submodel layer against the parent layer it was cut from
+    (opened-up nested layers included); parent layers the cut does not keep are removed (added
+    when the submodel is A); new input layers are added (removed)."""
+    by_path = {layer.path: layer for _, layer, _ in parent.walk()}
+    kept: set[str] = set()
+    gone, new = (REMOVED, ADDED) if sub_is_b else (ADDED, REMOVED)
+    for layer in sub.layers:
+        source = by_path.get(layer_map.get(layer.name, "")) or \
+            (parent.by_name.get(layer.name) if layer.is_input else None)
+        if source is None:
+            changes.append(LayerChange(layer.path, None, new, layer.class_name))
+            continue
+        kept.add(source.path)
+        if source.submodel is not None:
+            kept.update(inner.path for _, inner, _ in source.submodel.walk())
+        la, lb = (source, layer) if sub_is_b else (layer, source)
+        if la.path != lb.path:
+            change = LayerChange(la.path, lb.path, RENAMED, la.class_name)
+        else:
+            change = LayerChange(la.path, None, CHANGED, la.class_name)
+        if la.class_name != lb.class_name:
+            change.new_class_name = lb.class_name
+        if la.submodel is None or lb.submodel is None:
+            change.config = _config_changes(la.config, lb.config)
+        changes.append(change)
+        pairs.append((la, lb))
+        if la.submodel is not None and lb.submodel is not None:
+            _compare_level(la.submodel, lb.submodel, changes, pairs)
+    for path, layer in by_path.items():
+        parent_path = path.rsplit("/", 1)[0] if "/" in path else None
+        if path in kept or any(k.startswith(path + "/") for k in kept):
+            continue
+        if parent_path is not None and parent_path not in kept and \
+                not any(k.startswith(parent_path + "/") for k in kept):
+            continue  # inside a nested model that is reported whole
+        changes.append(LayerChange(path, None, gone, layer.class_name))
+
+
+def _rename_map(a: LayerGraph, b: LayerGraph) -> dict[str, str]:
+    """B's top-level layer name -> A's, for matched layers."""
+    return {lb.name: la.name for la, lb in _match(a, b) if la is not None and lb is not None}
+
+
+def _compare_level(a: LayerGraph, b: LayerGraph, changes: list[LayerChange],
+                   pairs: list[tuple[Layer, Layer]]) -> None:
+    matched = _match(a, b)
+    back = {lb.name: la.name for la, lb in matched if la is not None and lb is not None}
+    for la, lb in matched:
+        if lb is None:
+            assert la is not None
+            changes.append(LayerChange(la.path, None, REMOVED, la.class_name))
+            continue
+        if la is None:
+            changes.append(LayerChange(lb.path, None, ADDED, lb.class_name))
+            continue
+        change = LayerChange(la.path, lb.path if lb.name != la.name else None,
+                             RENAMED if lb.name != la.name else CHANGED, la.class_name)
+        if la.class_name != lb.class_name:
+            change.new_class_name = lb.class_name
+        old, new = _connections(la), _connections(lb, back)
+        if old != new:
+            change.connections = (old, new)
+        if la.submodel is None or lb.submodel is None:
+            change.config = _config_changes(la.config, lb.config)
+        else:
+            change.config = _config_changes(_model_fields(la.config),
+                                            _model_fields(lb.config))
+        changes.append(change)
+        pairs.append((la, lb))
+        if la.submodel is not None and lb.submodel is not None:
+            _compare_level(la.submodel, lb.submodel, changes, pairs)
+
+
+def _connections(layer: Layer, rename: dict[str, str] | None = None) -> str:
+    """Each call's inputs, in A's names: "conv1; add@1[0]"."""
+    rename = rename or {}
+    calls = []
+    for call in layer.calls:
+        refs = [f"{rename.get(r.layer, r.layer)}" + (f"@{r.call}" if r.call else "")
+                + (f"[{r.index}]" if r.index else "") for r in call.inputs]
+        calls.append(", ".join(refs) or "-")
+    return "; ".join(calls)
+
+
+def _endpoints(a: LayerGraph, b: LayerGraph, back: dict[str, str]) -> list[EndpointChange]:
+    changes = []
+    for kind, refs_a, refs_b in (("input", a.inputs, b.inputs),
+                                 ("output", a.outputs, b.outputs)):
+        old = [_endpoint(a, r, r.layer) for r in refs_a]
+        new = [_endpoint(b, r, back.get(r.layer, r.layer)) for r in refs_b]
+        for i in range(max(len(old), len(new))):
+            o = old[i] if i < len(old) else None
+            n = new[i] if i < len(new) else None
+            if o != n:
+                changes.append(EndpointChange(kind, o, n))
+    return changes
+
+
+def _endpoint(graph: LayerGraph, ref: Any, name: str) -> str:
+    tensor = graph.tensor(ref)
+    shape = "?" if tensor.shape is None else \
+        "(" + ", ".join("None" if d is None else str(d) for d in tensor.shape) + ")"
+    return f"{name}{f'[{ref.index}]' if ref.index else ''} {shape} {tensor.dtype or '?'}"
+
+
+# --- configs ---------------------------------------------------------------------------------
+
+IGNORED_FIELDS = {"name"}  # a rename is reported as such
+ABSENT = "(absent)"
+ALIASES = {"batch_input_shape": "batch_shape"}  # tf.keras 2 spelling -> Keras 3's
+
+
+def _model_fields(config: dict[str, Any]) -> dict[str, Any]:
+    """A nested model's own fields (its layers are compared one by one)."""
+    return {k: v for k, v in config.items() if k not in ("layers", "input_layers",
+                                                          "output_layers")}
+
+
+def _config_changes(old: dict[str, Any], new: dict[str, Any]) -> list[FieldChange]:
+    flat_old, flat_new = dict(_flatten(_canonical(old))), dict(_flatten(_canonical(new)))
+    changes = []
+    for key in list(flat_old) + [k for k in flat_new if k not in flat_old]:
+        if key.split(".", 1)[0] in IGNORED_FIELDS:
+            continue
+        o, n = flat_old.get(key), flat_new.get(key)
+        if o != n:  # an absent field and a null one are the same: Keras' default
+            changes.append(FieldChange(key, flat_old.get(key, ABSENT), flat_new.get(key, ABSENT)))
+    return changes
+
+
+def _canonical(value: Any) -> Any:
+    """One spelling for what Keras writes in several: a dtype policy object is its name; a
+    serialized object is its class and config (module and registered name dropped); tf.keras 2
+    field names are Keras 3's (`batch_input_shape` is `batch_shape`); tuples are lists."""
+    if isinstance(value, dict):
+        if value.get("class_name") in ("DTypePolicy", "Policy") and \
+                isinstance(value.get("config"), dict):
+            return value["config"].get("name")
+        if "class_name" in value and "config" in value:
+            return {"class_name": value["class_name"], "config": _canonical(value["config"])}
+        return {ALIASES.get(k, k): _canonical(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_canonical(v) for v in value]
+    return value
+
+
+def _flatten(value: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
+    if isinstance(value, dict) and value:
+        for key, item in value.items():
+            yield from _flatten(item, f"{prefix}.{key}" if prefix else str(key))
+    else:
+        yield prefix, value
+
+
+# --- weights ---------------------------------------------------------------------------------
+
+
+def _weight_pairs(la: Layer, lb: Layer) -> list[tuple[Weight | None, Weight | None]]:
+    """By position when the names line up (the common case, also where a layer has several
+    arrays of one name), else by name."""
+    if [w.name for w in la.weights] == [w.name for w in lb.weights]:
+        return list(zip(la.weights, lb.weights))
+    names_b = {w.name: w for w in lb.weights}
+    names_a = {w.name for w in la.weights}
+    pairs: list[tuple[Weight | None, Weight | None]] = [(w, names_b.get(w.name))
+                                                         for w in la.weights]
+    pairs += [(None, w) for w in lb.weights if w.name not in names_a]
+    return pairs
+
+
+def _compare_weights(file_a: ModelFile, file_b: ModelFile, pairs: list[tuple[Layer, Layer]],
+                     changes: list[LayerChange], report: DiffReport, structure_only: bool,
+                     atol: float) -> None:
+    by_path = {c.path: c for c in changes}
+    todo = []
+    for la, lb in pairs:
+        change = by_path[la.path]
+        for wa, wb in _weight_pairs(la, lb):
+            if wa is None or wb is None:
+                w = wa or wb
+                assert w is not None
+                change.weights.append(WeightChange(
+                    w.name, REMOVED if wb is None else ADDED,
+                    old=_sig(wa) if wa else "", new=_sig(wb) if wb else ""))
+            elif wa.shape != wb.shape or wa.dtype != wb.dtype:
+                change.weights.append(WeightChange(
+                    wa.name, "shape" if wa.shape != wb.shape else "dtype", _sig(wa), _sig(wb)))
+            elif not structure_only:
+                todo.append((change, wa, wb))
+    if not todo:
+        return
+    with file_a.open_weights() as h5a, file_b.open_weights() as h5b:
+        for change, wa, wb in todo:
+            report.arrays_compared += 1
+            found = _values(file_a.read_weight(h5a, wa.entry), file_b.read_weight(h5b, wb.entry),
+                            atol)
+            if found is not None:
+                found.name = wa.name
+                found.old, found.new = _sig(wa), _sig(wb)
+                change.weights.append(found)
+
+
+def _values(a: Any, b: Any, atol: float) -> WeightChange | None:
+    """None when equal (bytes, or every element within atol); else the statistics."""
+    import numpy as np
+
+    if a.tobytes() == b.tobytes():
+        return None
+    if a.dtype.kind not in "fc":
+        changed = a != b
+        count = int(changed.sum())
+        return WeightChange("", "values", changed_fraction=count / max(a.size, 1))
+    x, y = a.astype(np.float64), b.astype(np.float64)
+    same = (x == y) | (np.isnan(x) & np.isnan(y))
+    with np.errstate(invalid="ignore", over="ignore"):
+        diff = np.where(same, 0.0, np.abs(x - y))
+    diff = np.where(np.isnan(diff), np.inf, diff)
+    changed = diff > atol
+    if not changed.any():
+        return None
+    finite = diff[np.isfinite(diff)]
+    return WeightChange("", "values", max_abs_diff=float(diff.max()),
+                        mean_abs_diff=float(finite.mean()) if finite.size else math.inf,
+                        changed_fraction=float(changed.sum()) / diff.size)
+
+
+def _sig(w: Weight | None) -> str:
+    return f"{w.dtype}{list(w.shape)}" if w is not None else ""
+
+
+def _finite(value: float | None) -> float | None:
+    return value if value is None or math.isfinite(value) else None
