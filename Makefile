@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 DEMO := .demo
 export TF_CPP_MIN_LOG_LEVEL := 3
 
-.PHONY: setup test test-fast test-slow demo samples lint bench clean
+.PHONY: setup test test-fast test-slow demo samples picture lint bench clean
 
 setup: $(STAMP)
 
@@ -40,6 +40,11 @@ demo: $(STAMP)
 
 samples: $(STAMP)
 	$(BIN)/python sample_models/generate.py
+
+# The README's picture: a cut drawn by `keras-cut graph` (needs Graphviz's `dot`).
+picture: $(STAMP)
+	@mkdir -p docs
+	$(BIN)/keras-cut graph sample_models/residual.keras -o docs/residual_cut.png --input-layer res_b --force
 
 lint: $(STAMP)
 	$(BIN)/ruff check keras_cut tests sample_models

@@ -137,6 +137,12 @@ def cases(models: dict[str, Path], out: Path, repeat: int, only: str = "") -> li
         ("diff two ResNet50 files, structure only", "< 0.5 s",
                 [KERAS_CUT + ["diff", str(resnet), str(retrained), "--structure-only"]],
                 None, "", 0),
+        ("graph ResNet50 cut to SVG", "< 2 s",
+                [KERAS_CUT + ["graph", str(resnet), "-o", str(out / "resnet50.svg"), "--force",
+                              "--input-layer", "conv4_block1_out"]], None, "", 0),
+        ("graph ResNet50 cut to DOT", "< 1 s",
+                [KERAS_CUT + ["graph", str(resnet), "-o", str(out / "resnet50.dot"), "--force",
+                              "--input-layer", "conv4_block1_out"]], None, "", 0),
         ("unknown layer name", "< 1 s (no TensorFlow)",
                 [KERAS_CUT + ["cut", str(resnet), "-o", str(sub), "--output-layer",
                               "conv4_block6_oot"]], None, "", 2),
@@ -178,6 +184,8 @@ def judge(case: Case, large_kept_mb: float) -> None:
         met = ours_t < 0.5
     elif name.startswith("diff"):
         met = ours_t < 2.0
+    elif name.startswith("graph"):
+        met = ours_t < (2.0 if "SVG" in name else 1.0)
     elif name.startswith("unknown"):
         met = ours_t < 1.0
     elif "works where" in case.target:

@@ -156,6 +156,9 @@ def cut_command(
         None, "--custom-objects", help="With --verify: a .py file or module name defining the "
         "custom classes the model needs (its code runs)."
     ),
+    graph: Path | None = typer.Option(
+        None, "--graph", help="Also save a picture of the cut (.svg/.png/.pdf need Graphviz; "
+        ".dot/.mmd need nothing); --force applies to it too."),
 ) -> None:
     """Save a submodel: inputs to named layers, a layer to the end, or a segment between.
 
@@ -168,12 +171,22 @@ def cut_command(
     from .cutting import cut_model
 
     with _user_errors():
+        if graph is not None:
+            from .drawing import GRAPH_FORMATS
+            from .writing import check_output
+
+            check_output(graph, model, force, GRAPH_FORMATS, (output,))
         result = cut_model(
             model, output, output_layer or [], input_layer or [], freeze=freeze, force=force,
             progress=_progress, verify=verify, unsafe=unsafe, custom_objects=custom_objects,
         )
         for note in result.notices + result.needs:
             _notice(note)
+        if graph is not None:
+            from .drawing import draw_model, write_picture
+
+            write_picture(draw_model(model, output_layer, input_layer), graph)
+            _notice(f"picture of the cut: {graph}")
         report = result.verify
         if report is not None:
             for note in report.notices:
@@ -187,6 +200,52 @@ def cut_command(
                 render_verify(report, stdout_console())
     if report is not None and not report.passed:
         raise typer.Exit(1)
+
+
+@app.command("graph")
+def graph_command(
+    model: Path = typer.Argument(..., help="The model file (.keras or .h5)."),
+    output: Path = typer.Option(
+        ..., "-o", "--output", help="The picture: .svg, .png, .pdf (Graphviz), .dot (Graphviz "
+        "source) or .mmd (Mermaid, which GitHub renders in Markdown)."),
+    output_layer: list[str] | None = typer.Option(
+        None, "--output-layer", help="Show the cut that ends here (as `cut`; repeatable)."),
+    input_layer: list[str] | None = typer.Option(
+        None, "--input-layer", help="Show the cut that starts after this layer (as `cut`)."),
+    depth: int | None = typer.Option(
+        None, "--depth", min=0, help="Draw nested models this deep; deeper ones become one "
+        "node per call (0: only the top level)."),
+    filter: str | None = typer.Option(
+        None, "--filter", help="Only layers whose path or class matches this regular "
+        "expression."),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing OUTPUT."),
+) -> None:
+    """Draw the layer graph, and with cut options what that cut keeps.
+
+    One node per layer call (name, class, output shape, params), nested models as clusters.
+    With --output-layer/--input-layer (same meaning, names and errors as `cut`): kept,
+    dropped, cut-point inputs, tensors crossing the cut (extra inputs) and outputs are drawn
+    distinctly, with a legend. No model is written and TensorFlow is not loaded.
+
+    Examples:
+
+      keras-cut graph resnet50.keras -o resnet50.svg
+
+      keras-cut graph resnet50.keras -o cut.svg --input-layer conv4_block1_out
+
+      keras-cut graph model.keras -o model.mmd --depth 0
+    """
+    from .drawing import GRAPH_FORMATS, draw_model, write_picture
+    from .writing import check_output
+
+    with _user_errors():
+        check_output(output, model, force, GRAPH_FORMATS)
+        drawing = draw_model(model, output_layer, input_layer, depth, filter)
+        write_picture(drawing, output)
+        kept = sum(n.role in ("kept", "output") for n in drawing.nodes) if drawing.cut else None
+        what = f"{len(drawing.nodes)} layer calls" + (f", {kept} kept by the cut"
+                                                      if kept is not None else "")
+        _notice(f"drew {what}: {output}")
 
 
 @app.command("verify")
