@@ -212,6 +212,8 @@ def _layer_map(parent: FlatGraph, sub: FlatGraph, record: dict[str, Any] | None,
         source = recorded.get(layer.name) if isinstance(recorded, dict) else None
         if not isinstance(source, str):
             source = back.get(layer.name)
+        if source is None and layer.name in parent.top.by_name:
+            source = layer.name  # the same name at the top level: the exact path
         if source is None:
             candidates = by_leaf.get(layer.name, [])
             if len(candidates) != 1:

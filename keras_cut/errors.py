@@ -38,3 +38,7 @@ class UsageError(KerasCutError):
 
 class LoadError(KerasCutError):
     """Keras could not build or load the model (custom classes, config Keras refuses)."""
+
+
+class RunError(KerasCutError):
+    """Keras could not run a model on the inputs verify gave it (often data out of range)."""

@@ -64,13 +64,29 @@ def parent_data(flat: FlatGraph, graph: LayerGraph, samples: int, seed: int,
     return data
 
 
+# Layers that move integer ids around without changing them: an Embedding behind them still
+# bounds the ids an input may hold.
+PASS_THROUGH = {"Reshape", "Flatten", "Permute", "RepeatVector", "Identity", "Cropping1D",
+                "Cropping2D", "Cropping3D", "Concatenate", "Masking", "Dropout"}
+
+
 def _vocabulary(flat: FlatGraph, tensor: FlatTensor) -> int | None:
-    """The smallest Embedding input_dim this integer input feeds, if it feeds one."""
+    """The smallest Embedding input_dim this integer input reaches, directly or through
+    layers that only move ids around; None when it reaches none."""
     sizes = []
-    for node in flat.consumers.get(tensor, []):
-        layer = flat.layer(node)
-        if layer.class_name == "Embedding" and isinstance(layer.config.get("input_dim"), int):
-            sizes.append(layer.config["input_dim"])
+    todo, seen = [tensor], set()
+    while todo:
+        t = todo.pop()
+        if t in seen:
+            continue
+        seen.add(t)
+        for node in flat.consumers.get(t, []):
+            layer = flat.layer(node)
+            if layer.class_name == "Embedding" and isinstance(layer.config.get("input_dim"),
+                                                               int):
+                sizes.append(layer.config["input_dim"])
+            elif layer.class_name in PASS_THROUGH:
+                todo.extend(flat.outputs_of(node))
     return min(sizes) if sizes else None
 
 

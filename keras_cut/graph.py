@@ -370,7 +370,9 @@ class _Builder:
     ) -> list[TensorRef]:
         by_name = {layer.name: layer for layer in layers}
         if isinstance(value, dict):
-            value = list(value.values())
+            # Keras flattens a dict of inputs/outputs by sorted key (keras.tree.flatten), and a
+            # call's output index counts in that order, not in the config's.
+            value = [value[key] for key in sorted(value)]
         if not isinstance(value, list) or not value:
             raise self.fail(f"model {model!r} lists no {what}s")
         if len(value) == 3 and isinstance(value[0], str):
@@ -488,7 +490,8 @@ def _collect_tensors(value: Any, out: list[TensorRef]) -> None:
                 if ref is not None:
                     found.append(ref)
                 continue
-            stack.extend(reversed(list(item.values())))
+            # Keras flattens a call's arguments with keras.tree: dicts by sorted key
+            stack.extend(reversed([item[key] for key in sorted(item)]))
         elif isinstance(item, (list, tuple)):
             stack.extend(reversed(item))
     out.extend(found)

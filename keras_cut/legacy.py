@@ -19,7 +19,13 @@ from .errors import ModelFileError
 DROPPED_ARGUMENTS: dict[str, dict[str, Any]] = {
     "DepthwiseConv2D": {"groups": 1},
     "DepthwiseConv1D": {"groups": 1},
+    # tf.keras 2 recurrent layers wrote time_major; False is the only layout Keras 3 has
+    "LSTM": {"time_major": False},
+    "GRU": {"time_major": False},
+    "SimpleRNN": {"time_major": False},
+    "RNN": {"time_major": False},
 }
+WRAPPERS = ("Bidirectional", "TimeDistributed")  # hold a layer config under "layer"
 
 
 @dataclass(frozen=True)
@@ -63,6 +69,11 @@ def _normalize_model(model: dict[str, Any], prefix: str, changes: list[LegacyCha
 
 def _drop_arguments(layer: dict[str, Any], path: str, changes: list[LegacyChange],
                     where: str) -> None:
+    config = layer.get("config")
+    if layer.get("class_name") in WRAPPERS and isinstance(config, dict):
+        for key in ("layer", "backward_layer"):
+            if isinstance(config.get(key), dict):
+                _drop_arguments(config[key], path, changes, where)
     rules = DROPPED_ARGUMENTS.get(str(layer.get("class_name")))
     config = layer.get("config")
     if not rules or not isinstance(config, dict):

@@ -23,7 +23,7 @@ from . import golden as goldens
 from . import provenance
 from .comparison import DEFAULT_ATOL, DEFAULT_RTOL, OutputCheck, Tolerances, agree, finite
 from .correspondence import Correspondence, Link, correspond, endpoint_names, match_calls
-from .errors import KerasCutError, UsageError
+from .errors import KerasCutError, RunError, UsageError
 from .feeds import parent_data
 from .flatgraph import FlatGraph, FlatTensor
 from .inspection import open_model
@@ -177,7 +177,9 @@ def verify_models(
     if load_note:
         notices.append(load_note)
     say(f"loading {submodel_label or submodel}")
-    sub_model = loading.load_model(submodel, unsafe=unsafe, custom_objects=custom)
+    sub_model, load_note = loading.load_parent(sub_file, unsafe, custom)
+    if load_note:
+        notices.append(load_note)
     wanted = [_key(link.parent) for link in links.inputs + links.outputs]
     run_parent = running.parent_function(parent_model, wanted)
     run_sub, positions = _submodel_function(running, sub_model, links, submodel)
@@ -188,9 +190,9 @@ def verify_models(
     for number, start in enumerate(range(0, samples, batch_size), 1):
         say(f"batch {number} of {math.ceil(samples / batch_size)}")
         batch = {name: array[start:start + batch_size] for name, array in data.items()}
-        reference = run_parent(batch)
+        reference = _run(parent, run_parent, batch, inputs)
         feed = {link.layer: value for link, value in zip(links.inputs, reference)}
-        got = run_sub(feed)
+        got = _run(Path(submodel_label or submodel), run_sub, feed, inputs)
         for i, check in enumerate(checks):
             check.add(got[positions[i]], reference[len(links.inputs) + i], number)
         if first_failure is None and not all(c.passed for c in checks):
@@ -218,6 +220,21 @@ def verify_models(
         _save_golden(golden_path, report, links, kept_inputs, kept_outputs, parent,
                      running, parent_model, sub_model, tol)
     return report
+
+
+def _run(path: Path, function: Any, feed: dict[str, Any], given: Any) -> list[Any]:
+    """Run one batch; Keras refusing the data (an id outside a vocabulary, a shape the model
+    cannot take) is a one-line error, not a difference and not a traceback."""
+    try:
+        return function(feed)
+    except (KerasCutError, AssertionError):
+        raise
+    except Exception as exc:
+        detail = " ".join(str(exc).split())[:240]
+        hint = "check the arrays in --inputs" if given is not None else \
+            "give real data with --inputs FILE.npz (and --input-shape for unknown dimensions)"
+        raise RunError(f"{path}: Keras could not run the model on the inputs ({detail}); "
+                       f"{hint}") from exc
 
 
 def _key(t: FlatTensor) -> tuple[Any, str, int, int]:
@@ -260,16 +277,17 @@ def _compare_weights(running: Any, parent: Any, sub: Any, links: Correspondence)
             check.mismatched.append(f"{path}: no parent layer {source or path!r}")
             continue
         theirs = running.weight_state(original)
-        for label in sorted(set(mine) | set(theirs)):
+        for key in list(mine) + [k for k in theirs if k not in mine]:
             check.checked += 1
+            label = (mine.get(key) or theirs[key])[0]
             where = f"{path}/{label}"
-            if label not in theirs:
+            if key not in theirs:
                 check.mismatched.append(f"{where}: the parent layer {source!r} has no such "
                                         "weight")
-            elif label not in mine:
+            elif key not in mine:
                 check.mismatched.append(f"{where}: missing (the parent layer has it)")
             else:
-                _compare_array(check, where, mine[label], theirs[label])
+                _compare_array(check, where, mine[key][1], theirs[key][1])
     return check
 
 
@@ -339,8 +357,8 @@ def _save_golden(path: Path, report: VerifyReport, links: Correspondence,
         source = links.parent_path(sub_path)
         if running.is_model(layer) or source not in by_path:
             continue
-        for label, array in running.weight_state(by_path[source]).items():
-            hashes[goldens.weight_key(source, label)] = goldens.digest(array)
+        for key, (_, array) in running.weight_state(by_path[source]).items():
+            hashes[goldens.weight_key(source, key)] = goldens.digest(array)
     record = goldens.Golden(
         parent={"file": parent.name, "bytes": parent.stat().st_size}, seed=report.seed,
         samples=report.samples, tolerances=tol,
@@ -399,9 +417,9 @@ def _verify_golden(path: Path, golden: goldens.Golden, submodel: Path, sub_flat:
             continue
         head, sep, rest = sub_path.partition("/")
         source = str(layers.get(head, head)) + sep + rest
-        for label, array in running.weight_state(layer).items():
+        for key, (label, array) in running.weight_state(layer).items():
             weights.checked += 1
-            want = golden.weights.get(goldens.weight_key(source, label))
+            want = golden.weights.get(goldens.weight_key(source, key))
             if want is None:
                 weights.mismatched.append(f"{sub_path}/{label}: not in the golden file")
             elif goldens.digest(array) != want:

@@ -7,7 +7,10 @@ The files and the reference answers come from tf_keras in a separate process
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 
 import h5py
 import numpy as np
@@ -134,3 +137,37 @@ def test_unmappable_legacy_config_is_a_clear_error(legacy_dir, tmp_path, capsys)
         layer["config"]["groups"] = 2
         h5.attrs["model_config"] = json.dumps(config)
     assert_one_line_error(run_cli(capsys, "inspect", path), "block_2_depthwise", "groups=2")
+
+
+BIDIRECTIONAL = """
+import os, sys
+os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+import numpy as np
+import tf_keras as k
+k.utils.set_random_seed(0)
+x = k.Input((6, 3), name="x")
+h = k.layers.LSTM(4, return_sequences=True, name="lstm")(x)
+h = k.layers.Bidirectional(k.layers.GRU(3), name="bi")(h)
+model = k.Model(x, k.layers.Dense(2, name="out")(h))
+data = np.random.default_rng(0).uniform(-1, 1, (4, 6, 3)).astype("float32")
+model.save(sys.argv[1] + "/bi.h5")
+np.savez(sys.argv[1] + "/bi.npz", x=data, y=model.predict(data, verbose=0))
+"""
+
+
+def test_bidirectional_and_time_major(tmp_path, capsys):
+    """tf.keras 2 writes `time_major=False` (Keras 3 refuses it) and a Bidirectional layer holds
+    two `kernel`s: both must load as tf.keras 2 computes them."""
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    subprocess.run([sys.executable, "-c", BIDIRECTIONAL, str(tmp_path)], check=True, env=env,
+                   capture_output=True, timeout=300)
+    from keras_cut.backend.loading import load_parent
+
+    model, note = load_parent(read_model_file(tmp_path / "bi.h5"))
+    assert note and "legacy normalisation" in note
+    reference = np.load(tmp_path / "bi.npz")
+    np.testing.assert_allclose(np.asarray(model(reference["x"])), reference["y"], atol=1e-5)
+    report = inspect_model(tmp_path / "bi.h5")
+    assert any("time_major" in f.message for f in report.findings)
+    result = run_cli(capsys, "verify", tmp_path / "bi.h5", tmp_path / "bi.h5")
+    assert result.code == 0, result.out[-500:]

@@ -311,3 +311,61 @@ def test_golden_file_errors(models, tmp_path, capsys):
                                   tmp_path / "g.txt"), "g.txt", ".npz")
     assert_one_line_error(run_cli(capsys, "verify", golden, good, "--save-golden",
                                   tmp_path / "h.npz"), "--save-golden")
+
+
+# --- found by trying it as a new user ---------------------------------------------------------
+
+
+def test_unnamed_weights_matched_by_position(tmp_path, capsys, keras):
+    """Keras names unnamed weights anew on each load (`variable_18`): ConvNeXt's LayerScale."""
+    model = keras.applications.ConvNeXtTiny(input_shape=(32, 32, 3), weights=None, classes=4)
+    path = save(model, tmp_path / "convnext.keras")
+    code, doc = verify(capsys, path, path)
+    assert code == 0, doc["weights"]["mismatched"][:3]
+    sub = cut(path, tmp_path, "stage0", ["convnext_tiny_stage_0_block_2_identity"])
+    code, doc = verify(capsys, path, sub)
+    assert code == 0, doc["weights"]["mismatched"][:3]
+    assert doc["weights"]["checked"] > 20
+
+
+def test_nested_dict_outputs_in_keras_order(tmp_path, capsys, keras):
+    """A nested model's dict outputs are numbered in sorted-key order, as Keras flattens them."""
+    L = keras.layers
+    ia, ib = keras.Input((4,), name="in_a"), keras.Input((4,), name="in_b")
+    h = L.Dense(3, name="h")(L.Concatenate(name="join")([L.Dense(4, name="pre_a")(ia),
+                                                         L.Dense(4, name="pre_b")(ib)]))
+    enc = keras.Model({"zz": ia, "aa": ib}, {"out_y": L.Dense(2, name="c")(h),
+                                             "out_x": L.Dense(2, name="d",
+                                                              activation="tanh")(h)}, name="enc")
+    p, q = keras.Input((4,), name="p"), keras.Input((4,), name="q")
+    out = enc({"zz": p, "aa": q})
+    parent = save(keras.Model([p, q], [L.Dense(1, name="head_y")(out["out_y"]),
+                                       L.Dense(1, name="head_x")(out["out_x"])]),
+                  tmp_path / "ndict.keras")
+    rng = np.random.default_rng(0)
+    x = [rng.uniform(-1, 1, (5, 4)).astype("float32") for _ in range(2)]
+    loaded = keras.saving.load_model(parent, compile=False)
+    want = {k: np.asarray(v) for k, v in loaded.get_layer("enc")({"zz": x[0], "aa": x[1]}).items()}
+    for i, (outputs, inputs) in enumerate(((["enc"], []), (["enc/c", "head_x"], []),
+                                           (["head_x"], ["enc/pre_b"]), ([], ["enc"]))):
+        sub = cut(parent, tmp_path, f"sub{i}", outputs, inputs)
+        code, doc = verify(capsys, parent, sub)
+        assert code == 0, (outputs, inputs, doc["divergence"])
+    sub = cut(parent, tmp_path, "both", ["enc"])
+    got = [np.asarray(v) for v in keras.saving.load_model(sub, compile=False)(x)]
+    np.testing.assert_allclose(got[0], want["out_x"], atol=1e-6)  # sorted: out_x, out_y
+    np.testing.assert_allclose(got[1], want["out_y"], atol=1e-6)
+
+
+def test_integer_ids_reaching_an_embedding_through_other_layers(tmp_path, capsys, keras):
+    L = keras.layers
+    ids = keras.Input((12,), dtype="int32", name="ids")
+    e = L.Embedding(30, 4, name="emb")(L.Reshape((3, 4), name="reshape")(ids))
+    path = save(keras.Model(ids, L.Dense(2, name="out")(L.Flatten(name="flat")(e))),
+                tmp_path / "reshaped.keras")
+    assert verify(capsys, path, path)[0] == 0  # ids drawn inside [0, 30)
+    doubled = L.Add(name="twice")([ids, ids])  # ids pass a layer that changes them
+    e = L.Embedding(30, 4, name="emb")(doubled)
+    path = save(keras.Model(ids, L.Flatten(name="flat")(e)), tmp_path / "doubled.keras")
+    result = run_cli(capsys, "verify", path, path)
+    assert_one_line_error(result, "doubled.keras", "could not run", "--inputs")

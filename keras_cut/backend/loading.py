@@ -161,7 +161,9 @@ def _assign_by_name(where: Any, path: str, layer: Any, entries: list[Any],
         )
     by_name = {v.name: v for v in variables}
     names = [entry.name.rsplit("/", 1)[-1] for entry in entries]
-    if set(names) == set(by_name):
+    # By name only where names are unique on both sides: a Bidirectional layer holds two
+    # `kernel`s (forward and backward), which only their order tells apart.
+    if len(set(names)) == len(names) == len(by_name) and set(names) == set(by_name):
         pairs = [(by_name[n], value, n) for n, value in zip(names, values)]
     else:
         pairs = [(v, value, n) for v, value, n in zip(variables, values, names)]

@@ -148,11 +148,13 @@ def all_layers(model: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
             yield from all_layers(layer, prefix + layer.name + "/")
 
 
-def weight_state(layer: Any) -> dict[str, Any]:
+def weight_state(layer: Any) -> dict[str, tuple[str, Any]]:
     """Everything Keras saves for `layer`, keyed by where it saves it inside the layer
-    (`kernel`, `_query_dense/bias`, `forward_layer/cell/kernel`, ...: the path inside the
-    layer, then the variable's name, `#i` added where a name repeats), as arrays: two layers
-    hold the same weights exactly when these agree."""
+    (`vars/0`, `query_dense/vars/1`, `backward_layer/cell/vars/0`: the path inside the layer,
+    then the position), with a label for people (the variable's name in place of the position
+    where it has one, `#i` added where a name repeats) and the array. Two layers hold the same
+    weights exactly when the arrays at the same keys agree; names are not compared (Keras
+    generates them anew for unnamed weights on each load)."""
     import numpy as np
 
     state = {}
@@ -160,6 +162,6 @@ def weight_state(layer: Any) -> dict[str, Any]:
         names = [getattr(value, "name", None) or key for key, value in entries.items()]
         for (key, value), name in zip(entries.items(), names):
             leaf = name if names.count(name) == 1 else f"{name}#{key}"
-            state["/".join(p for p in (path, leaf) if p)] = np.asarray(value)
+            where = "/".join(p for p in (path, "vars", key) if p)
+            state[where] = ("/".join(p for p in (path, leaf) if p), np.asarray(value))
     return state
-
