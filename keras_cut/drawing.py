@@ -111,7 +111,9 @@ def build_drawing(flat: FlatGraph, plan: CutPlan | None = None, depth: int | Non
     """The drawing of `flat` (and of `plan`'s cut, when given)."""
     if depth is not None and depth < 0:
         raise UsageError(f"--depth must be 0 or more (got {depth})")
-    regex = _compile(pattern)
+    from .inspection import compile_filter
+
+    regex = compile_filter(pattern)
     builder = _Builder(flat, depth, plan)
     roles = _roles(flat, plan) if plan is not None else {}
     crossing = {p.tensor for p in plan.inputs if p.kind == CROSSING} if plan else set()
@@ -212,16 +214,6 @@ def _shape(flat: FlatGraph, node: FlatNode) -> str:
         shapes = [t.shape for t in layer.calls[node.call].outputs]
     return ", ".join("?" if s is None else "(" + ", ".join("None" if d is None else str(d)
                                                            for d in s) + ")" for s in shapes)
-
-
-def _compile(pattern: str | None) -> re.Pattern[str] | None:
-    if pattern is None:
-        return None
-    try:
-        return re.compile(pattern)
-    except re.error as exc:
-        raise UsageError(f"--filter {pattern!r} is not a valid regular expression ({exc})") \
-            from exc
 
 
 # --- DOT -------------------------------------------------------------------------------------

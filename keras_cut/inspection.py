@@ -138,7 +138,7 @@ def inspect_model(
 ) -> InspectReport:
     """Describe the model at `path`: header, layers (nested to `depth`), params, findings."""
     model_file, graph = open_model(path)
-    pattern = _compile(filter)
+    pattern = compile_filter(filter)
     rows = [
         _row(graph_of, layer, d)
         for d, layer, graph_of in graph.walk(depth)
@@ -216,7 +216,7 @@ def _tensor_info(graph: LayerGraph, ref: TensorRef) -> TensorInfo:
     return TensorInfo(ref_label(graph, ref), tensor.shape, tensor.dtype)
 
 
-def _compile(pattern: str | None) -> re.Pattern[str] | None:
+def compile_filter(pattern: str | None) -> re.Pattern[str] | None:
     if pattern is None:
         return None
     try:

@@ -18,11 +18,7 @@ from keras_cut.cutting import cut_model
 from sample_models.registry import BY_NAME
 from tests.cli_helpers import assert_one_line_error, run_cli
 from tests.corpus import rezip
-
-
-def save(model, path):
-    model.save(path)
-    return path
+from tests.test_cut_models import save
 
 
 @pytest.fixture(scope="module")
