@@ -1,4 +1,4 @@
-"""keras-cut: take saved Keras models apart — inspect, cut, verify.
+"""keras-cut: take saved Keras models apart — inspect, cut, verify, draw, diff.
 
 The library API returns plain dataclasses with `to_dict()`; it never imports Typer or Rich,
 and imports TensorFlow only when a model must be built or run. Names are imported on first use,
@@ -14,6 +14,8 @@ __version__ = "0.1.0"
 
 _API = {
     "CutResult": "cutting", "cut_model": "cutting",
+    "DiffReport": "diffing", "diff_models": "diffing",
+    "Drawing": "drawing", "draw_model": "drawing",
     "KerasCutError": "errors",
     "InspectReport": "inspection", "inspect_layer": "inspection", "inspect_model": "inspection",
     "VerifyReport": "verification", "verify_models": "verification",
