@@ -310,7 +310,7 @@ def verify_command(
             parent, submodel, samples=samples, batch_size=batch_size, seed=seed,
             inputs=inputs, input_shapes=parse_input_shapes(input_shape or []),
             unsafe=unsafe, custom_objects=custom_objects, progress=_progress,
-            tolerances=_tolerances(parent, atol, rtol), save_golden=save_golden, force=force,
+            atol=atol, rtol=rtol, save_golden=save_golden, force=force,
         )
         for note in report.notices:
             _notice(note)
@@ -322,16 +322,6 @@ def verify_command(
             render_verify(report, stdout_console())
     if not report.passed:
         raise typer.Exit(1)
-
-
-def _tolerances(parent: Path, atol: list[str] | None, rtol: list[str] | None):  # noqa: ANN202
-    """--atol/--rtol over the defaults, or over a golden file's stored values."""
-    from .comparison import Tolerances
-    from .golden import is_golden, read
-
-    base = read(parent).tolerances if parent.suffix.lower() == ".npz" and is_golden(parent) \
-        else None
-    return Tolerances.parse(atol, rtol, base)
 
 
 @app.command("diff")

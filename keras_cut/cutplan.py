@@ -17,7 +17,8 @@ PARENT_INPUT, CUT_INPUT, CROSSING = "parent_input", "cut_input", "crossing"
 
 @dataclass
 class PlannedTensor:
-    name: str  # the Keras name in the submodel (input layer name / output layer name)
+    name: str  # an input's InputLayer name in the submodel (an output's layer is the writer's:
+    # `Submodel.outputs`, a nested model kept whole rather than the layer inside it)
     source: str  # what it is in the parent: a label such as "backbone/stem_relu" or "shared@1"
     kind: str  # for inputs: parent_input, cut_input or crossing; for outputs: "output"
     tensor: FlatTensor
@@ -263,7 +264,3 @@ def _assign_names(plan: CutPlan) -> None:
             name, n = f"{base}_{n}", n + 1
         taken[name] = planned.source
         planned.name = name
-    for planned in plan.outputs:
-        node = planned.tensor.node
-        path = flat.path(node)
-        planned.name = plan.renames.get(path, node.layer)

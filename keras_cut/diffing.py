@@ -21,6 +21,7 @@ from typing import Any
 from .graph import Layer, LayerGraph, Weight
 from .inspection import open_model
 from .modelfile import ModelFile
+from .shapes import format_shape
 
 ADDED, REMOVED, RENAMED, CHANGED = "added", "removed", "renamed", "changed"
 
@@ -127,19 +128,19 @@ def diff_models(a: str | Path, b: str | Path, structure_only: bool = False,
     """Compare two model files; `atol` treats value changes up to it as equal."""
     file_a, graph_a = open_model(a)
     file_b, graph_b = open_model(b)
-    pairs: list[tuple[Layer, Layer]] = []
+    pairs: list[Pair] = []
     changes: list[LayerChange] = []
     cut_from = _cut_map(Path(b), Path(a), graph_a)
     cut_into = _cut_map(Path(a), Path(b), graph_b) if cut_from is None else None
     if cut_from is not None:
-        _compare_cut(graph_a, graph_b, cut_from, changes, pairs, sub_is_b=True)
+        back = _compare_cut(graph_a, graph_b, cut_from, changes, pairs, sub_is_b=True)
     elif cut_into is not None:
-        _compare_cut(graph_b, graph_a, cut_into, changes, pairs, sub_is_b=False)
+        back = _compare_cut(graph_b, graph_a, cut_into, changes, pairs, sub_is_b=False)
     else:
-        _compare_level(graph_a, graph_b, changes, pairs)
+        back = _compare_level(graph_a, graph_b, changes, pairs)
     report = DiffReport(
         a=_describe(file_a, graph_a), b=_describe(file_b, graph_b),
-        endpoints=_endpoints(graph_a, graph_b, _rename_map(graph_a, graph_b)),
+        endpoints=_endpoints(graph_a, graph_b, back),
         layers=changes,
         totals={"params": (graph_a.params, graph_b.params),
                 "trainable_params": (graph_a.trainable_params, graph_b.trainable_params),
@@ -153,7 +154,7 @@ def diff_models(a: str | Path, b: str | Path, structure_only: bool = False,
     if file_a.format != file_b.format or file_a.legacy != file_b.legacy:
         report.notes.append(f"formats differ: {_format(file_a)} vs {_format(file_b)}; layers, "
                             "configs and arrays are compared as Keras 3 reads them")
-    _compare_weights(file_a, file_b, pairs, changes, report, structure_only, atol)
+    _compare_weights(file_a, file_b, pairs, report, structure_only, atol)
     report.layers = [c for c in changes if c.status != CHANGED or c.config or c.weights
                      or c.connections or c.new_class_name]
     return report
@@ -226,14 +227,19 @@ def _cut_map(sub: Path, parent: Path, parent_graph: LayerGraph) -> dict[str, str
     return {k: v for k, v in layers.items() if isinstance(k, str) and v in paths}
 
 
+Pair = tuple[Layer, Layer, LayerChange]  # matched layers and the change entry they fill
+
+
 def _compare_cut(parent: LayerGraph, sub: LayerGraph, layer_map: dict[str, str],
-                 changes: list[LayerChange], pairs: list[tuple[Layer, Layer]],
-                 sub_is_b: bool) -> None:
+                 changes: list[LayerChange], pairs: list[Pair], sub_is_b: bool
+                 ) -> dict[str, str]:
     """A cut against its parent: each submodel layer against the parent layer it was cut from
     (opened-up nested layers included); parent layers the cut does not keep are removed (added
-    when the submodel is A); new input layers are added (removed)."""
+    when the submodel is A); new input layers are added (removed). Returns B's top-level
+    layer name -> A's name for each matched pair, as `_compare_level` does."""
     by_path = {layer.path: layer for _, layer, _ in parent.walk()}
     kept: set[str] = set()
+    back: dict[str, str] = {}
     gone, new = (REMOVED, ADDED) if sub_is_b else (ADDED, REMOVED)
     for layer in sub.layers:
         source = by_path.get(layer_map.get(layer.name, "")) or \
@@ -245,61 +251,54 @@ def _compare_cut(parent: LayerGraph, sub: LayerGraph, layer_map: dict[str, str],
         if source.submodel is not None:
             kept.update(inner.path for _, inner, _ in source.submodel.walk())
         la, lb = (source, layer) if sub_is_b else (layer, source)
-        if la.path != lb.path:
-            change = LayerChange(la.path, lb.path, RENAMED, la.class_name)
-        else:
-            change = LayerChange(la.path, None, CHANGED, la.class_name)
-        if la.class_name != lb.class_name:
-            change.new_class_name = lb.class_name
-        if la.submodel is None or lb.submodel is None:
-            change.config = _config_changes(la.config, lb.config)
-        changes.append(change)
-        pairs.append((la, lb))
-        if la.submodel is not None and lb.submodel is not None:
-            _compare_level(la.submodel, lb.submodel, changes, pairs)
+        back[lb.path] = la.path
+        _compare_pair(la, lb, la.path != lb.path, None, changes, pairs)
+    around = {k.rsplit("/", i)[0] for k in kept for i in range(1, k.count("/") + 1)}
     for path, layer in by_path.items():
-        parent_path = path.rsplit("/", 1)[0] if "/" in path else None
-        if path in kept or any(k.startswith(path + "/") for k in kept):
-            continue
-        if parent_path is not None and parent_path not in kept and \
-                not any(k.startswith(parent_path + "/") for k in kept):
-            continue  # inside a nested model that is reported whole
+        outer = path.rsplit("/", 1)[0] if "/" in path else None
+        if path in kept or path in around or (outer is not None and outer not in around):
+            continue  # kept, holds kept layers, or inside a nested model reported whole
         changes.append(LayerChange(path, None, gone, layer.class_name))
-
-
-def _rename_map(a: LayerGraph, b: LayerGraph) -> dict[str, str]:
-    """B's top-level layer name -> A's, for matched layers."""
-    return {lb.name: la.name for la, lb in _match(a, b) if la is not None and lb is not None}
+    return back
 
 
 def _compare_level(a: LayerGraph, b: LayerGraph, changes: list[LayerChange],
-                   pairs: list[tuple[Layer, Layer]]) -> None:
+                   pairs: list[Pair]) -> dict[str, str]:
+    """Compare one graph level (nested models recursively); returns B's layer name -> A's
+    for each matched pair."""
     matched = _match(a, b)
     back = {lb.name: la.name for la, lb in matched if la is not None and lb is not None}
     for la, lb in matched:
         if lb is None:
             assert la is not None
             changes.append(LayerChange(la.path, None, REMOVED, la.class_name))
-            continue
-        if la is None:
+        elif la is None:
             changes.append(LayerChange(lb.path, None, ADDED, lb.class_name))
-            continue
-        change = LayerChange(la.path, lb.path if lb.name != la.name else None,
-                             RENAMED if lb.name != la.name else CHANGED, la.class_name)
-        if la.class_name != lb.class_name:
-            change.new_class_name = lb.class_name
+        else:
+            _compare_pair(la, lb, la.name != lb.name, back, changes, pairs)
+    return back
+
+
+def _compare_pair(la: Layer, lb: Layer, renamed: bool, back: dict[str, str] | None,
+                  changes: list[LayerChange], pairs: list[Pair]) -> None:
+    """One matched pair: class, inputs (when `back` maps B's names to A's), config; nested
+    models are compared layer by layer."""
+    change = LayerChange(la.path, lb.path if renamed else None, RENAMED if renamed else CHANGED,
+                         la.class_name)
+    if la.class_name != lb.class_name:
+        change.new_class_name = lb.class_name
+    if back is not None:
         old, new = _connections(la), _connections(lb, back)
         if old != new:
             change.connections = (old, new)
-        if la.submodel is None or lb.submodel is None:
-            change.config = _config_changes(la.config, lb.config)
-        else:
-            change.config = _config_changes(_model_fields(la.config),
-                                            _model_fields(lb.config))
-        changes.append(change)
-        pairs.append((la, lb))
-        if la.submodel is not None and lb.submodel is not None:
-            _compare_level(la.submodel, lb.submodel, changes, pairs)
+    if la.submodel is None or lb.submodel is None:
+        change.config = _config_changes(la.config, lb.config)
+    else:
+        change.config = _config_changes(_model_fields(la.config), _model_fields(lb.config))
+    changes.append(change)
+    pairs.append((la, lb, change))
+    if la.submodel is not None and lb.submodel is not None:
+        _compare_level(la.submodel, lb.submodel, changes, pairs)
 
 
 def _connections(layer: Layer, rename: dict[str, str] | None = None) -> str:
@@ -329,9 +328,8 @@ def _endpoints(a: LayerGraph, b: LayerGraph, back: dict[str, str]) -> list[Endpo
 
 def _endpoint(graph: LayerGraph, ref: Any, name: str) -> str:
     tensor = graph.tensor(ref)
-    shape = "?" if tensor.shape is None else \
-        "(" + ", ".join("None" if d is None else str(d) for d in tensor.shape) + ")"
-    return f"{name}{f'[{ref.index}]' if ref.index else ''} {shape} {tensor.dtype or '?'}"
+    return (f"{name}{f'[{ref.index}]' if ref.index else ''} {format_shape(tensor.shape)} "
+            f"{tensor.dtype or '?'}")
 
 
 # --- configs ---------------------------------------------------------------------------------
@@ -399,13 +397,10 @@ def _weight_pairs(la: Layer, lb: Layer) -> list[tuple[Weight | None, Weight | No
     return pairs
 
 
-def _compare_weights(file_a: ModelFile, file_b: ModelFile, pairs: list[tuple[Layer, Layer]],
-                     changes: list[LayerChange], report: DiffReport, structure_only: bool,
-                     atol: float) -> None:
-    by_path = {c.path: c for c in changes}
+def _compare_weights(file_a: ModelFile, file_b: ModelFile, pairs: list[Pair],
+                     report: DiffReport, structure_only: bool, atol: float) -> None:
     todo = []
-    for la, lb in pairs:
-        change = by_path[la.path]
+    for la, lb, change in pairs:
         for wa, wb in _weight_pairs(la, lb):
             if wa is None or wb is None:
                 w = wa or wb

@@ -17,6 +17,7 @@ from typing import Any
 from .cutplan import CROSSING, CUT_INPUT, PARENT_INPUT, CutPlan, ModelCall
 from .errors import UsageError
 from .flatgraph import Context, FlatGraph, FlatNode, FlatTensor
+from .shapes import format_shape
 
 KEPT, DROPPED, INPUT, CUT_POINT, CROSSES, OUTPUT, PLAIN = (
     "kept", "dropped", "input", "cut_input", "crossing", "output", "plain")
@@ -212,8 +213,7 @@ def _shape(flat: FlatGraph, node: FlatNode) -> str:
             else [None]
     else:
         shapes = [t.shape for t in layer.calls[node.call].outputs]
-    return ", ".join("?" if s is None else "(" + ", ".join("None" if d is None else str(d)
-                                                           for d in s) + ")" for s in shapes)
+    return ", ".join(format_shape(s) for s in shapes)
 
 
 # --- DOT -------------------------------------------------------------------------------------

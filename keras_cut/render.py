@@ -12,6 +12,7 @@ from rich.text import Text
 
 from .inspection import InspectReport, LayerDetail, LayerRow
 from .safety import BROKEN, UNLOADABLE, UNSAFE, Finding
+from .shapes import format_shape
 
 if TYPE_CHECKING:  # imported for annotations only: inspect need not load them
     from .cutting import CutResult
@@ -44,17 +45,6 @@ def _default(value: Any) -> Any:
     if hasattr(value, "item"):  # numpy scalars
         return value.item()
     raise TypeError(f"cannot write {type(value).__name__} as JSON")
-
-
-def format_shape(shape: Any) -> str:
-    """Keras style "(None, 28, 28, 3)"; `?` where the shape is unknown."""
-    if shape is None:
-        return "?"
-    if isinstance(shape, list) and shape and all(isinstance(s, (tuple, list)) or s is None
-                                                 for s in shape):
-        return ", ".join(format_shape(s) for s in shape)
-    dims = ", ".join("None" if d is None else str(d) for d in shape)
-    return f"({dims},)" if len(shape) == 1 else f"({dims})"
 
 
 def format_bytes(count: int) -> str:

@@ -310,3 +310,14 @@ RULES: dict[str, Callable[[dict[str, Any], list[Shape]], Any]] = {
     "AdditiveAttention": _attention_like,
     **{name: _merge for name in MERGE},
 }
+
+
+def format_shape(shape: Any) -> str:
+    """Keras style "(None, 28, 28, 3)"; `?` where the shape is unknown."""
+    if shape is None:
+        return "?"
+    if isinstance(shape, list) and shape and all(isinstance(s, (tuple, list)) or s is None
+                                                 for s in shape):
+        return ", ".join(format_shape(s) for s in shape)
+    dims = ", ".join("None" if d is None else str(d) for d in shape)
+    return f"({dims},)" if len(shape) == 1 else f"({dims})"

@@ -21,8 +21,8 @@ import numpy as np
 
 from . import golden as goldens
 from . import provenance
-from .comparison import DEFAULT_ATOL, DEFAULT_RTOL, OutputCheck, Tolerances, agree, finite
-from .correspondence import Correspondence, Link, correspond, endpoint_names, match_calls
+from .comparison import OutputCheck, Tolerances, agree, finite
+from .correspondence import Correspondence, correspond, endpoint_names, match_calls
 from .errors import KerasCutError, RunError, UsageError
 from .feeds import parent_data
 from .flatgraph import FlatGraph, FlatTensor
@@ -110,15 +110,14 @@ def verify_models(
     samples: int = DEFAULT_SAMPLES,
     batch_size: int = DEFAULT_BATCH,
     seed: int = DEFAULT_SEED,
-    atol: float | None = None,
-    rtol: float | None = None,
+    atol: float | list[str] | None = None,
+    rtol: float | list[str] | None = None,
     inputs: str | Path | None = None,
     input_shapes: dict[str, tuple[int, ...]] | None = None,
     unsafe: bool = False,
     custom_objects: str | None = None,
     progress: Progress | None = None,
     submodel_label: str | None = None,
-    tolerances: Tolerances | None = None,
     save_golden: str | Path | None = None,
     force: bool = False,
 ) -> VerifyReport:
@@ -126,8 +125,10 @@ def verify_models(
     `save_golden`) on seeded random (or given) inputs.
 
     `submodel_label` names the submodel in the report when `submodel` is a temporary file
-    (`cut --verify` checks the file before it is renamed into place). `tolerances` carries
-    per-output values; `atol`/`rtol` set the global ones."""
+    (`cut --verify` checks the file before it is renamed into place). `atol`/`rtol`: a number
+    (the global tolerance), or the command line's values (`["1e-4", "logits=1e-3"]`: numbers
+    set the global tolerance, NAME=V one output's); what is not given comes from the defaults
+    or from the golden file."""
     say = progress or (lambda _msg: None)
     if samples <= 0:
         raise UsageError(f"--samples must be at least 1 (got {samples})")
@@ -140,13 +141,8 @@ def verify_models(
     if is_golden and inputs is not None:
         raise UsageError("--inputs: a golden file carries its own inputs")
     golden = goldens.read(parent) if is_golden else None
-    tol = tolerances or Tolerances.parse(None, None, golden.tolerances if golden else None)
-    if atol is not None:
-        tol.atol = atol
-    if rtol is not None:
-        tol.rtol = rtol
-    if min(tol.atol, tol.rtol) < 0 or math.isnan(tol.atol) or math.isnan(tol.rtol):
-        raise UsageError("--atol and --rtol must be zero or positive")
+    tol = Tolerances.parse(_options(atol), _options(rtol),
+                           golden.tolerances if golden else None)
     golden_path = check_output(save_golden, submodel, force, GOLDEN_FORMATS, (parent,)) \
         if save_golden is not None else None
 
@@ -203,7 +199,8 @@ def verify_models(
     for check in checks:
         check.finish()
     say("comparing weights")
-    weights = _compare_weights(running, parent_model, sub_model, links)
+    hashes: dict[str, str] | None = {} if golden_path is not None else None
+    weights = _compare_weights(running, parent_model, sub_model, links, hashes)
     divergence = None
     if first_failure is not None:
         say(f"looking for the first diverging layer (batch {first_failure[0]})")
@@ -217,9 +214,15 @@ def verify_models(
         outputs=checks, weights=weights, notices=notices, divergence=divergence,
     )
     if golden_path is not None:
-        _save_golden(golden_path, report, links, kept_inputs, kept_outputs, parent,
-                     running, parent_model, sub_model, tol)
+        _save_golden(golden_path, report, links, kept_inputs, kept_outputs, parent, hashes or {},
+                     tol)
     return report
+
+
+def _options(value: float | list[str] | None) -> list[str] | None:
+    if value is None or isinstance(value, list):
+        return value
+    return [repr(float(value))]
 
 
 def _run(path: Path, function: Any, feed: dict[str, Any], given: Any) -> list[Any]:
@@ -259,9 +262,11 @@ def _submodel_function(running: Any, sub_model: Any, links: Correspondence, path
 # --- weights ---------------------------------------------------------------------------------
 
 
-def _compare_weights(running: Any, parent: Any, sub: Any, links: Correspondence) -> WeightCheck:
+def _compare_weights(running: Any, parent: Any, sub: Any, links: Correspondence,
+                     hashes: dict[str, str] | None = None) -> WeightCheck:
     """Everything Keras saves for each submodel layer must equal what it saves for the parent
-    layer it stands for, array by array at the same place inside the layer, bit for bit."""
+    layer it stands for, array by array at the same place inside the layer, bit for bit.
+    `hashes`, when given, collects a digest of each of those parent arrays (golden files)."""
     by_path = dict(running.all_layers(parent))
     check = WeightCheck()
     for path, layer in running.all_layers(sub):
@@ -277,6 +282,9 @@ def _compare_weights(running: Any, parent: Any, sub: Any, links: Correspondence)
             check.mismatched.append(f"{path}: no parent layer {source or path!r}")
             continue
         theirs = running.weight_state(original)
+        if hashes is not None:
+            hashes.update({goldens.weight_key(source, key): goldens.digest(array)
+                           for key, (_, array) in theirs.items()})
         for key in list(mine) + [k for k in theirs if k not in mine]:
             check.checked += 1
             label = (mine.get(key) or theirs[key])[0]
@@ -349,16 +357,7 @@ def _index(flat: FlatGraph, t: FlatTensor) -> str:
 
 def _save_golden(path: Path, report: VerifyReport, links: Correspondence,
                  inputs: list[list[np.ndarray]], outputs: list[list[np.ndarray]],
-                 parent: Path, running: Any, parent_model: Any, sub_model: Any,
-                 tol: Tolerances) -> None:
-    hashes = {}
-    by_path = dict(running.all_layers(parent_model))
-    for sub_path, layer in running.all_layers(sub_model):
-        source = links.parent_path(sub_path)
-        if running.is_model(layer) or source not in by_path:
-            continue
-        for key, (_, array) in running.weight_state(by_path[source]).items():
-            hashes[goldens.weight_key(source, key)] = goldens.digest(array)
+                 parent: Path, hashes: dict[str, str], tol: Tolerances) -> None:
     record = goldens.Golden(
         parent={"file": parent.name, "bytes": parent.stat().st_size}, seed=report.seed,
         samples=report.samples, tolerances=tol,
@@ -442,5 +441,3 @@ def _shape_dtype(flat: FlatGraph, ref: Any) -> tuple[list, str]:
     shape, dtype = flat.shape_dtype(FlatTensor((), ref.layer, ref.call, ref.index))
     return list(shape or []), str(dtype)
 
-
-__all__ = ["DEFAULT_ATOL", "DEFAULT_RTOL", "Link", "VerifyReport", "verify_models"]

@@ -20,6 +20,8 @@ PRIVATE_ATTRIBUTES: dict[str, str] = {
     "keras.src.saving.saving_lib._save_state":
         "what Keras saves for a layer, by path inside it (verify's weight comparison)",
     "keras.src.saving.saving_lib.NpzIOStore": "an in-memory store for _save_state",
+    "keras.src.backend.get_keras_mask": "a mask travels with a tensor a nested model casts",
+    "keras.src.backend.set_keras_mask": "a mask travels with a tensor a nested model casts",
     "keras.src.legacy.saving.saving_options.keras_option_scope":
         "builds tf.keras 2 configs the way Keras' own .h5 loader does",
     "keras.src.legacy.saving.saving_utils.model_from_config":
@@ -81,3 +83,12 @@ def saved_state(layer: Any) -> dict[str, dict[str, Any]]:
     saving_lib._save_state(layer, store, None, inner_path="", visited_saveables=set())
     return {("" if path == "__root__" else path): dict(entries)
             for path, entries in store.contents.items() if entries}
+
+
+def copy_mask(source: Any, target: Any) -> None:
+    """Give `target` the Keras mask `source` carries, if any (as Functional does on cast)."""
+    from keras.src import backend
+
+    mask = backend.get_keras_mask(source)
+    if mask is not None:
+        backend.set_keras_mask(target, mask)

@@ -77,9 +77,7 @@ def _as_input(keras: Any, value: Any, kt: Any) -> Any:
     if str(value.dtype) == str(kt.dtype):
         return value
     converted = keras.ops.cast(value, kt.dtype)
-    mask = getattr(value, "_keras_mask", None)
-    if mask is not None:
-        converted._keras_mask = mask
+    private.copy_mask(value, converted)
     return converted
 
 
