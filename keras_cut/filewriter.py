@@ -4,7 +4,8 @@ Arrays are copied dataset by dataset inside HDF5 (never the whole model in memor
 bit). Keras finds them by position, so the layout follows Keras' own loaders:
 - `.keras` (keras/src/saving/saving_lib.py): `model.weights.h5` holds `layers/<class>[_N]/...`
   per entry of `model.layers`, N counting same-class layers; a layer's sub-objects (an LSTM's
-  `cell`, a nested model's `layers`) sit inside its group, so a group moves as a whole.
+  `cell`, a nested model's `layers`) sit inside its group, so a group moves as a whole. The
+  HDF5 file is written in place and the zip built around it (`ziparchive`).
 - `.h5` (keras/src/legacy/saving/legacy_h5_format.py): `model_weights/<layer name>` per layer,
   its arrays listed in `weight_names` in `trainable_weights + non_trainable_weights` order,
   matched to the loaded model's layers by order.
@@ -13,8 +14,6 @@ bit). Keras finds them by position, so the layout follows Keras' own loaders:
 from __future__ import annotations
 
 import json
-import os
-import zipfile
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -22,8 +21,9 @@ from typing import Any
 from .errors import CutError
 from .graph import Layer
 from .known_layers import NON_TRAINABLE_NAMES, array_layout, weight_specs
-from .modelfile import ModelFile, NestedKey, WeightEntry, snake_case, unique_name
+from .modelfile import ModelFile, NestedKey, WeightEntry, attr_text, snake_case, unique_name
 from .submodel import KeptLayer, Submodel, keras_layer_order
+from .ziparchive import USERBLOCK, finish_keras_zip
 
 WEIGHTS_MEMBER = "model.weights.h5"
 
@@ -55,25 +55,22 @@ def keras_version(parent: ModelFile) -> str:
 def _write_keras(parent: ModelFile, sub: Submodel, path: Path, record: dict[str, Any]) -> None:
     import h5py
 
-    weights_tmp = path.with_name(path.name + ".weights")
-    try:
-        with parent.open_weights() as src, h5py.File(weights_tmp, "w") as dst:
-            layers = dst.create_group("layers")
-            used: dict[str, int] = {}
-            for layer in sub.layers:
-                group = unique_name(snake_case(layer.class_name), used)
-                _copy_keras_layer(parent, src, layers, group, layer)
-            dst.create_group("vars")
-        metadata = {"keras_version": keras_version(parent),
-                    "date_saved": datetime.now().strftime("%Y-%m-%d@%H:%M:%S")}
-        with zipfile.ZipFile(path, "w") as zf:
-            zf.writestr("metadata.json", json.dumps(metadata))
-            zf.writestr("config.json", json.dumps(sub.config))
-            zf.write(weights_tmp, WEIGHTS_MEMBER, compress_type=zipfile.ZIP_STORED)
-            zf.writestr("keras_cut.json", json.dumps(record, indent=1))
-    finally:
-        if weights_tmp.exists():
-            os.unlink(weights_tmp)
+    # The weights file is written in place and the zip built around it (ziparchive): its bytes
+    # are written once, never copied into the archive.
+    with parent.open_weights() as src, h5py.File(path, "w", userblock_size=USERBLOCK) as dst:
+        layers = dst.create_group("layers")
+        used: dict[str, int] = {}
+        for layer in sub.layers:
+            group = unique_name(snake_case(layer.class_name), used)
+            _copy_keras_layer(parent, src, layers, group, layer)
+        dst.create_group("vars")
+    metadata = {"keras_version": keras_version(parent),
+                "date_saved": datetime.now().strftime("%Y-%m-%d@%H:%M:%S")}
+    finish_keras_zip(path, WEIGHTS_MEMBER, [
+        ("metadata.json", json.dumps(metadata).encode()),
+        ("config.json", json.dumps(sub.config).encode()),
+        ("keras_cut.json", json.dumps(record, indent=1).encode()),
+    ])
 
 
 def _copy_keras_layer(parent: ModelFile, src: Any, layers: Any, group: str,
@@ -88,8 +85,10 @@ def _copy_keras_layer(parent: ModelFile, src: Any, layers: Any, group: str,
             return
         layers.copy(src[source], layers, name=group)
         vars_group = layers[group].get("vars")
-        if vars_group is not None and "name" in vars_group.attrs:
-            vars_group.attrs["name"] = layer.name
+        if vars_group is not None:
+            saved_name = vars_group.attrs.get("name")
+            if saved_name is not None and attr_text(saved_name) != layer.name:  # renamed
+                vars_group.attrs["name"] = layer.name
         return
     # An .h5 parent: each array to where Keras 3 keeps it.
     target = layers.create_group(group)
