@@ -158,7 +158,7 @@ def cut_command(
     ),
     graph: Path | None = typer.Option(
         None, "--graph", help="Also save a picture of the cut (.svg/.png/.pdf need Graphviz; "
-        ".dot/.mmd need nothing); --force applies to it too."),
+        ".dot/.mmd/.html need nothing); --force applies to it too."),
 ) -> None:
     """Save a submodel: inputs to named layers, a layer to the end, or a segment between.
 
@@ -207,7 +207,8 @@ def graph_command(
     model: Path = typer.Argument(..., help="The model file (.keras or .h5)."),
     output: Path = typer.Option(
         ..., "-o", "--output", help="The picture: .svg, .png, .pdf (Graphviz), .dot (Graphviz "
-        "source) or .mmd (Mermaid, which GitHub renders in Markdown)."),
+        "source), .mmd (Mermaid, which GitHub renders in Markdown) or .html (one interactive "
+        "page: pan, zoom, search, details and cut commands; needs nothing)."),
     output_layer: list[str] | None = typer.Option(
         None, "--output-layer", help="Show the cut that ends here (as `cut`; repeatable)."),
     input_layer: list[str] | None = typer.Option(
@@ -234,6 +235,8 @@ def graph_command(
       keras-cut graph resnet50.keras -o cut.svg --input-layer conv4_block1_out
 
       keras-cut graph model.keras -o model.mmd --depth 0
+
+      keras-cut graph resnet50.keras -o resnet50.html
     """
     from .drawing import GRAPH_FORMATS, draw_model, write_picture
     from .writing import check_output

@@ -52,6 +52,7 @@ class Node:
     params: int
     role: str
     context: Context  # the nested-model calls around it (clusters)
+    config: dict[str, Any] = field(default_factory=dict, repr=False)  # the layer's own config
 
 
 @dataclass
@@ -68,11 +69,12 @@ class Drawing:
     edges: list[Edge]
     clusters: dict[Context, str]  # context -> label of the nested-model call
     cut: bool = False
+    model: str = ""  # the model file as the user named it (for the commands a page offers)
 
     def to_dict(self) -> dict[str, Any]:
         return {"title": self.title, "cut": self.cut,
-                "nodes": [vars(n) | {"context": [list(c) for c in n.context]}
-                          for n in self.nodes],
+                "nodes": [{k: v for k, v in vars(n).items() if k != "config"}
+                          | {"context": [list(c) for c in n.context]} for n in self.nodes],
                 "edges": [vars(e) for e in self.edges]}
 
 
@@ -104,7 +106,9 @@ def draw_model(model: str | Path, output_layers: list[str] | None = None,
     flat = FlatGraph(graph)
     plan = plan_cut(flat, output_layers or [], input_layers or []) \
         if output_layers or input_layers else None
-    return build_drawing(flat, plan, depth, pattern)
+    drawing = build_drawing(flat, plan, depth, pattern)
+    drawing.model = str(model)
+    return drawing
 
 
 def build_drawing(flat: FlatGraph, plan: CutPlan | None = None, depth: int | None = None,
@@ -132,7 +136,7 @@ def build_drawing(flat: FlatGraph, plan: CutPlan | None = None, depth: int | Non
         layer = flat.layer(fnode)
         role = _role_of(builder, fnode, roles, plan)
         nodes[key] = Node(f"n{i}", flat.label(fnode), layer.class_name, _shape(flat, fnode),
-                          layer.params, role, context)
+                          layer.params, role, context, layer.config)
     edges: list[Edge] = []
     seen: set[tuple[str, str]] = set()
     for node in flat.nodes:
@@ -315,7 +319,13 @@ def _mmd_label(node: Node) -> str:
 
 # --- files -----------------------------------------------------------------------------------
 
-TEXT_FORMATS = {".dot": to_dot, ".gv": to_dot, ".mmd": to_mermaid}
+def _to_html(drawing: Drawing) -> str:
+    from .htmlpage import to_html
+
+    return to_html(drawing)
+
+
+TEXT_FORMATS = {".dot": to_dot, ".gv": to_dot, ".mmd": to_mermaid, ".html": _to_html}
 RENDERED_FORMATS = {".svg": "svg", ".png": "png", ".pdf": "pdf"}
 GRAPH_FORMATS = {s: s[1:] for s in (*TEXT_FORMATS, *RENDERED_FORMATS)}
 
@@ -336,7 +346,7 @@ def picture_bytes(drawing: Drawing, suffix: str) -> bytes:
         raise UsageError(
             f"{suffix} pictures need Graphviz's `dot` program, which is not installed "
             "(Debian/Ubuntu: apt-get install graphviz; macOS: brew install graphviz); "
-            ".dot and .mmd need nothing"
+            ".dot, .mmd and .html need nothing"
         ) from exc
     except graphviz.CalledProcessError as exc:
         detail = (exc.stderr or b"").decode(errors="replace").strip()[:300]

@@ -155,6 +155,7 @@ def test_missing_graphviz_is_one_line(tmp_path, capsys, monkeypatch):
     assert_one_line_error(result, "Graphviz", "apt-get install graphviz", ".dot")
     assert not (tmp_path / "g.svg").exists()
     assert run_cli(capsys, "graph", BY_NAME["cnn"].path, "-o", tmp_path / "g.dot").code == 0
+    assert run_cli(capsys, "graph", BY_NAME["cnn"].path, "-o", tmp_path / "g.html").code == 0
 
 
 @needs_dot

@@ -29,6 +29,7 @@ CASES = [
     (["diff", str(BY_NAME["cnn"].path), str(BY_NAME["cnn_h5"].path)], 1),
     (["diff", str(BY_NAME["nested"].path), str(BY_NAME["nested"].path), "--json"], 0),
     (["diff", "--help"], 0),
+    (["graph", str(BY_NAME["nested"].path), "-o", "/tmp/keras_cut_no_tf.html", "--force"], 0),
     (["graph", str(BY_NAME["nested"].path), "-o", "/tmp/keras_cut_no_tf.mmd", "--force",
       "--input-layer", "backbone/stem_relu"], 0),
 ]
