@@ -18,6 +18,7 @@ from . import __version__
 from .errors import KerasCutError
 from .inspection import inspect_layer, inspect_model
 from .render import (
+    parse_columns,
     print_json,
     render_cut,
     render_diff,
@@ -94,10 +95,24 @@ def inspect_command(
     layer: str | None = typer.Option(
         None, "--layer", help="Show one layer in detail: config, weights with statistics."
     ),
+    columns: str | None = typer.Option(
+        None, "--columns", help="The table's columns, comma-separated, from: class, shape, "
+        "params, macs, memory (activation bytes), trainable, connected. Default: class,shape,"
+        "params,macs,trainable,connected."),
 ) -> None:
-    """Show what is in a model file: layers, shapes, params, nested models, anything unsafe.
+    """Show what is in a model file: layers, shapes, params, MACs, nested models, anything unsafe.
 
-    Reads the file without TensorFlow and runs nothing from it.
+    Reads the file without TensorFlow and runs nothing from it. MACs (multiply-accumulates)
+    and activation memory are per sample, for one call of each layer; the footer totals every
+    call (see the README's "What a model costs" for the conventions).
+
+    Examples:
+
+      keras-cut inspect resnet50.keras
+
+      keras-cut inspect resnet50.keras --columns shape,params,macs,memory --filter conv4
+
+      keras-cut inspect model.keras --json | jq .total_macs
     """
     with _user_errors():
         if layer is not None:
@@ -107,11 +122,18 @@ def inspect_command(
             else:
                 render_layer(detail, stdout_console())
             return
+        chosen = parse_columns(columns)
         report = inspect_model(model, depth=depth, filter=filter)
+        if not report.cost.macs_known:
+            _notice(f"MACs unknown for {len(report.cost.unknown)} layer call(s) "
+                    f"({', '.join(report.cost.unknown[:3])}"
+                    f"{', ...' if len(report.cost.unknown) > 3 else ''}): keras-cut has no cost "
+                    "rule for their class or does not know their shapes; totals are lower "
+                    "bounds")
         if json_output:
             print_json(report.to_dict())
         else:
-            render_inspect(report, stdout_console())
+            render_inspect(report, stdout_console(), chosen)
 
 
 def _progress(message: str) -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from . import provenance
+from .costs import Cost, cut_cost, flat_cost
 from .cutplan import CROSSING, CutPlan, PlannedTensor, plan_cut
 from .errors import ModelFileError
 from .filewriter import write_submodel
@@ -55,6 +56,11 @@ class CutResult:
     notices: list[str] = field(default_factory=list)
     needs: list[str] = field(default_factory=list)  # what loading the submodel will need
     verify: Any = None  # the VerifyReport of `cut --verify`
+    cost: Cost = field(default_factory=Cost)  # per sample: what the submodel computes
+    parent_cost: Cost = field(default_factory=Cost)  # and what the whole parent computes
+
+    def share(self, part: int, whole: int) -> float | None:
+        return part / whole if whole else None
 
     def to_dict(self) -> dict[str, Any]:
         doc = {
@@ -70,6 +76,17 @@ class CutResult:
             "size_bytes": self.size_bytes,
             "notices": self.notices,
             "needs": self.needs,
+            "macs": self.cost.macs,
+            "macs_complete": self.cost.macs_known,
+            "parent_macs": self.parent_cost.macs,
+            "parent_macs_complete": self.parent_cost.macs_known,
+            "macs_share": self.share(self.cost.macs, self.parent_cost.macs),
+            "activation_bytes": self.cost.activation_bytes,
+            "activation_bytes_complete": self.cost.activation_known,
+            "parent_activation_bytes": self.parent_cost.activation_bytes,
+            "parent_activation_bytes_complete": self.parent_cost.activation_known,
+            "activation_share": self.share(self.cost.activation_bytes,
+                                           self.parent_cost.activation_bytes),
         }
         if self.verify is not None:
             doc["verify"] = self.verify.to_dict()
@@ -156,6 +173,8 @@ def cut_model(
         notices=notices,
         needs=_needs(findings, kept_set),
         verify=report,
+        cost=cut_cost(plan),
+        parent_cost=flat_cost(plan.flat),
     )
 
 

@@ -67,6 +67,10 @@ class FlatGraph:
     def layer(self, node: FlatNode | FlatTensor) -> Layer:
         return self._graphs[node.context].by_name[node.layer]
 
+    def graph_of(self, node: FlatNode | FlatTensor) -> LayerGraph:
+        """The (nested) model graph a node's layer belongs to."""
+        return self._graphs[node.context]
+
     @staticmethod
     def tensor(context: Context, ref) -> FlatTensor:  # ref: graph.TensorRef
         return FlatTensor(context, ref.layer, ref.call, ref.index)

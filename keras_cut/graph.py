@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import LayerNameError, ModelFileError
-from .known_layers import name_weights
+from .known_layers import infer_output_shapes, name_weights
 from .modelfile import (
     ModelFile,
     NestedKey,
@@ -24,7 +24,7 @@ from .modelfile import (
     layer_name,
     model_layer_configs,
 )
-from .shapes import Shape, infer_output_shapes
+from .shapes import Shape
 
 MODEL_CLASSES = {"Functional", "Sequential", "Model"}
 CALL_SEP = "@"

@@ -7,7 +7,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .costs import Cost, flat_cost, layer_call_costs
 from .errors import UsageError
+from .flatgraph import FlatGraph
 from .graph import Layer, LayerGraph, TensorRef, build_graph
 from .modelfile import ModelFile, read_model_file
 from .safety import Finding, find_hazards
@@ -35,6 +37,8 @@ class LayerRow:
     trainable: bool
     inbound: list[list[str]]  # per call, the tensors it takes ("conv1", "shared@1")
     is_model: bool
+    macs: list[int | None] = field(default_factory=list)  # per call, per sample; None: unknown
+    activation_bytes: list[int | None] = field(default_factory=list)  # per call, per sample
 
     @property
     def output_shape(self) -> Any:
@@ -55,6 +59,10 @@ class LayerRow:
             "inbound": [ref for call in self.inbound for ref in call],
             "calls": len(self.output_shapes),
             "depth": self.depth,
+            "macs": _total(self.macs),
+            "macs_per_call": self.macs,
+            "activation_bytes": _total(self.activation_bytes),
+            "activation_bytes_per_call": self.activation_bytes,
         }
 
 
@@ -73,6 +81,7 @@ class InspectReport:
     trainable_params: int
     weight_bytes: int
     findings: list[Finding] = field(default_factory=list)
+    cost: Cost = field(default_factory=Cost)
 
     @property
     def non_trainable_params(self) -> int:
@@ -93,6 +102,12 @@ class InspectReport:
             "trainable_params": self.trainable_params,
             "non_trainable_params": self.non_trainable_params,
             "weight_bytes": self.weight_bytes,
+            "total_macs": self.cost.macs,
+            "total_macs_complete": self.cost.macs_known,
+            "activation_bytes": self.cost.activation_bytes,
+            "activation_bytes_complete": self.cost.activation_known,
+            "largest_activation": self.cost.to_dict()["largest_activation"],
+            "unknown_cost_layers": self.cost.unknown,
             "findings": [f.to_dict() for f in self.findings],
         }
 
@@ -158,6 +173,7 @@ def inspect_model(
         trainable_params=graph.trainable_params,
         weight_bytes=graph.weight_bytes,
         findings=find_hazards(model_file, graph),
+        cost=flat_cost(FlatGraph(graph)),
     )
 
 
@@ -187,6 +203,7 @@ def inspect_layer(path: str | Path, spec: str) -> LayerDetail:
 
 
 def _row(graph: LayerGraph, layer: Layer, depth: int) -> LayerRow:
+    macs, activation = layer_call_costs(graph, layer)
     return LayerRow(
         name=layer.path,
         class_name=layer.class_name,
@@ -197,6 +214,8 @@ def _row(graph: LayerGraph, layer: Layer, depth: int) -> LayerRow:
         trainable=layer.trainable,
         inbound=[[ref_label(graph, ref) for ref in call.inputs] for call in layer.calls],
         is_model=layer.submodel is not None,
+        macs=macs,
+        activation_bytes=activation,
     )
 
 
@@ -223,6 +242,10 @@ def compile_filter(pattern: str | None) -> re.Pattern[str] | None:
         return re.compile(pattern)
     except re.error as exc:
         raise UsageError(f"--filter {pattern!r} is not a valid regular expression ({exc})") from exc
+
+
+def _total(values: list[int | None]) -> int | None:
+    return None if not values or None in values else sum(values)  # type: ignore[arg-type]
 
 
 def _one_or_list(shapes: list[Shape | None]) -> Any:

@@ -1,17 +1,31 @@
-"""What keras-cut knows about Keras layer classes without importing Keras: weight names and
-which weights are trainable.
+"""What keras-cut knows about each Keras layer class, without importing Keras: one entry per
+class in `KINDS`, saying
+- `shape`: the output shapes of a call, from config and input shapes (rules in `shapes`);
+- `weights`: the arrays it stores, in `.keras` storage order, with trainable flags;
+- `expected`: the shapes those arrays must have, given the input shape (the safety check);
+- `macs`: multiply-accumulates per sample of one call (rules in `macs`);
+- `cell`: whether a `.keras` file keeps its arrays under `cell/` (recurrent layers).
+
+A field left None means "not known": shapes and costs show `?`, arrays keep their stored names
+and count as trainable (what Keras does for plain `add_weight` calls). Supporting a new class
+means adding its entry here.
 
 `.keras` files store a layer's arrays by index (`vars/0`, `vars/1`); Keras writes the trainable
-variables first, then the non-trainable ones, each in creation order. The tables below give
-those names for the classes people use; anything else keeps its stored name and counts as
-trainable, which is what Keras does for plain `add_weight` calls.
+variables first, then the non-trainable ones, each in creation order.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
+from . import macs, shapes
+from .macs import MacsRule, Weights
+from .shapes import Shape
+
 WeightSpec = tuple[str, bool]  # (name, trainable)
+Config = dict[str, Any]
 
 # Names of arrays that Keras never trains, whatever the class (legacy h5 files name them).
 NON_TRAINABLE_NAMES = {
@@ -24,77 +38,276 @@ NON_TRAINABLE_NAMES = {
     "seed_generator_state",
 }
 
-KERNEL_BIAS = {
-    "Dense",
-    "Conv1D",
-    "Conv2D",
-    "Conv3D",
-    "Conv1DTranspose",
-    "Conv2DTranspose",
-    "Conv3DTranspose",
-    "DepthwiseConv1D",
-    "DepthwiseConv2D",
-    "LocallyConnected1D",
-    "LocallyConnected2D",
-}
-RECURRENT = {"LSTM", "GRU", "SimpleRNN", "LSTMCell", "GRUCell", "SimpleRNNCell", "ConvLSTM2D"}
+
+@dataclass(frozen=True)
+class LayerKind:
+    shape: Callable[[Config, list[Shape]], Any] | None = None
+    weights: Callable[[Config], list[WeightSpec]] | None = None
+    expected: Callable[[Config, Shape], dict[str, tuple[int, ...]]] | None = None
+    macs: MacsRule | None = None
+    cell: bool = False
 
 
-def weight_specs(class_name: str, config: dict[str, Any]) -> list[WeightSpec] | None:
+# --- weight rules ----------------------------------------------------------------------------
+
+
+def _use_bias(config: Config) -> bool:
+    return config.get("use_bias", True) is not False
+
+
+def _kernel_bias(config: Config) -> list[WeightSpec]:
+    return [("kernel", True)] + ([("bias", True)] if _use_bias(config) else [])
+
+
+def _einsum_weights(config: Config) -> list[WeightSpec]:
+    return [("kernel", True)] + ([("bias", True)] if config.get("bias_axes") else [])
+
+
+def _separable_weights(config: Config) -> list[WeightSpec]:
+    specs = [("depthwise_kernel", True), ("pointwise_kernel", True)]
+    return specs + ([("bias", True)] if _use_bias(config) else [])
+
+
+def _scale_center(config: Config) -> list[WeightSpec]:
+    specs = []
+    if config.get("scale", True) is not False:
+        specs.append(("gamma", True))
+    if config.get("center", True) is not False:
+        specs.append(("beta", True))
+    return specs
+
+
+def _batch_norm_weights(config: Config) -> list[WeightSpec]:
+    return _scale_center(config) + [("moving_mean", False), ("moving_variance", False)]
+
+
+def _rms_weights(config: Config) -> list[WeightSpec]:
+    return [("gamma", True)] if config.get("scale", True) is not False else []
+
+
+def _recurrent_weights(config: Config) -> list[WeightSpec]:
+    return [("kernel", True), ("recurrent_kernel", True)] + (
+        [("bias", True)] if _use_bias(config) else [])
+
+
+def _normalization_weights(config: Config) -> list[WeightSpec]:
+    # Given mean and variance in its config, it builds constants, not variables.
+    if config.get("mean") is not None and config.get("variance") is not None:
+        return []
+    return [("mean", False), ("variance", False), ("count", False)]
+
+
+# --- expected weight shapes ------------------------------------------------------------------
+
+
+def _channels(config: Config, input_shape: Shape) -> Any:
+    last = config.get("data_format", "channels_last") != "channels_first"
+    return input_shape[-1] if last else input_shape[1]
+
+
+def _dense_expected(config: Config, input_shape: Shape) -> dict[str, tuple[int, ...]]:
+    return {"kernel": (input_shape[-1], config["units"]), "bias": (config["units"],)}
+
+
+def _conv_expected(config: Config, input_shape: Shape) -> dict[str, tuple[int, ...]]:
+    rank = len(input_shape) - 2
+    size = config["kernel_size"]
+    size = tuple(size) if isinstance(size, (list, tuple)) else (size,) * rank
+    groups = config.get("groups", 1) or 1
+    filters = config["filters"]
+    return {"kernel": (*size, _channels(config, input_shape) // groups, filters),
+            "bias": (filters,)}
+
+
+def _depthwise_expected(config: Config, input_shape: Shape) -> dict[str, tuple[int, ...]]:
+    size = tuple(config["kernel_size"])
+    multiplier = config.get("depth_multiplier", 1)
+    channels = _channels(config, input_shape)
+    return {"kernel": (*size, channels, multiplier), "bias": (channels * multiplier,)}
+
+
+def _embedding_expected(config: Config, input_shape: Shape) -> dict[str, tuple[int, ...]]:
+    return {"embeddings": (config["input_dim"], config["output_dim"])}
+
+
+def _norm_expected(config: Config, input_shape: Shape) -> dict[str, tuple[int, ...]]:
+    axis = config.get("axis", -1)
+    if isinstance(axis, list) and len(axis) == 1:
+        axis = axis[0]
+    if not isinstance(axis, int):
+        return {}
+    size = (input_shape[axis],)
+    return {n: size for n in ("gamma", "beta", "moving_mean", "moving_variance")}
+
+
+# --- wrappers: their cost is the wrapped layer's ---------------------------------------------
+
+
+def _wrapped(config: Config, key: str = "layer") -> tuple[str, Config] | None:
+    inner = config.get(key)
+    if not isinstance(inner, dict) or not isinstance(inner.get("config"), dict):
+        return None
+    return str(inner.get("class_name", "")), inner["config"]
+
+
+def _bidirectional_macs(config: Config, inputs: list[Shape], outputs: list[Shape],
+                        weights: Weights) -> int | None:
+    forward = _wrapped(config)
+    backward = _wrapped(config, "backward_layer") or forward
+    if forward is None or backward is None:
+        return None
+    costs = [layer_macs(name, inner, inputs[:1], [], {}) for name, inner in (forward, backward)]
+    return None if None in costs else sum(costs)  # type: ignore[arg-type]
+
+
+def _time_distributed_macs(config: Config, inputs: list[Shape], outputs: list[Shape],
+                           weights: Weights) -> int | None:
+    inner = _wrapped(config)
+    shape = inputs[0]
+    if inner is None or len(shape) < 3 or shape[1] is None:
+        return None
+    step_in = [(shape[0], *shape[2:])]
+    step_out = [(s[0], *s[2:]) for s in outputs if s is not None and len(s) >= 2]
+    cost = layer_macs(inner[0], inner[1], step_in, step_out, {})
+    return None if cost is None else shape[1] * cost
+
+
+# --- the table -------------------------------------------------------------------------------
+
+KINDS: dict[str, LayerKind] = {}
+
+
+def _add(names: str, **fields: Any) -> None:
+    for name in names.split():
+        KINDS[name] = LayerKind(**fields)
+
+
+def _identity(config: Config, inputs: list[Shape]) -> Shape:
+    return inputs[0]
+
+
+_add("InputLayer", macs=macs.none)
+_add("Dense", shape=shapes.dense, weights=_kernel_bias, expected=_dense_expected,
+     macs=macs.dense)
+_add("EinsumDense", weights=_einsum_weights, macs=macs.einsum_dense)
+_add("Conv1D Conv2D Conv3D", shape=shapes.conv, weights=_kernel_bias, expected=_conv_expected,
+     macs=macs.conv)
+_add("DepthwiseConv1D", shape=shapes.conv, weights=_kernel_bias, macs=macs.depthwise)
+_add("DepthwiseConv2D", shape=shapes.conv, weights=_kernel_bias, expected=_depthwise_expected,
+     macs=macs.depthwise)
+_add("SeparableConv1D SeparableConv2D", shape=shapes.conv, weights=_separable_weights,
+     macs=macs.separable)
+_add("Conv1DTranspose Conv2DTranspose Conv3DTranspose", shape=shapes.deconv,
+     weights=_kernel_bias, macs=macs.transposed)
+_add("LocallyConnected1D LocallyConnected2D", weights=_kernel_bias)
+_add("BatchNormalization", shape=_identity, weights=_batch_norm_weights,
+     expected=_norm_expected, macs=macs.none)
+_add("LayerNormalization", shape=_identity, weights=_scale_center, expected=_norm_expected,
+     macs=macs.none)
+_add("GroupNormalization", shape=_identity, weights=_scale_center, macs=macs.none)
+_add("RMSNormalization", shape=_identity, weights=_rms_weights, macs=macs.none)
+_add("Normalization", shape=_identity, weights=_normalization_weights, macs=macs.none)
+_add("Embedding", shape=shapes.embedding, weights=lambda c: [("embeddings", True)],
+     expected=_embedding_expected, macs=macs.none)
+_add("LSTM", shape=shapes.recurrent(2), weights=_recurrent_weights, macs=macs.recurrent(4),
+     cell=True)
+_add("GRU", shape=shapes.recurrent(1), weights=_recurrent_weights, macs=macs.recurrent(3),
+     cell=True)
+_add("SimpleRNN", shape=shapes.recurrent(1), weights=_recurrent_weights,
+     macs=macs.recurrent(1), cell=True)
+_add("LSTMCell GRUCell SimpleRNNCell ConvLSTM2D", weights=_recurrent_weights)
+_add("PReLU", shape=_identity, weights=lambda c: [("alpha", True)], macs=macs.none)
+_add("MultiHeadAttention", shape=shapes.attention_like, macs=macs.multi_head_attention)
+_add("Attention", shape=shapes.attention_like, macs=macs.dot_attention)
+_add("AdditiveAttention", shape=shapes.attention_like)
+_add("Bidirectional", macs=_bidirectional_macs)
+_add("TimeDistributed", macs=_time_distributed_macs)
+# no arrays, no multiply-accumulates
+_add("Activation ReLU LeakyReLU ELU Softmax ThresholdedReLU Dropout SpatialDropout1D "
+     "SpatialDropout2D SpatialDropout3D GaussianNoise GaussianDropout AlphaDropout "
+     "UnitNormalization Rescaling ActivityRegularization Masking Identity RandomFlip "
+     "RandomRotation RandomZoom RandomTranslation RandomContrast RandomBrightness",
+     shape=_identity, macs=macs.none)
+_add("MaxPooling1D MaxPooling2D MaxPooling3D AveragePooling1D AveragePooling2D "
+     "AveragePooling3D", shape=shapes.pool, macs=macs.none)
+_add("GlobalAveragePooling1D GlobalAveragePooling2D GlobalAveragePooling3D GlobalMaxPooling1D "
+     "GlobalMaxPooling2D GlobalMaxPooling3D", shape=shapes.global_pool, macs=macs.none)
+_add("Flatten", shape=shapes.flatten, macs=macs.none)
+_add("Reshape", shape=shapes.reshape, macs=macs.none)
+_add("Permute", shape=shapes.permute, macs=macs.none)
+_add("RepeatVector", shape=shapes.repeat, macs=macs.none)
+for _rank in "123":
+    _add(f"ZeroPadding{_rank}D", shape=shapes.resize_spatial("padding", +1), macs=macs.none)
+    _add(f"Cropping{_rank}D", shape=shapes.resize_spatial("cropping", -1), macs=macs.none)
+    _add(f"UpSampling{_rank}D", shape=shapes.upsample, macs=macs.none)
+_add("Add Subtract Multiply Average Maximum Minimum", shape=shapes.merge, macs=macs.none)
+_add("Concatenate", shape=shapes.concat, macs=macs.none)
+_add("Resizing", shape=shapes.resizing, macs=macs.none)
+
+
+# --- what the rest of keras-cut asks ---------------------------------------------------------
+
+
+def weight_specs(class_name: str, config: Config) -> list[WeightSpec] | None:
     """The weights a layer of this class stores, in `.keras` storage order; None if unknown."""
-    use_bias = config.get("use_bias", True) is not False
-    if class_name in KERNEL_BIAS:
-        return [("kernel", True)] + ([("bias", True)] if use_bias else [])
-    if class_name == "EinsumDense":
-        return [("kernel", True)] + ([("bias", True)] if config.get("bias_axes") else [])
-    if class_name in ("SeparableConv1D", "SeparableConv2D"):
-        specs = [("depthwise_kernel", True), ("pointwise_kernel", True)]
-        return specs + ([("bias", True)] if use_bias else [])
-    if class_name == "BatchNormalization":
-        specs = []
-        if config.get("scale", True) is not False:
-            specs.append(("gamma", True))
-        if config.get("center", True) is not False:
-            specs.append(("beta", True))
-        return specs + [("moving_mean", False), ("moving_variance", False)]
-    if class_name in ("LayerNormalization", "GroupNormalization", "RMSNormalization"):
-        specs = []
-        if config.get("scale", True) is not False:
-            specs.append(("gamma", True))
-        if config.get("center", True) is not False and class_name != "RMSNormalization":
-            specs.append(("beta", True))
-        return specs
-    if class_name == "Embedding":
-        return [("embeddings", True)]
-    if class_name in RECURRENT:
-        return [("kernel", True), ("recurrent_kernel", True)] + (
-            [("bias", True)] if use_bias else []
-        )
-    if class_name == "PReLU":
-        return [("alpha", True)]
-    if class_name == "Normalization":
-        # Given mean and variance in its config, it builds constants, not variables.
-        if config.get("mean") is not None and config.get("variance") is not None:
-            return []
-        return [("mean", False), ("variance", False), ("count", False)]
-    return None
+    kind = KINDS.get(class_name)
+    return None if kind is None or kind.weights is None else kind.weights(config)
 
 
-# Recurrent layers keep their arrays in their cell (`.keras`: `layers/lstm/cell/vars/0`).
-CELL_LAYERS = {"LSTM", "GRU", "SimpleRNN"}
-
-
-def array_layout(class_name: str, config: dict[str, Any], count: int) -> list[str] | None:
+def array_layout(class_name: str, config: Config, count: int) -> list[str] | None:
     """Where a `.keras` file keeps a layer's `count` arrays (given in creation order), relative
     to the layer's group; None when keras-cut does not know."""
     if count == 0:
         return []
-    if class_name in CELL_LAYERS:
+    kind = KINDS.get(class_name)
+    if kind is not None and kind.cell:
         return [f"cell/vars/{i}" for i in range(count)]
     specs = weight_specs(class_name, config)
     if specs is None or len(specs) != count:
         return None
     return [f"vars/{i}" for i in range(count)]
+
+
+def infer_output_shapes(class_name: str, config: Config,
+                        inputs: list[Shape | None]) -> list[Shape | None] | None:
+    """Shapes of a call's outputs, or None where this class or these inputs are not known."""
+    if class_name == "InputLayer":
+        shape = config.get("batch_shape") or config.get("batch_input_shape")
+        return [shapes.as_shape(shape)] if shape is not None else None
+    kind = KINDS.get(class_name)
+    if kind is None or kind.shape is None or not inputs or any(s is None for s in inputs):
+        return None
+    try:
+        result = kind.shape(config, inputs)  # type: ignore[arg-type]
+    except (KeyError, TypeError, ValueError, IndexError, ZeroDivisionError):
+        return None
+    if result is None:
+        return None
+    return result if isinstance(result, list) else [result]
+
+
+def layer_macs(class_name: str, config: Config, inputs: list[Shape | None],
+               outputs: list[Shape | None], weights: Weights) -> int | None:
+    """Multiply-accumulates per sample of one call; None when the class or a shape is unknown."""
+    kind = KINDS.get(class_name)
+    if kind is None or kind.macs is None:
+        return None
+    if kind.macs is macs.none:
+        return 0
+    if not inputs or any(s is None for s in inputs) or any(s is None for s in outputs):
+        return None
+    try:
+        result = kind.macs(config, inputs, outputs, weights)  # type: ignore[arg-type]
+    except (KeyError, TypeError, ValueError, IndexError, ZeroDivisionError, AttributeError,
+            OverflowError):
+        return None
+    # configs come from untrusted files: a float (Infinity) or negative count is no count
+    return result if type(result) is int and result >= 0 else None
+
+
+def has_known_cost(class_name: str) -> bool:
+    kind = KINDS.get(class_name)
+    return kind is not None and kind.macs is not None
 
 
 def name_weights(
@@ -117,38 +330,15 @@ def _is_index_name(name: str) -> bool:
     return name.rsplit("/", 1)[-1].isdigit()
 
 
-def expected_shapes(
-    class_name: str, config: dict[str, Any], input_shape: tuple[Any, ...] | None
-) -> dict[str, tuple[int, ...]]:
+def expected_shapes(class_name: str, config: Config,
+                    input_shape: tuple[Any, ...] | None) -> dict[str, tuple[int, ...]]:
     """The shapes a layer's weights must have, given its config and input; {} if not known."""
+    kind = KINDS.get(class_name)
+    if kind is None or kind.expected is None:
+        return {}
     if not input_shape or any(not isinstance(d, int) for d in input_shape[1:]):
         return {}
     try:
-        last = config.get("data_format", "channels_last") != "channels_first"
-        channels = input_shape[-1] if last else input_shape[1]
-        if class_name == "Dense":
-            return {"kernel": (input_shape[-1], config["units"]), "bias": (config["units"],)}
-        if class_name in ("Conv1D", "Conv2D", "Conv3D"):
-            rank = len(input_shape) - 2
-            size = config["kernel_size"]
-            size = tuple(size) if isinstance(size, (list, tuple)) else (size,) * rank
-            groups = config.get("groups", 1) or 1
-            filters = config["filters"]
-            return {"kernel": (*size, channels // groups, filters), "bias": (filters,)}
-        if class_name == "DepthwiseConv2D":
-            size = tuple(config["kernel_size"])
-            multiplier = config.get("depth_multiplier", 1)
-            return {"kernel": (*size, channels, multiplier), "bias": (channels * multiplier,)}
-        if class_name == "Embedding":
-            return {"embeddings": (config["input_dim"], config["output_dim"])}
-        if class_name in ("BatchNormalization", "LayerNormalization"):
-            axis = config.get("axis", -1)
-            if isinstance(axis, list) and len(axis) == 1:
-                axis = axis[0]
-            if not isinstance(axis, int):
-                return {}
-            size = (input_shape[axis],)
-            return {n: size for n in ("gamma", "beta", "moving_mean", "moving_variance")}
+        return kind.expected(config, input_shape)
     except (KeyError, TypeError, IndexError, ValueError, ZeroDivisionError):
         return {}
-    return {}

@@ -10,11 +10,13 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from .errors import UsageError
 from .inspection import InspectReport, LayerDetail, LayerRow
 from .safety import BROKEN, UNLOADABLE, UNSAFE, Finding
 from .shapes import format_shape
 
 if TYPE_CHECKING:  # imported for annotations only: inspect need not load them
+    from .costs import Cost
     from .cutting import CutResult
     from .diffing import DiffReport
     from .verification import VerifyReport
@@ -56,7 +58,18 @@ def format_bytes(count: int) -> str:
     return f"{count} B"
 
 
-def render_inspect(report: InspectReport, console: Console) -> None:
+def format_count(count: int) -> str:
+    """3,857,973,248 -> "3.86 G": MACs at a glance (exact figures are in --json)."""
+    value = float(count)
+    for unit in ("", "K", "M", "G", "T"):
+        if value < 1000 or unit == "T":
+            return f"{count:,}" if not unit else f"{value:.2f} {unit}"
+        value /= 1000
+    return f"{count:,}"
+
+
+def render_inspect(report: InspectReport, console: Console,
+                   columns: list[str] | None = None) -> None:
     header = Table.grid(padding=(0, 2))
     header.add_column(style="bold")
     header.add_column()
@@ -72,39 +85,85 @@ def render_inspect(report: InspectReport, console: Console) -> None:
         )
     console.print(header)
     console.print()
-    console.print(layer_table(report.layers))
+    console.print(layer_table(report.layers, columns))
     console.print(
         f"Total params: {report.total_params:,} ({format_bytes(report.weight_bytes)})\n"
         f"Trainable params: {report.trainable_params:,}\n"
         f"Non-trainable params: {report.non_trainable_params:,}"
     )
+    console.print(cost_lines(report.cost), markup=False)
     render_findings(report.findings, console)
 
 
-def layer_table(rows: list[LayerRow]) -> Table:
+def cost_lines(cost: Cost) -> str:
+    """The footer's per-sample totals, saying "at least" where a part is unknown."""
+    macs = format_count(cost.macs)
+    if macs != f"{cost.macs:,}":
+        macs += f" ({cost.macs:,})"
+    if not cost.macs_known:
+        macs = f"at least {macs}; unknown for {len(cost.unknown)} layer call(s): " + \
+            ", ".join(cost.unknown[:3]) + (", ..." if len(cost.unknown) > 3 else "")
+    memory = format_bytes(cost.activation_bytes)
+    if not cost.activation_known:
+        memory = "at least " + memory
+    largest = f"; largest: {cost.largest[0]} ({format_bytes(cost.largest[1])})" \
+        if cost.largest else ""
+    return f"MACs per sample: {macs}\nActivation memory per sample: {memory}{largest}"
+
+
+COLUMNS = {"class": "Class", "shape": "Output shape", "params": "Params", "macs": "MACs",
+           "memory": "Activations", "trainable": "Trainable", "connected": "Connected to"}
+DEFAULT_COLUMNS = ["class", "shape", "params", "macs", "trainable", "connected"]
+
+
+def layer_table(rows: list[LayerRow], columns: list[str] | None = None) -> Table:
+    columns = DEFAULT_COLUMNS if columns is None else columns
     table = Table(show_lines=False, header_style="bold")
     table.add_column("Layer (path)", overflow="fold")
-    table.add_column("Class")
-    table.add_column("Output shape", overflow="fold")
-    table.add_column("Params", justify="right")
-    table.add_column("Trainable")
-    table.add_column("Connected to", overflow="fold")
+    for key in columns:
+        table.add_column(COLUMNS[key], overflow="fold",
+                         justify="right" if key in ("params", "macs", "memory") else "left")
     for row in rows:
         indent = "  " * row.depth + ("└ " if row.depth else "")
         name = Text(indent + row.name, style="bold" if row.is_model else "")
+        cells = {"class": row.class_name, "params": f"{row.params:,}",
+                 "trainable": "yes" if row.trainable else "no",
+                 "macs": _per_call(row.macs, format_count),
+                 "memory": _per_call(row.activation_bytes, format_bytes)}
         if len(row.output_shapes) > 1:
-            shape = "\n".join(
+            cells["shape"] = "\n".join(
                 f"@{i}: {format_shape(_one(s))}" for i, s in enumerate(row.output_shapes)
             )
-            inbound = "\n".join(f"@{i}: {', '.join(c) or '-'}" for i, c in enumerate(row.inbound))
+            cells["connected"] = "\n".join(
+                f"@{i}: {', '.join(c) or '-'}" for i, c in enumerate(row.inbound))
         else:
-            shape = format_shape(row.output_shape)
-            inbound = ", ".join(row.inbound[0]) if row.inbound and row.inbound[0] else "-"
-        table.add_row(
-            name, row.class_name, shape, f"{row.params:,}",
-            "yes" if row.trainable else "no", inbound,
-        )
+            cells["shape"] = format_shape(row.output_shape)
+            cells["connected"] = ", ".join(row.inbound[0]) \
+                if row.inbound and row.inbound[0] else "-"
+        table.add_row(name, *(cells[key] for key in columns))
     return table
+
+
+def _per_call(values: list[int | None], fmt: Any) -> str:
+    """One call's figure; `×N` when N calls cost the same; one line per call otherwise."""
+    shown = ["?" if v is None else fmt(v) for v in values]
+    if not shown:
+        return "-"
+    if len(set(shown)) == 1:
+        return shown[0] + (f" ×{len(shown)}" if len(shown) > 1 else "")
+    return "\n".join(f"@{i}: {v}" for i, v in enumerate(shown))
+
+
+def parse_columns(text: str | None) -> list[str] | None:
+    """`--columns shape,params,macs` -> the column keys, checked."""
+    if text is None:
+        return None
+    keys = [k.strip().lower() for k in text.split(",") if k.strip()]
+    unknown = [k for k in keys if k not in COLUMNS]
+    if unknown or not keys:
+        raise UsageError(f"--columns {text!r}: choose from {', '.join(COLUMNS)} "
+                         f"(comma-separated; the layer name is always shown)")
+    return keys
 
 
 def render_layer(detail: LayerDetail, console: Console) -> None:
@@ -156,12 +215,30 @@ def render_cut(result: CutResult, console: Console) -> None:
     for t in result.outputs:
         table.add_row("output", t.name, format_shape(t.shape), t.dtype or "?", t.source, "")
     console.print(table)
+    cost, whole = result.cost, result.parent_cost
+    macs = _share(cost.macs, cost.macs_known, whole.macs, whole.macs_known, format_count)
+    memory = _share(cost.activation_bytes, cost.activation_known, whole.activation_bytes,
+                    whole.activation_known, format_bytes)
     console.print(
         f"Layers: {len(result.layers)} kept, {len(result.dropped)} dropped\n"
         f"Params: {result.params:,} (trainable {result.trainable_params:,}"
         f"{', frozen' if result.frozen else ''})\n"
-        f"Saved: {result.output} ({result.format}, {format_bytes(result.size_bytes)})"
+        f"MACs per sample: {macs}\n"
+        f"Activation memory per sample: {memory}\n"
+        f"Saved: {result.output} ({result.format}, {format_bytes(result.size_bytes)})",
+        markup=False,
     )
+
+
+def _share(part: int, part_known: bool, whole: int, whole_known: bool, fmt: Any) -> str:
+    """"2.12 G, 55.0% of the parent's 3.86 G" ("at least" where a part is unknown)."""
+    text = ("" if part_known else "at least ") + fmt(part)
+    if whole and part_known and whole_known:
+        text += f", {100 * part / whole:.1f}% of the parent's {fmt(whole)}"
+    elif whole:
+        text += f" (the parent's: {'' if whole_known else 'at least '}{fmt(whole)}; the share is "
+        text += "unknown: some layers' costs are)"
+    return text
 
 
 def render_verify(report: VerifyReport, console: Console) -> None:

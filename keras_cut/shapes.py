@@ -1,4 +1,5 @@
-"""Output shapes of common Keras layers from their config and input shapes, without Keras.
+"""Output-shape rules of common Keras layers, from their config and input shapes, without
+Keras; `known_layers` says which class uses which rule.
 
 Used only where the file does not record a shape (a tensor nobody consumes, such as a model
 output, or legacy configs that record none). Returning None means "unknown", shown as `?`:
@@ -14,41 +15,7 @@ from typing import Any
 Dim = int | None
 Shape = tuple[Dim, ...]
 
-IDENTITY = {
-    "Activation", "ReLU", "LeakyReLU", "PReLU", "ELU", "Softmax", "ThresholdedReLU",
-    "Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "GaussianNoise",
-    "GaussianDropout", "AlphaDropout", "BatchNormalization", "LayerNormalization",
-    "GroupNormalization", "UnitNormalization", "RMSNormalization", "Rescaling", "Normalization",
-    "ActivityRegularization", "Masking", "Identity", "RandomFlip", "RandomRotation",
-    "RandomZoom", "RandomTranslation", "RandomContrast", "RandomBrightness",
-}
-MERGE = {"Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum"}
-
-
-def infer_output_shapes(
-    class_name: str, config: dict[str, Any], inputs: list[Shape | None]
-) -> list[Shape | None] | None:
-    """Shapes of a call's outputs, or None where this class or these inputs are not known."""
-    if class_name == "InputLayer":
-        shape = config.get("batch_shape") or config.get("batch_input_shape")
-        return [_as_shape(shape)] if shape is not None else None
-    if not inputs or any(s is None for s in inputs):
-        return None
-    rule = RULES.get(class_name)
-    if class_name in IDENTITY:
-        return [inputs[0]]
-    if rule is None:
-        return None
-    try:
-        result = rule(config, inputs)  # type: ignore[arg-type]
-    except (KeyError, TypeError, ValueError, IndexError, ZeroDivisionError):
-        return None
-    if result is None:
-        return None
-    return result if isinstance(result, list) else [result]
-
-
-def _as_shape(value: Any) -> Shape | None:
+def as_shape(value: Any) -> Shape | None:
     if not isinstance(value, (list, tuple)):
         return None
     dims: list[Dim] = []
@@ -62,7 +29,7 @@ def _as_shape(value: Any) -> Shape | None:
     return tuple(dims)
 
 
-def _tuple(value: Any, rank: int) -> tuple[int, ...]:
+def tuple_of(value: Any, rank: int) -> tuple[int, ...]:
     if isinstance(value, int):
         return (value,) * rank
     value = tuple(value)
@@ -95,7 +62,7 @@ def _deconv_len(length: Dim, kernel: int, stride: int, padding: str, dilation: i
     return (length - 1) * stride + kernel - 2 * pad + out_pad
 
 
-def _spatial(config: dict[str, Any], shape: Shape) -> tuple[Dim, tuple[Dim, ...], bool]:
+def split_channels(config: dict[str, Any], shape: Shape) -> tuple[Dim, tuple[Dim, ...], bool]:
     last = _channels_last(config)
     channels = shape[-1] if last else shape[1]
     spatial = shape[1:-1] if last else shape[2:]
@@ -106,13 +73,13 @@ def _pack(batch: Dim, spatial: tuple[Dim, ...], channels: Dim, last: bool) -> Sh
     return (batch, *spatial, channels) if last else (batch, channels, *spatial)
 
 
-def _conv(config: dict[str, Any], inputs: list[Shape]) -> Shape:
+def conv(config: dict[str, Any], inputs: list[Shape]) -> Shape:
     shape = inputs[0]
-    channels, spatial, last = _spatial(config, shape)
+    channels, spatial, last = split_channels(config, shape)
     rank = len(spatial)
-    kernel = _tuple(config["kernel_size"], rank)
-    strides = _tuple(config.get("strides", 1), rank)
-    dilation = _tuple(config.get("dilation_rate", 1), rank)
+    kernel = tuple_of(config["kernel_size"], rank)
+    strides = tuple_of(config.get("strides", 1), rank)
+    dilation = tuple_of(config.get("dilation_rate", 1), rank)
     padding = config.get("padding", "valid")
     out = tuple(
         _conv_len(n, k, s, padding, d) for n, k, s, d in zip(spatial, kernel, strides, dilation)
@@ -124,15 +91,15 @@ def _conv(config: dict[str, Any], inputs: list[Shape]) -> Shape:
     return _pack(shape[0], out, filters, last)
 
 
-def _deconv(config: dict[str, Any], inputs: list[Shape]) -> Shape:
+def deconv(config: dict[str, Any], inputs: list[Shape]) -> Shape:
     shape = inputs[0]
-    _, spatial, last = _spatial(config, shape)
+    _, spatial, last = split_channels(config, shape)
     rank = len(spatial)
-    kernel = _tuple(config["kernel_size"], rank)
-    strides = _tuple(config.get("strides", 1), rank)
-    dilation = _tuple(config.get("dilation_rate", 1), rank)
+    kernel = tuple_of(config["kernel_size"], rank)
+    strides = tuple_of(config.get("strides", 1), rank)
+    dilation = tuple_of(config.get("dilation_rate", 1), rank)
     out_pad = config.get("output_padding")
-    pads = _tuple(out_pad, rank) if out_pad is not None else (None,) * rank
+    pads = tuple_of(out_pad, rank) if out_pad is not None else (None,) * rank
     padding = config.get("padding", "valid")
     out = tuple(
         _deconv_len(n, k, s, padding, d, p)
@@ -141,30 +108,30 @@ def _deconv(config: dict[str, Any], inputs: list[Shape]) -> Shape:
     return _pack(shape[0], out, config["filters"], last)
 
 
-def _pool(config: dict[str, Any], inputs: list[Shape]) -> Shape:
+def pool(config: dict[str, Any], inputs: list[Shape]) -> Shape:
     shape = inputs[0]
-    channels, spatial, last = _spatial(config, shape)
+    channels, spatial, last = split_channels(config, shape)
     rank = len(spatial)
-    pool = _tuple(config["pool_size"], rank)
-    strides = _tuple(config.get("strides") or pool, rank)
+    pool = tuple_of(config["pool_size"], rank)
+    strides = tuple_of(config.get("strides") or pool, rank)
     padding = config.get("padding", "valid")
     out = tuple(_conv_len(n, k, s, padding) for n, k, s in zip(spatial, pool, strides))
     return _pack(shape[0], out, channels, last)
 
 
-def _global_pool(config: dict[str, Any], inputs: list[Shape]) -> Shape:
+def global_pool(config: dict[str, Any], inputs: list[Shape]) -> Shape:
     shape = inputs[0]
-    channels, spatial, last = _spatial(config, shape)
+    channels, spatial, last = split_channels(config, shape)
     if config.get("keepdims"):
         return _pack(shape[0], (1,) * len(spatial), channels, last)
     return (shape[0], channels)
 
 
-def _dense(config: dict[str, Any], inputs: list[Shape]) -> Shape:
+def dense(config: dict[str, Any], inputs: list[Shape]) -> Shape:
     return (*inputs[0][:-1], config["units"])
 
 
-def _flatten(config: dict[str, Any], inputs: list[Shape]) -> Shape:
+def flatten(config: dict[str, Any], inputs: list[Shape]) -> Shape:
     shape = inputs[0]
     if not _channels_last(config) and len(shape) > 2:
         shape = (shape[0], *shape[2:], shape[1])
@@ -172,7 +139,7 @@ def _flatten(config: dict[str, Any], inputs: list[Shape]) -> Shape:
     return (shape[0], None if any(d is None for d in rest) else math.prod(rest))
 
 
-def _reshape(config: dict[str, Any], inputs: list[Shape]) -> Shape:
+def reshape(config: dict[str, Any], inputs: list[Shape]) -> Shape:
     target = list(config["target_shape"])
     rest = inputs[0][1:]
     if -1 in target:
@@ -184,12 +151,12 @@ def _reshape(config: dict[str, Any], inputs: list[Shape]) -> Shape:
     return (inputs[0][0], *target)
 
 
-def _permute(config: dict[str, Any], inputs: list[Shape]) -> Shape:
+def permute(config: dict[str, Any], inputs: list[Shape]) -> Shape:
     shape = inputs[0]
     return (shape[0], *(shape[d] for d in config["dims"]))
 
 
-def _repeat(config: dict[str, Any], inputs: list[Shape]) -> Shape:
+def repeat(config: dict[str, Any], inputs: list[Shape]) -> Shape:
     return (inputs[0][0], config["n"], inputs[0][1])
 
 
@@ -202,10 +169,10 @@ def _padding_pairs(value: Any, rank: int) -> list[tuple[int, int]]:
     return [(v, v) if isinstance(v, int) else (v[0], v[1]) for v in value]
 
 
-def _resize_spatial(key: str, sign: int) -> Callable[[dict[str, Any], list[Shape]], Shape]:
+def resize_spatial(key: str, sign: int) -> Callable[[dict[str, Any], list[Shape]], Shape]:
     def rule(config: dict[str, Any], inputs: list[Shape]) -> Shape:
         shape = inputs[0]
-        channels, spatial, last = _spatial(config, shape)
+        channels, spatial, last = split_channels(config, shape)
         pairs = _padding_pairs(config[key], len(spatial))
         out = tuple(None if n is None else n + sign * (a + b) for n, (a, b) in zip(spatial, pairs))
         return _pack(shape[0], out, channels, last)
@@ -213,15 +180,15 @@ def _resize_spatial(key: str, sign: int) -> Callable[[dict[str, Any], list[Shape
     return rule
 
 
-def _upsample(config: dict[str, Any], inputs: list[Shape]) -> Shape:
+def upsample(config: dict[str, Any], inputs: list[Shape]) -> Shape:
     shape = inputs[0]
-    channels, spatial, last = _spatial(config, shape)
-    size = _tuple(config.get("size", 2), len(spatial))
+    channels, spatial, last = split_channels(config, shape)
+    size = tuple_of(config.get("size", 2), len(spatial))
     out = tuple(None if n is None else n * k for n, k in zip(spatial, size))
     return _pack(shape[0], out, channels, last)
 
 
-def _merge(config: dict[str, Any], inputs: list[Shape]) -> Shape:
+def merge(config: dict[str, Any], inputs: list[Shape]) -> Shape:
     rank = max(len(s) for s in inputs)
     padded = [(1,) * (rank - len(s)) + tuple(s) for s in inputs]
     out: list[Dim] = []
@@ -236,7 +203,7 @@ def _merge(config: dict[str, Any], inputs: list[Shape]) -> Shape:
     return tuple(out)
 
 
-def _concat(config: dict[str, Any], inputs: list[Shape]) -> Shape:
+def concat(config: dict[str, Any], inputs: list[Shape]) -> Shape:
     axis = config.get("axis", -1)
     rank = len(inputs[0])
     axis = axis % rank
@@ -246,28 +213,33 @@ def _concat(config: dict[str, Any], inputs: list[Shape]) -> Shape:
     return tuple(out)
 
 
-def _embedding(config: dict[str, Any], inputs: list[Shape]) -> Shape:
+def embedding(config: dict[str, Any], inputs: list[Shape]) -> Shape:
     return (*inputs[0], config["output_dim"])
 
 
-def _recurrent(config: dict[str, Any], inputs: list[Shape]) -> list[Shape]:
-    shape = inputs[0]
-    units = config["units"]
-    sequences = config.get("return_sequences")
-    out: Shape = (shape[0], shape[1], units) if sequences else (shape[0], units)
-    if not config.get("return_state"):
-        return [out]
-    states = 2 if config.get("_class") == "LSTM" else 1
-    return [out] + [(shape[0], units)] * states
+def recurrent(states: int) -> Callable[[dict[str, Any], list[Shape]], list[Shape]]:
+    """An RNN layer's outputs: the sequence or last output, then `states` state tensors when
+    `return_state` (LSTM: h and c; GRU, SimpleRNN: h)."""
+
+    def rule(config: dict[str, Any], inputs: list[Shape]) -> list[Shape]:
+        shape = inputs[0]
+        units = config["units"]
+        sequences = config.get("return_sequences")
+        out: Shape = (shape[0], shape[1], units) if sequences else (shape[0], units)
+        if not config.get("return_state"):
+            return [out]
+        return [out] + [(shape[0], units)] * states
+
+    return rule
 
 
-def _resizing(config: dict[str, Any], inputs: list[Shape]) -> Shape:
+def resizing(config: dict[str, Any], inputs: list[Shape]) -> Shape:
     shape = inputs[0]
-    channels, _, last = _spatial(config, shape)
+    channels, _, last = split_channels(config, shape)
     return _pack(shape[0], (config["height"], config["width"]), channels, last)
 
 
-def _attention_like(config: dict[str, Any], inputs: list[Shape]) -> Shape:
+def attention_like(config: dict[str, Any], inputs: list[Shape]) -> Shape:
     query = inputs[0]
     out_dim = config.get("output_shape")
     if out_dim is None:
@@ -275,41 +247,6 @@ def _attention_like(config: dict[str, Any], inputs: list[Shape]) -> Shape:
     if isinstance(out_dim, int):
         return (*query[:-1], out_dim)
     return (*query[:-1], *out_dim)
-
-
-RULES: dict[str, Callable[[dict[str, Any], list[Shape]], Any]] = {
-    "Dense": _dense,
-    "Conv1D": _conv, "Conv2D": _conv, "Conv3D": _conv,
-    "DepthwiseConv1D": _conv, "DepthwiseConv2D": _conv,
-    "SeparableConv1D": _conv, "SeparableConv2D": _conv,
-    "Conv1DTranspose": _deconv, "Conv2DTranspose": _deconv, "Conv3DTranspose": _deconv,
-    "MaxPooling1D": _pool, "MaxPooling2D": _pool, "MaxPooling3D": _pool,
-    "AveragePooling1D": _pool, "AveragePooling2D": _pool, "AveragePooling3D": _pool,
-    "GlobalAveragePooling1D": _global_pool, "GlobalAveragePooling2D": _global_pool,
-    "GlobalAveragePooling3D": _global_pool, "GlobalMaxPooling1D": _global_pool,
-    "GlobalMaxPooling2D": _global_pool, "GlobalMaxPooling3D": _global_pool,
-    "Flatten": _flatten,
-    "Reshape": _reshape,
-    "Permute": _permute,
-    "RepeatVector": _repeat,
-    "ZeroPadding1D": _resize_spatial("padding", +1),
-    "ZeroPadding2D": _resize_spatial("padding", +1),
-    "ZeroPadding3D": _resize_spatial("padding", +1),
-    "Cropping1D": _resize_spatial("cropping", -1),
-    "Cropping2D": _resize_spatial("cropping", -1),
-    "Cropping3D": _resize_spatial("cropping", -1),
-    "UpSampling1D": _upsample, "UpSampling2D": _upsample, "UpSampling3D": _upsample,
-    "Concatenate": _concat,
-    "Embedding": _embedding,
-    "LSTM": lambda c, i: _recurrent({**c, "_class": "LSTM"}, i),
-    "GRU": _recurrent,
-    "SimpleRNN": _recurrent,
-    "Resizing": _resizing,
-    "MultiHeadAttention": _attention_like,
-    "Attention": _attention_like,
-    "AdditiveAttention": _attention_like,
-    **{name: _merge for name in MERGE},
-}
 
 
 def format_shape(shape: Any) -> str:
