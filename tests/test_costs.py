@@ -250,3 +250,20 @@ def test_columns_option(capsys):
     assert "144 ×2" in run_cli(capsys, "inspect", path, "--columns", "macs").out
     bad = run_cli(capsys, "inspect", path, "--columns", "params,flops")
     assert bad.code == 2 and "flops" in bad.err and "macs" in bad.err
+
+
+def test_mixed_precision_activations_are_half_width(tmp_path, keras, capsys):
+    layers = keras.layers
+    inp = keras.Input((6, 6, 3), name="img")
+    x = layers.Conv2D(4, 3, dtype="mixed_float16", name="conv")(inp)
+    x = layers.Flatten(dtype="mixed_float16", name="flat")(x)
+    out = layers.Dense(2, dtype="float32", name="head")(x)
+    model = keras.Model(inp, out)
+    path = tmp_path / "mixed.keras"
+    model.save(path)
+    doc, _ = inspect_json(capsys, path)
+    rows = {row["name"]: row for row in doc["layers"]}
+    for layer in model.layers:  # the loaded model's own output dtypes and shapes
+        width = np.dtype(layer.output.dtype).itemsize
+        assert rows[layer.name]["activation_bytes"] == math.prod(layer.output.shape[1:]) * width
+    assert rows["conv"]["activation_bytes"] == 4 * 4 * 4 * 2
