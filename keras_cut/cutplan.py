@@ -67,22 +67,25 @@ class CutPlan:
 def plan_cut(flat: FlatGraph, output_specs: list[str], input_specs: list[str]) -> CutPlan:
     if not output_specs and not input_specs:
         raise UsageError("give at least one --output-layer or --input-layer")
-    out_nodes = [flat.resolve(s, "--output-layer") for s in output_specs]
-    in_nodes = [flat.resolve(s, "--input-layer") for s in input_specs]
-    _no_repeats(flat, out_nodes, "--output-layer")
+    out_picks = [flat.resolve_outputs(s, "--output-layer") for s in output_specs]
+    in_picks = [flat.resolve_outputs(s, "--input-layer") for s in input_specs]
+    in_nodes = [node for node, _ in in_picks]
+    _no_repeats(flat, [node for node, _ in out_picks], "--output-layer")
     _no_repeats(flat, in_nodes, "--input-layer")
 
     outputs: list[tuple[FlatTensor, str]] = []
-    if out_nodes:
-        for node in out_nodes:
-            outputs += output_labels(flat, node)
+    if out_picks:
+        for node, chosen in out_picks:  # `NAME[i]` keeps output i, a plain name all of them
+            labels = output_labels(flat, node)
+            outputs += [labels[i] for i in chosen]
     else:
         outputs = [output_labels(flat, t.node)[t.index] for t in flat.parent_outputs]
 
     cut_inputs: dict[FlatTensor, str] = {}
-    for node in in_nodes:
-        for t, label in output_labels(flat, node):
-            cut_inputs.setdefault(t, label)
+    for node, chosen in in_picks:
+        labels = output_labels(flat, node)
+        for i in chosen:
+            cut_inputs.setdefault(*labels[i])
 
     downstream = _downstream(flat, cut_inputs) if in_nodes else None
     kept: set[FlatNode] = set()

@@ -12,7 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .errors import LayerNameError, ModelFileError
-from .graph import CALL_SEP, Layer, LayerGraph, parse_layer_spec, unknown_layer_message
+from .graph import Layer, LayerGraph, parse_layer_spec, unknown_layer_message
+from .names import Segment, format_name
 
 Context = tuple[tuple[str, int], ...]  # ((model layer name, call index), ...) from the top
 
@@ -135,7 +136,7 @@ class FlatGraph:
     # --- names ----------------------------------------------------------------------------
 
     def path(self, node: FlatNode | FlatTensor) -> str:
-        return "/".join([name for name, _ in node.context] + [node.layer])
+        return format_name([(name, None) for name, _ in node.context] + [(node.layer, None)])
 
     def label(self, node: FlatNode | FlatTensor) -> str:
         """The name a user types for this call: the path, `@N` where a layer has several."""
@@ -143,15 +144,19 @@ class FlatGraph:
         context: Context = ()
         for name, call in node.context + ((node.layer, node.call),):
             layer = self._graphs[context].by_name[name]
-            parts.append(f"{name}{CALL_SEP}{call}" if len(layer.calls) > 1 else name)
+            parts.append((name, call if len(layer.calls) > 1 else None))
             context = context + ((name, call),)
-        return "/".join(parts)
+        return format_name(parts)
 
     def resolve(self, spec: str, option: str) -> FlatNode:
         """The one call `spec` names ("backbone/conv1", "shared@1", "backbone@0/conv1")."""
-        segments = parse_layer_spec(spec, option)
+        return self.resolve_outputs(spec, option)[0]
+
+    def resolve_outputs(self, spec: str, option: str) -> tuple[FlatNode, list[int]]:
+        """The call `spec` names and which of its outputs: `[i]` picks one, else all."""
+        name = parse_layer_spec(spec, option)
         found: list[FlatNode] = []
-        self._match(self.top, (), segments, found)
+        self._match(self.top, (), name.segments, found)
         if not found:
             raise LayerNameError(self._unknown(spec, option))
         if len(found) > 1:
@@ -160,20 +165,37 @@ class FlatGraph:
                 f"{option} {spec!r} is ambiguous: the layer is called {len(found)} times "
                 f"({choices}); name one call as NAME@N, e.g. {option} {self.label(found[0])}"
             )
-        return found[0]
+        node = found[0]
+        count = len(self.outputs_of(node))
+        if name.index is None:
+            return node, list(range(count))
+        if name.index >= count:
+            raise LayerNameError(
+                f"{option} {spec!r}: {self.label(node)!r} has {count} output(s), numbered from 0"
+            )
+        return node, [name.index]
 
-    def _match(self, graph: LayerGraph, context: Context,
-               segments: list[tuple[str, int | None]], found: list[FlatNode]) -> None:
-        (name, wanted), rest = segments[0], segments[1:]
-        layer = graph.by_name.get(name)
-        if layer is None:
-            return
-        calls = [c.index for c in layer.calls if wanted is None or c.index == wanted]
-        for call in calls:
-            if not rest:
-                found.append(FlatNode(context, name, call))
-            elif layer.submodel is not None:
-                self._match(layer.submodel, context + ((name, call),), rest, found)
+    def _match(self, graph: LayerGraph, context: Context, segments: tuple[Segment, ...],
+               found: list[FlatNode]) -> None:
+        """Every call `segments` can name: `NAME@N` as call N of NAME if it has one, else as the
+        layer named "NAME@N" (`NAME\\@N` names that layer always)."""
+        first, rest = segments[0], segments[1:]
+        readings = [(first.name, first.call)]
+        if first.literal is not None:
+            readings.append((first.literal, None))
+        for name, wanted in readings:
+            layer = graph.by_name.get(name)
+            if layer is None:
+                continue
+            calls = [c.index for c in layer.calls if wanted is None or c.index == wanted]
+            if not calls:
+                continue
+            for call in calls:
+                if not rest:
+                    found.append(FlatNode(context, name, call))
+                elif layer.submodel is not None:
+                    self._match(layer.submodel, context + ((name, call),), rest, found)
+            return  # the first reading that names a call wins
 
     def _unknown(self, spec: str, option: str) -> str:
         return unknown_layer_message(spec, self.top.all_paths(), prefix=f"{option} {spec!r}: ")

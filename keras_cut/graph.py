@@ -24,10 +24,10 @@ from .modelfile import (
     layer_name,
     model_layer_configs,
 )
+from .names import LayerName, NameSyntaxError, Segment, escape, parse_name
 from .shapes import Shape
 
 MODEL_CLASSES = {"Functional", "Sequential", "Model"}
-CALL_SEP = "@"
 
 
 @dataclass(frozen=True)
@@ -151,41 +151,56 @@ class LayerGraph:
 
     def find(self, spec: str) -> tuple[Layer, int | None]:
         """The layer at `spec` ("backbone/conv1", "shared@1") and the call chosen, if any."""
-        segments = parse_layer_spec(spec)
-        path, call = "/".join(name for name, _ in segments), segments[-1][1]
-        graph: LayerGraph = self
-        parts = path.split("/")
-        layer: Layer | None = None
-        for i, part in enumerate(parts):
-            layer = graph.by_name.get(part)
-            if layer is None:
-                raise LayerNameError(unknown_layer_message(spec, self.all_paths()))
-            if i < len(parts) - 1:
-                if layer.submodel is None:
-                    raise LayerNameError(
-                        f"layer {'/'.join(parts[: i + 1])!r} is a {layer.class_name}, not a "
-                        f"nested model, so {spec!r} does not exist; see `keras-cut inspect`"
-                    )
-                graph = layer.submodel
-        assert layer is not None
+        name = parse_layer_spec(spec)
+        found: list[tuple[Layer, int | None, bool]] = []
+        self._find(name.segments, found)
+        if not found:
+            raise LayerNameError(self._why_not_found(spec, name))
+        # `NAME@N` as a call of NAME first, else as a layer named "NAME@N" (`NAME\@N` always)
+        valid = [f for f in found if f[1] is None or 0 <= f[1] < max(len(f[0].calls), 1)]
+        layer, call, _ = (valid or found)[0]
         if call is not None and not 0 <= call < max(len(layer.calls), 1):
             raise LayerNameError(
-                f"layer {path!r} is called {len(layer.calls)} time(s); "
+                f"layer {layer.path!r} is called {len(layer.calls)} time(s); "
                 f"{spec!r} asks for call {call} (calls count from 0)"
             )
         return layer, call
 
+    def _find(self, segments: tuple[Segment, ...],
+              found: list[tuple[Layer, int | None, bool]]) -> None:
+        """Every reading of `segments`: `NAME@N` as a call, or as a name containing `@N`."""
+        first, rest = segments[0], segments[1:]
+        readings = [(first.name, first.call)]
+        if first.literal is not None:
+            readings.append((first.literal, None))
+        for name, call in readings:
+            layer = self.by_name.get(name)
+            if layer is None:
+                continue
+            if not rest:
+                found.append((layer, call, name == first.literal))
+            elif layer.submodel is not None:
+                layer.submodel._find(rest, found)
 
-def parse_layer_spec(spec: str, option: str = "the layer name") -> list[tuple[str, int | None]]:
-    """Split "backbone@1/conv@0" into [("backbone", 1), ("conv", 0)]; no `@N` gives None."""
-    spec = spec.strip().strip("/")
-    if not spec:
-        raise LayerNameError(f"{option} was given an empty layer name")
-    segments: list[tuple[str, int | None]] = []
-    for part in spec.split("/"):
-        name, sep, number = part.rpartition(CALL_SEP)
-        segments.append((name, int(number)) if sep and name and number.isdigit() else (part, None))
-    return segments
+    def _why_not_found(self, spec: str, name: LayerName) -> str:
+        graph: LayerGraph = self
+        for segment in name.segments[:-1]:
+            layer = graph.by_name.get(segment.name) or graph.by_name.get(segment.literal or "")
+            if layer is None:
+                break
+            if layer.submodel is None:
+                return (f"layer {layer.path!r} is a {layer.class_name}, not a nested model, so "
+                        f"{spec!r} does not exist; see `keras-cut inspect`")
+            graph = layer.submodel
+        return unknown_layer_message(spec, self.all_paths())
+
+
+def parse_layer_spec(spec: str, option: str = "the layer name") -> LayerName:
+    """Parse a layer name as typed (`names`); a malformed one is a LayerNameError."""
+    try:
+        return parse_name(spec)
+    except NameSyntaxError as exc:
+        raise LayerNameError(f"{option}: {exc}") from None
 
 
 def close_matches(path: str, paths: list[str]) -> list[str]:
@@ -205,12 +220,14 @@ def close_matches(path: str, paths: list[str]) -> list[str]:
 
 
 def unknown_layer_message(spec: str, paths: list[str], prefix: str = "") -> str:
-    """One line for a name the model does not have, with what the user may have meant."""
-    path = "/".join(name for name, _ in parse_layer_spec(spec))
-    if path in paths:
-        return (f"{prefix}layer {path!r} has no call {spec.rpartition(CALL_SEP)[2]!s} "
+    """One line for a name the model does not have, with what the user may have meant (never
+    the name itself)."""
+    name = parse_layer_spec(spec)
+    path = "/".join(escape(s.name) for s in name.segments)
+    if path in paths and name.segments[-1].call is not None:
+        return (f"{prefix}layer {path!r} has no call {name.segments[-1].call} "
                 "(calls count from 0; `keras-cut inspect` lists them)")
-    close = close_matches(path, paths)
+    close = [c for c in close_matches(path, paths) if c not in (spec.strip(), path)]
     hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
     return f"{prefix}no layer {path!r} in the model{hint} (see `keras-cut inspect`)"
 
@@ -281,7 +298,7 @@ class _Builder:
         trainable = parent_trainable and inner.get("trainable", True) is not False
         layer = Layer(
             name=lname,
-            path=prefix + lname,
+            path=prefix + escape(lname),
             class_name=class_name,
             module=raw.get("module") if isinstance(raw.get("module"), str) else None,
             registered_name=raw.get("registered_name")
@@ -298,7 +315,8 @@ class _Builder:
             for (spec_name, spec_trainable), e in zip(specs, entries)
         ]
         if is_model_config(raw):
-            layer.submodel = self.build(raw, prefix + lname + "/", key + (lname,), trainable)
+            layer.submodel = self.build(raw, prefix + escape(lname) + "/", key + (lname,),
+                                        trainable)
         return layer
 
     def _read_calls(
