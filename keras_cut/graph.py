@@ -228,7 +228,8 @@ def unknown_layer_message(spec: str, paths: list[str], prefix: str = "") -> str:
         return (f"{prefix}layer {path!r} has no call {name.segments[-1].call} "
                 "(calls count from 0; `keras-cut inspect` lists them)")
     close = [c for c in close_matches(path, paths) if c not in (spec.strip(), path)]
-    hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    quoted = ", ".join("'" + c + "'" for c in close)  # as typed: no repr() doubling of `\\`
+    hint = f"; did you mean {quoted}?" if close else ""
     return f"{prefix}no layer {path!r} in the model{hint} (see `keras-cut inspect`)"
 
 

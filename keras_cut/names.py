@@ -5,7 +5,7 @@
     encoder@1/proj           a layer inside the second call of a nested model
     lstm[1]                  output 1 of a call with several outputs (an RNN's state)
     dense\\@1                 the layer whose own name is `dense@1` (a backslash escapes `@`,
-                             `/`, `[` and itself; quote it in a shell: 'dense\\@1')
+                             `/`, `[`, `]` and itself; quote it in a shell: 'dense\\@1')
 
 Keras allows `@` and `[` in layer names (and tf.keras 2 allowed `/`), so every name keras-cut
 prints escapes those characters and every name it accepts can be one it printed.
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-SPECIAL = "\\/@["
+SPECIAL = "\\/@[]"
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,7 @@ def parse_name(text: str) -> LayerName:
     """Parse what a user typed; raise NameSyntaxError for an empty or malformed name."""
     text = text.strip()
     index = None
-    if text.endswith("]") and not text.endswith("\\]"):
+    if text.endswith("]") and not _is_escaped(text, len(text) - 1):
         start = _unescaped_find(text, "[")
         if start < 0:
             raise NameSyntaxError(f"{text!r} has a `]` without `[`")
@@ -96,6 +96,14 @@ def _segment(raw: str) -> Segment:
         name = _unescape(raw[:at])
         return Segment(name, int(raw[at + 1:]), literal=f"{name}@{raw[at + 1:]}")
     return Segment(_unescape(raw))
+
+
+def _is_escaped(text: str, pos: int) -> bool:
+    """Whether the character at `pos` follows an odd number of backslashes."""
+    count = 0
+    while pos - count - 1 >= 0 and text[pos - count - 1] == "\\":
+        count += 1
+    return count % 2 == 1
 
 
 def _unescape(text: str) -> str:
