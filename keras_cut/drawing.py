@@ -203,7 +203,8 @@ def _role_of(builder: _Builder, node: FlatNode, roles: dict[FlatNode, str],
     if layer.submodel is not None:  # a collapsed nested-model call: the strongest role inside
         inner = node.context + ((node.layer, node.call),)
         found = {role for n, role in roles.items() if n.context[: len(inner)] == inner}
-        for role in (OUTPUT, CUT_POINT, CROSSES, KEPT):
+        # kept before cut point: a cut inside it keeps most of it, it is not cut at its output
+        for role in (OUTPUT, KEPT, CUT_POINT, CROSSES):
             if role in found:
                 return role
         return DROPPED

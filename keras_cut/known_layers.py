@@ -172,6 +172,36 @@ def _time_distributed_macs(config: Config, inputs: list[Shape], outputs: list[Sh
     return None if cost is None else shape[1] * cost
 
 
+def _bidirectional_shape(config: Config, inputs: list[Shape]) -> list[Shape] | None:
+    forward = _wrapped(config)
+    backward = _wrapped(config, "backward_layer") or forward
+    if forward is None or backward is None:
+        return None
+    fw = infer_output_shapes(forward[0], forward[1], inputs[:1])
+    bw = infer_output_shapes(backward[0], backward[1], inputs[:1])
+    if not fw or not bw or fw[0] is None or bw[0] is None:
+        return None
+    mode = config.get("merge_mode", "concat")
+    states = fw[1:] + bw[1:]
+    if mode is None:
+        return [fw[0], bw[0], *states]  # type: ignore[list-item]
+    if mode == "concat":
+        last = None if fw[0][-1] is None or bw[0][-1] is None else fw[0][-1] + bw[0][-1]
+        return [(*fw[0][:-1], last), *states]  # type: ignore[list-item]
+    return [fw[0], *states]  # type: ignore[list-item]
+
+
+def _time_distributed_shape(config: Config, inputs: list[Shape]) -> list[Shape] | None:
+    inner = _wrapped(config)
+    shape = inputs[0]
+    if inner is None or len(shape) < 3:
+        return None
+    step = infer_output_shapes(inner[0], inner[1], [(shape[0], *shape[2:])])
+    if not step or any(s is None for s in step):
+        return None
+    return [(s[0], shape[1], *s[1:]) for s in step]  # type: ignore[index]
+
+
 # --- the table -------------------------------------------------------------------------------
 
 KINDS: dict[str, LayerKind] = {}
@@ -220,8 +250,8 @@ _add("PReLU", shape=_identity, weights=lambda c: [("alpha", True)], macs=macs.no
 _add("MultiHeadAttention", shape=shapes.attention_like, macs=macs.multi_head_attention)
 _add("Attention", shape=shapes.attention_like, macs=macs.dot_attention)
 _add("AdditiveAttention", shape=shapes.attention_like)
-_add("Bidirectional", macs=_bidirectional_macs)
-_add("TimeDistributed", macs=_time_distributed_macs)
+_add("Bidirectional", shape=_bidirectional_shape, macs=_bidirectional_macs)
+_add("TimeDistributed", shape=_time_distributed_shape, macs=_time_distributed_macs)
 # no arrays, no multiply-accumulates
 _add("Activation ReLU LeakyReLU ELU Softmax ThresholdedReLU Dropout SpatialDropout1D "
      "SpatialDropout2D SpatialDropout3D GaussianNoise GaussianDropout AlphaDropout "

@@ -143,3 +143,5 @@ def test_hostile_names_stay_text_in_the_browser(tmp_path):
     assert 'data-ready="true"' in dom and "<img" not in dom
     assert [label for label, _ in rendered_nodes(dom)] == ["in", evil]
     assert re.search(r'id="matches"[^>]*>1 of 1<', dom)
+    dom = browse(page, tmp_path, "#search=50%")  # not valid percent-encoding: still a page
+    assert 'data-ready="true"' in dom and "no layer matches" in dom

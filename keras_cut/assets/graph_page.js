@@ -4,6 +4,7 @@
 (function () {
   "use strict";
   var SVGNS = "http://www.w3.org/2000/svg";
+  var CLUSTER_LABEL = 18;  // px above a nested model's frame for its name
   var data = JSON.parse(document.getElementById("graph-data").textContent);
   var svg = document.getElementById("graph");
   var byId = {};
@@ -45,8 +46,8 @@
 
   function layout() {
     var g = new dagre.graphlib.Graph({ compound: true, multigraph: false });
-    g.setGraph({ rankdir: "TB", nodesep: 18, ranksep: 28, edgesep: 8, marginx: 20,
-      marginy: 20 });
+    g.setGraph({ rankdir: "TB", nodesep: 18, ranksep: 28 + CLUSTER_LABEL, edgesep: 8,
+      marginx: 20, marginy: 20 + CLUSTER_LABEL });
     g.setDefaultEdgeLabel(function () { return {}; });
     data.clusters.forEach(function (c) {
       g.setNode(c.id, { label: c.label, clusterLabelPos: "top", paddingTop: 22 });
@@ -71,8 +72,10 @@
     svg.setAttribute("viewBox", "0 0 " + width + " " + height);
     var defs = el("defs", {}, svg);
     [["arrow", "#5b6b7f"], ["arrow-crossing", "#c2185b"]].forEach(function (m) {
+      // sized in the drawing's units, so that a bold edge does not get a huge arrowhead
       var marker = el("marker", { id: m[0], viewBox: "0 0 10 10", refX: 9, refY: 5,
-        markerWidth: 7, markerHeight: 7, orient: "auto-start-reverse" }, defs);
+        markerUnits: "userSpaceOnUse", markerWidth: 9, markerHeight: 9,
+        orient: "auto-start-reverse" }, defs);
       el("path", { d: "M 0 0 L 10 5 L 0 10 z", fill: m[1] }, marker);
     });
     var root = el("g", { "class": "viewport-content" }, svg);
@@ -83,10 +86,11 @@
       var box = g.node(c.id);
       if (!box) return;
       var group = el("g", { "class": "cluster", "data-label": c.label }, clusterLayer);
-      el("rect", { x: box.x - box.width / 2, y: box.y - box.height / 2, width: box.width,
-        height: box.height }, group);
-      var label = el("text", { x: box.x - box.width / 2 + 8, y: box.y - box.height / 2 + 15 },
-        group);
+      // dagre leaves no room for a label: the frame grows upwards by one line to hold it
+      var top = box.y - box.height / 2 - CLUSTER_LABEL;
+      el("rect", { x: box.x - box.width / 2, y: top, width: box.width,
+        height: box.height + CLUSTER_LABEL }, group);
+      var label = el("text", { x: box.x - box.width / 2 + 8, y: top + 14 }, group);
       label.textContent = c.label;
     });
     data.edges.forEach(function (e) {
@@ -148,11 +152,15 @@
     panZoom.pan({ x: sizes.width / 2 - x * sizes.realZoom, y: sizes.height / 2 - y * sizes.realZoom });
   }
 
-  // The whole graph when its labels stay readable; otherwise its top (the inputs) at a
-  // readable size: drag or scroll down, or RESET for the whole graph.
+  // The whole graph when its labels stay readable; otherwise, at a readable size, where the
+  // cut starts (a cut) or the top (the inputs): drag or scroll, or RESET for the whole graph.
   function initialView() {
     var sizes = panZoom.getSizes();
     if (sizes.realZoom >= 0.6) return;
+    var start = data.cut ? data.nodes.filter(function (n) {
+      return n.role !== "dropped" && n.role !== "input";
+    })[0] : null;
+    if (start) { centerOn(start.id); return; }
     panZoom.zoom(1 / (sizes.realZoom / panZoom.getZoom()));
     sizes = panZoom.getSizes();
     panZoom.pan({ x: sizes.width / 2 - sizes.viewBox.width / 2 * sizes.realZoom, y: 10 });
@@ -246,7 +254,12 @@
   }
 
   function fromHash() {
-    var hash = decodeURIComponent(location.hash.replace(/^#/, ""));
+    var hash;
+    try {
+      hash = decodeURIComponent(location.hash.replace(/^#/, ""));
+    } catch (err) {  // a stray "%": take the text as it is
+      hash = location.hash.replace(/^#/, "");
+    }
     var m = /^(search|layer)=(.*)$/.exec(hash);
     if (!m) return;
     if (m[1] === "search") {
