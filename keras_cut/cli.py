@@ -32,13 +32,28 @@ from .render import (
 app = typer.Typer(
     name="keras-cut",
     help="Take saved Keras models apart: inspect them, cut submodels, verify the cuts.",
-    add_completion=False,
+    add_completion=True,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
 
 _state = {"debug": False}
+
+
+def _complete_layers(ctx: typer.Context, incomplete: str) -> list[str]:
+    """Tab completion of layer names, read from the MODEL already on the command line."""
+    from .completion import complete_layer
+
+    # while completing, click leaves positional arguments unparsed in ctx.args
+    model = ctx.params.get("model") or next(iter(ctx.args), None)
+    return complete_layer(model, incomplete)
+
+
+def _complete_models(incomplete: str) -> list[str]:
+    from .completion import complete_model_file
+
+    return complete_model_file(incomplete)
 
 # Typer vendors click privately; reach its UsageError through the public BadParameter.
 _UsageError = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
@@ -84,16 +99,19 @@ def _options(
 
 @app.command("inspect")
 def inspect_command(
-    model: Path = typer.Argument(..., help="A .keras or legacy .h5 model file."),
+    model: Path = typer.Argument(..., autocompletion=_complete_models,
+                                 help="A .keras or legacy .h5 model file."),
     json_output: bool = typer.Option(False, "--json", help="Print one JSON document."),
     depth: int | None = typer.Option(
         None, "--depth", min=0, help="Expand nested models to this depth (default: fully)."
     ),
     filter: str | None = typer.Option(
-        None, "--filter", help="Show only layers whose path or class matches this regex."
+        None, "--filter", autocompletion=_complete_layers,
+        help="Show only layers whose path or class matches this regex."
     ),
     layer: str | None = typer.Option(
-        None, "--layer", help="Show one layer in detail: config, weights with statistics."
+        None, "--layer", autocompletion=_complete_layers,
+        help="Show one layer in detail: config, weights with statistics."
     ),
     columns: str | None = typer.Option(
         None, "--columns", help="The table's columns, comma-separated, from: class, shape, "
@@ -148,17 +166,18 @@ def _notice(message: str) -> None:
 
 @app.command("cut")
 def cut_command(
-    model: Path = typer.Argument(..., help="The parent model (.keras or .h5)."),
+    model: Path = typer.Argument(..., autocompletion=_complete_models,
+                                 help="The parent model (.keras or .h5)."),
     output: Path = typer.Option(
         ..., "-o", "--output", help="Where to save the submodel; .keras or .h5 sets the format."
     ),
     output_layer: list[str] | None = typer.Option(
-        None, "--output-layer",
+        None, "--output-layer", autocompletion=_complete_layers,
         help="End at this layer's output (repeat for several outputs). Paths like "
         "backbone/conv1 reach into nested models; NAME@N picks a call of a shared layer.",
     ),
     input_layer: list[str] | None = typer.Option(
-        None, "--input-layer",
+        None, "--input-layer", autocompletion=_complete_layers,
         help="Start after this layer: its output becomes an input (repeatable). Without "
         "--output-layer the submodel ends at the parent's outputs.",
     ),
@@ -226,21 +245,24 @@ def cut_command(
 
 @app.command("graph")
 def graph_command(
-    model: Path = typer.Argument(..., help="The model file (.keras or .h5)."),
+    model: Path = typer.Argument(..., autocompletion=_complete_models,
+                                 help="The model file (.keras or .h5)."),
     output: Path = typer.Option(
         ..., "-o", "--output", help="The picture: .svg, .png, .pdf (Graphviz), .dot (Graphviz "
         "source), .mmd (Mermaid, which GitHub renders in Markdown) or .html (one interactive "
         "page: pan, zoom, search, details and cut commands; needs nothing)."),
     output_layer: list[str] | None = typer.Option(
-        None, "--output-layer", help="Show the cut that ends here (as `cut`; repeatable)."),
+        None, "--output-layer", autocompletion=_complete_layers,
+        help="Show the cut that ends here (as `cut`; repeatable)."),
     input_layer: list[str] | None = typer.Option(
-        None, "--input-layer", help="Show the cut that starts after this layer (as `cut`)."),
+        None, "--input-layer", autocompletion=_complete_layers,
+        help="Show the cut that starts after this layer (as `cut`)."),
     depth: int | None = typer.Option(
         None, "--depth", min=0, help="Draw nested models this deep; deeper ones become one "
         "node per call (0: only the top level)."),
     filter: str | None = typer.Option(
-        None, "--filter", help="Only layers whose path or class matches this regular "
-        "expression."),
+        None, "--filter", autocompletion=_complete_layers,
+        help="Only layers whose path or class matches this regular expression."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing OUTPUT."),
 ) -> None:
     """Draw the layer graph, and with cut options what that cut keeps.
@@ -276,9 +298,10 @@ def graph_command(
 @app.command("verify")
 def verify_command(
     parent: Path = typer.Argument(
-        ..., help="The parent model the submodel was cut from, or a golden file (.npz) "
-        "written by --save-golden."),
-    submodel: Path = typer.Argument(..., help="The submodel to check."),
+        ..., autocompletion=_complete_models, help="The parent model the submodel was cut "
+        "from, or a golden file (.npz) written by --save-golden."),
+    submodel: Path = typer.Argument(..., autocompletion=_complete_models,
+                                    help="The submodel to check."),
     samples: int = typer.Option(32, "--samples", min=1, help="How many input samples to run."),
     batch_size: int = typer.Option(8, "--batch-size", min=1, help="Samples per inference."),
     seed: int = typer.Option(0, "--seed", help="Seed of the random inputs."),
@@ -351,8 +374,10 @@ def verify_command(
 
 @app.command("diff")
 def diff_command(
-    a: Path = typer.Argument(..., help="The first model file (old)."),
-    b: Path = typer.Argument(..., help="The second model file (new)."),
+    a: Path = typer.Argument(..., autocompletion=_complete_models,
+                             help="The first model file (old)."),
+    b: Path = typer.Argument(..., autocompletion=_complete_models,
+                             help="The second model file (new)."),
     structure_only: bool = typer.Option(
         False, "--structure-only", help="Compare layers, connections, configs and array "
         "shapes, not array values."),

@@ -104,11 +104,13 @@ class ModelFile:
         return value
 
 
-def read_model_file(path: str | Path) -> ModelFile:
+def read_model_file(path: str | Path, weights: bool = True) -> ModelFile:
     """Open `path` and return its config, metadata and weight index; raise ModelFileError.
 
-    A tf.keras 2 config is normalised into what Keras 3 accepts, each change recorded."""
-    model = _read_model_file(Path(path))
+    A tf.keras 2 config is normalised into what Keras 3 accepts, each change recorded. With
+    `weights=False` a `.keras` file's weights are not indexed (its layer names are enough for
+    shell completion; nothing else may use such a ModelFile)."""
+    model = _read_model_file(Path(path), weights)
     from . import legacy
 
     if legacy.is_legacy(model.config, model.keras_version):
@@ -118,7 +120,7 @@ def read_model_file(path: str | Path) -> ModelFile:
     return model
 
 
-def _read_model_file(path: Path) -> ModelFile:
+def _read_model_file(path: Path, weights: bool = True) -> ModelFile:
     if not path.exists():
         raise ModelFileError(f"{path}: no such file; check the path")
     if path.is_dir():
@@ -134,7 +136,7 @@ def _read_model_file(path: Path) -> ModelFile:
     if not head:
         raise ModelFileError(f"{path}: the file is empty; re-save the model")
     if head.startswith(ZIP_MAGIC):
-        return _read_keras_zip(path)
+        return _read_keras_zip(path, weights)
     if head == H5_MAGIC:
         return _read_legacy_h5(path)
     raise ModelFileError(
@@ -146,7 +148,7 @@ def _read_model_file(path: Path) -> ModelFile:
 # --- .keras zip -------------------------------------------------------------------------------
 
 
-def _read_keras_zip(path: Path) -> ModelFile:
+def _read_keras_zip(path: Path, weights: bool = True) -> ModelFile:
     try:
         zf = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError, ValueError) as exc:
@@ -173,6 +175,8 @@ def _read_keras_zip(path: Path) -> ModelFile:
             keras_version=_str_or_none(metadata.get("keras_version")),
             date_saved=_str_or_none(metadata.get("date_saved")),
         )
+        if not weights:
+            return model
         if "model.weights.h5" in names:
             import h5py
 

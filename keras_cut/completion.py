@@ -1,0 +1,73 @@
+"""What a shell completes: layer names read from the model file on the command line, and model
+files. Reading only the config (never the weights) keeps it well under a quarter of a second on
+ResNet50, so completion can run on every Tab."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .errors import KerasCutError
+from .names import format_name
+
+MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
+
+
+def layer_names(model: str | Path) -> list[str]:
+    """Every name a layer option accepts, as typed: paths, nested paths, `NAME@N` for each call
+    of a layer called several times, in the model's order; [] if the file cannot be read."""
+    from .graph import LayerGraph, build_graph
+    from .modelfile import read_model_file
+
+    try:
+        graph = build_graph(read_model_file(model, weights=False))
+    except (KerasCutError, OSError, ValueError, RecursionError):
+        return []
+    names: list[str] = []
+
+    def walk(g: LayerGraph, prefix: list[tuple[str, int | None]]) -> None:
+        for layer in g.layers:
+            here = prefix + [(layer.name, None)]
+            names.append(format_name(here))
+            if len(layer.calls) > 1:
+                names.extend(format_name(prefix + [(layer.name, c.index)]) for c in layer.calls)
+            if layer.submodel is not None:
+                walk(layer.submodel, here)
+
+    walk(graph, [])
+    return list(dict.fromkeys(names))
+
+
+def complete_layer(model: str | Path | None, incomplete: str) -> list[str]:
+    """Layer names of `model` that start with what has been typed (case-sensitive, as Keras
+    names are; a name without a match of its own case matches ignoring case)."""
+    if model is None or not Path(model).is_file():
+        return []
+    names = layer_names(model)
+    found = [n for n in names if n.startswith(incomplete)]
+    if not found:
+        found = [n for n in names if n.lower().startswith(incomplete.lower())]
+    return found
+
+
+def complete_model_file(incomplete: str) -> list[str]:
+    """Model files (and folders, to descend into) whose path starts with what has been typed."""
+    if "/" in incomplete:
+        folder, _, stem = incomplete.rpartition("/")
+        where, prefix = Path(os.path.expanduser(folder or "/")), folder + "/"
+    else:
+        where, stem, prefix = Path("."), incomplete, ""
+    try:
+        entries = sorted(os.scandir(where), key=lambda e: e.name)
+    except OSError:
+        return []
+    found = []
+    for entry in entries:
+        if not entry.name.startswith(stem) or (entry.name.startswith(".") and not stem):
+            continue
+        shown = prefix + entry.name
+        if entry.is_dir():
+            found.append(shown + "/")
+        elif entry.name.lower().endswith(MODEL_SUFFIXES):
+            found.append(shown)
+    return found
