@@ -41,6 +41,11 @@ app = typer.Typer(
 _state = {"debug": False}
 
 
+def _examples(*lines: str) -> str:
+    """A command's --help ends with these (`\b` keeps click from rewrapping them)."""
+    return "Examples:\n\n\b\n" + "\n".join("  " + line for line in lines)
+
+
 def _complete_layers(ctx: typer.Context, incomplete: str) -> list[str]:
     """Tab completion of layer names, read from the MODEL already on the command line."""
     from .completion import complete_layer
@@ -97,7 +102,14 @@ def _options(
     _state["debug"] = debug
 
 
-@app.command("inspect")
+_INSPECT_EXAMPLES = _examples(
+    "keras-cut inspect resnet50.keras",
+    "keras-cut inspect resnet50.keras --columns shape,params,macs,memory --filter conv4",
+    "keras-cut inspect model.keras --json | jq .total_macs",
+)
+
+
+@app.command("inspect", epilog=_INSPECT_EXAMPLES)
 def inspect_command(
     model: Path = typer.Argument(..., autocompletion=_complete_models,
                                  help="A .keras or legacy .h5 model file."),
@@ -123,14 +135,6 @@ def inspect_command(
     Reads the file without TensorFlow and runs nothing from it. MACs (multiply-accumulates)
     and activation memory are per sample, for one call of each layer; the footer totals every
     call (see the README's "What a model costs" for the conventions).
-
-    Examples:
-
-      keras-cut inspect resnet50.keras
-
-      keras-cut inspect resnet50.keras --columns shape,params,macs,memory --filter conv4
-
-      keras-cut inspect model.keras --json | jq .total_macs
     """
     with _user_errors():
         if layer is not None:
@@ -164,7 +168,15 @@ def _notice(message: str) -> None:
     stderr_console().print(f"Notice: {message}", markup=False, soft_wrap=True)
 
 
-@app.command("cut")
+_CUT_EXAMPLES = _examples(
+    "keras-cut cut resnet50.keras -o features.keras --output-layer conv4_block6_out --freeze",
+    "keras-cut cut resnet50.keras -o head.keras --input-layer conv4_block6_out --verify",
+    "keras-cut cut model.keras -o part.keras --input-layer backbone/block_5_add "
+    "--output-layer pool",
+)
+
+
+@app.command("cut", epilog=_CUT_EXAMPLES)
 def cut_command(
     model: Path = typer.Argument(..., autocompletion=_complete_models,
                                  help="The parent model (.keras or .h5)."),
@@ -243,7 +255,15 @@ def cut_command(
         raise typer.Exit(1)
 
 
-@app.command("graph")
+_GRAPH_EXAMPLES = _examples(
+    "keras-cut graph resnet50.keras -o resnet50.svg",
+    "keras-cut graph resnet50.keras -o cut.svg --input-layer conv4_block1_out",
+    "keras-cut graph model.keras -o model.mmd --depth 0",
+    "keras-cut graph resnet50.keras -o resnet50.html",
+)
+
+
+@app.command("graph", epilog=_GRAPH_EXAMPLES)
 def graph_command(
     model: Path = typer.Argument(..., autocompletion=_complete_models,
                                  help="The model file (.keras or .h5)."),
@@ -271,16 +291,6 @@ def graph_command(
     With --output-layer/--input-layer (same meaning, names and errors as `cut`): kept,
     dropped, cut-point inputs, tensors crossing the cut (extra inputs) and outputs are drawn
     distinctly, with a legend. No model is written and TensorFlow is not loaded.
-
-    Examples:
-
-      keras-cut graph resnet50.keras -o resnet50.svg
-
-      keras-cut graph resnet50.keras -o cut.svg --input-layer conv4_block1_out
-
-      keras-cut graph model.keras -o model.mmd --depth 0
-
-      keras-cut graph resnet50.keras -o resnet50.html
     """
     from .drawing import GRAPH_FORMATS, draw_model, write_picture
     from .writing import check_output
@@ -295,7 +305,15 @@ def graph_command(
         _notice(f"drew {what}: {output}")
 
 
-@app.command("verify")
+_VERIFY_EXAMPLES = _examples(
+    "keras-cut verify resnet50.keras features.keras",
+    "keras-cut verify model.keras head.keras --atol 1e-4 --atol logits=1e-3 --json",
+    "keras-cut verify model.keras sub.keras --save-golden sub.golden.npz",
+    "keras-cut verify sub.golden.npz sub.keras   # later, in CI: no parent needed",
+)
+
+
+@app.command("verify", epilog=_VERIFY_EXAMPLES)
 def verify_command(
     parent: Path = typer.Argument(
         ..., autocompletion=_complete_models, help="The parent model the submodel was cut "
@@ -340,15 +358,6 @@ def verify_command(
     With a golden file as PARENT, the stored inputs, answers, tolerances and weight hashes
     are used and no parent model is opened.
     Exit 0 when everything agrees, 1 when anything disagrees, 2 on an error.
-
-    Examples:
-
-      keras-cut verify resnet50.keras features.keras
-
-      keras-cut verify model.keras head.keras --atol 1e-4 --atol logits=1e-3 --json
-
-      keras-cut verify model.keras sub.keras --save-golden sub.golden.npz  (then, in CI:
-      keras-cut verify sub.golden.npz sub.keras)
     """
     from .feeds import parse_input_shapes
     from .verification import verify_models
@@ -372,7 +381,14 @@ def verify_command(
         raise typer.Exit(1)
 
 
-@app.command("diff")
+_DIFF_EXAMPLES = _examples(
+    "keras-cut diff model.keras retrained.keras",
+    "keras-cut diff model.h5 model.keras --structure-only",
+    "keras-cut diff base.keras tuned.keras --atol 1e-6 --json",
+)
+
+
+@app.command("diff", epilog=_DIFF_EXAMPLES)
 def diff_command(
     a: Path = typer.Argument(..., autocompletion=_complete_models,
                              help="The first model file (old)."),
@@ -392,14 +408,6 @@ def diff_command(
     fields that differ (old -> new), and every stored array (shape, dtype, values: max and
     mean absolute difference, fraction of elements changed). Nothing from either file runs.
     Exit 0 when identical (under the options), 1 when different, 2 on an error.
-
-    Examples:
-
-      keras-cut diff model.keras retrained.keras
-
-      keras-cut diff model.h5 model.keras --structure-only
-
-      keras-cut diff base.keras tuned.keras --atol 1e-6 --json
     """
     from .diffing import diff_models
 
