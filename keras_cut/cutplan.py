@@ -45,6 +45,9 @@ class CutPlan:
     # every top-level layer of the submodel (a nested model kept whole: the model) -> the
     # parent layer path it is
     layer_sources: dict[str, str] = field(default_factory=dict)
+    # the parent's dict-output keys, when the cut ends at all of the parent's outputs (a head):
+    # the submodel returns the same dict
+    output_keys: list[str] | None = None
 
     @property
     def kept_paths(self) -> list[str]:
@@ -95,6 +98,13 @@ def plan_cut(flat: FlatGraph, output_specs: list[str], input_specs: list[str]) -
     if downstream is not None:
         for t, label in outputs:
             if t not in cut_inputs and t.node not in downstream:
+                if not out_picks:  # the user gave no --output-layer: the model's outputs
+                    raise CutError(
+                        f"the model output {label!r} does not depend on "
+                        f"{_names('--input-layer', cut_inputs)}, so a head from there cannot "
+                        "compute it; add --output-layer for the outputs you want after the "
+                        "input layer"
+                    )
                 raise CutError(
                     f"--output-layer {label!r} does not depend on "
                     f"{_names('--input-layer', cut_inputs)}: it comes before the cut or sits on "
@@ -124,11 +134,19 @@ def plan_cut(flat: FlatGraph, output_specs: list[str], input_specs: list[str]) -
             "after them or sits on another branch; drop it or choose another output"
         )
     inputs = _order_inputs(flat, found_inputs, cut_inputs)
+    if not kept:
+        same = [label for t, label in outputs if t in cut_inputs]
+        raise CutError(
+            (f"--input-layer and --output-layer name the same layer ({same[0]!r}): "
+             if same else "the outputs are the inputs: ")
+            + "the cut would keep no layer at all; name an output after the input layer"
+        )
     plan = CutPlan(
         flat=flat,
         inputs=[_planned_input(flat, t, kind, cut_inputs) for t, kind in inputs],
         outputs=[_planned(flat, t, label, "output") for t, label in outputs],
         steps=_collapse(flat, [n for n in flat.nodes if n in kept], inputs, outputs),
+        output_keys=flat.top.output_keys if not out_picks else None,
     )
     _assign_names(plan)
     return plan

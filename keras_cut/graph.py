@@ -117,6 +117,7 @@ class LayerGraph:
     inputs: list[TensorRef]
     outputs: list[TensorRef]
     order: list[tuple[str, int]]  # every (layer, call) in an order where producers come first
+    output_keys: list[str] | None = None  # a dict of outputs: its keys, in `outputs`' order
 
     def __post_init__(self) -> None:
         self.by_name = {layer.name: layer for layer in self.layers}
@@ -288,6 +289,9 @@ class _Builder:
             order=[],
         )
         graph.order = self._toposort(graph)
+        declared = inner.get("output_layers") if isinstance(inner, dict) else None
+        if isinstance(declared, dict) and len(declared) == len(outputs):
+            graph.output_keys = sorted(declared)  # the order `_endpoints` flattened them in
         self._fill_tensors(graph, layer_configs)
         return graph
 

@@ -159,6 +159,9 @@ def inspect_model(
         for d, layer, graph_of in graph.walk(depth)
         if pattern is None or pattern.search(layer.path) or pattern.search(layer.class_name)
     ]
+    if pattern is not None and not rows:
+        raise UsageError(f"--filter {filter!r} matches no layer (it is searched in layer paths "
+                         "and class names)")
     return InspectReport(
         file=str(model_file.path),
         format=model_file.format,

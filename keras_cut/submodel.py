@@ -95,6 +95,11 @@ class _Writer:
             "input_layers": _endpoints(inputs),
             "output_layers": _endpoints([self._endpoint(ref) for ref in outputs]),
         }
+        keys = self.plan.output_keys
+        if keys is not None and len(keys) == len(outputs) and not self.legacy:
+            # the parent returned a dict: so does its head, with the same keys
+            config["output_layers"] = {key: list(self._endpoint(ref))
+                                       for key, ref in zip(keys, outputs)}
         if self.legacy:
             model = {"class_name": "Functional", "config": config}
         else:
