@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -25,14 +26,77 @@ SEVERITY_STYLE = {UNSAFE: "bold red", BROKEN: "bold red", UNLOADABLE: "yellow",
                   "warning": "yellow"}
 
 
+def _plain() -> bool:
+    """NO_COLOR (https://no-color.org) and TERM=dumb: no escape codes at all, bold included."""
+    return bool(os.environ.get("NO_COLOR")) or os.environ.get("TERM") == "dumb"
+
+
 def stdout_console() -> Console:
-    """Results go to stdout; a pipe or file gets a wide, plain table rather than 80 columns."""
+    """Results go to stdout; a pipe or file gets plain text as wide as the content needs, so
+    nothing is wrapped or cut (a terminal gets its own width)."""
     tty = sys.stdout.isatty()
-    return Console(file=sys.stdout, width=None if tty else 200, highlight=False, soft_wrap=False)
+    return Console(file=sys.stdout, width=None if tty else PIPE_WIDTH, highlight=False,
+                   soft_wrap=False, color_system=None if _plain() else "auto")
 
 
 def stderr_console() -> Console:
-    return Console(file=sys.stderr, highlight=False)
+    return Console(file=sys.stderr, highlight=False,
+                   color_system=None if _plain() else "auto")
+
+
+PIPE_WIDTH = 10_000  # "unlimited": tables size their columns to the content
+
+
+class Grid:
+    """A table whose name columns are never cut or wrapped: on a terminal too narrow for them,
+    each row is printed as a block (the name, then `header: value` lines) instead."""
+
+    def __init__(self, headers: list[str], whole: tuple[int, ...] = (0,),
+                 right: tuple[int, ...] = (), title: str | None = None):
+        self.headers, self.whole, self.right, self.title = headers, whole, right, title
+        self.rows: list[list[Any]] = []
+
+    def add_row(self, *cells: Any) -> None:
+        self.rows.append(list(cells))
+
+    def table(self) -> Table:
+        table = Table(header_style="bold", title=self.title, title_justify="left")
+        for i, header in enumerate(self.headers):
+            table.add_column(header, justify="right" if i in self.right else "left",
+                             no_wrap=i in self.whole, overflow="fold")
+        for row in self.rows:
+            table.add_row(*row)
+        return table
+
+    def needed_width(self) -> int:
+        """The narrowest table that keeps name columns whole and breaks no other word."""
+        total = 1  # the left border
+        for i, header in enumerate(self.headers):
+            cells = [str(row[i]) for row in self.rows] + [header]
+            lines = [line for cell in cells for line in cell.splitlines()]
+            if i in self.whole:
+                width = max((len(line) for line in lines), default=0)
+            else:
+                width = max((len(w) for line in lines for w in line.split()), default=0)
+            total += width + 3  # padding both sides and a border
+        return total
+
+    def print(self, console: Console) -> None:
+        if self.needed_width() <= console.width:
+            console.print(self.table())
+            return
+        if self.title:
+            console.print(Text(self.title, style="bold"))
+        for row in self.rows:
+            name = [row[i] for i in self.whole]
+            console.print(Text.assemble(*(Text(str(n), style="bold") if not isinstance(n, Text)
+                                          else n for n in name)), soft_wrap=True)
+            for i, cell in enumerate(row):
+                if i in self.whole or not str(cell).strip():
+                    continue
+                label = self.headers[i] or "role"
+                console.print(Text.assemble(f"  {label}: ", cell if isinstance(cell, Text)
+                                            else str(cell)), soft_wrap=True)
 
 
 def print_json(document: dict[str, Any]) -> None:
@@ -72,7 +136,7 @@ def render_inspect(report: InspectReport, console: Console,
                    columns: list[str] | None = None) -> None:
     header = Table.grid(padding=(0, 2))
     header.add_column(style="bold")
-    header.add_column()
+    header.add_column(overflow="fold")
     header.add_row("File", report.file)
     header.add_row("Format", report.format + (" (legacy HDF5)" if report.format == "h5" else ""))
     header.add_row("Keras version", report.keras_version or "not recorded")
@@ -85,7 +149,7 @@ def render_inspect(report: InspectReport, console: Console,
         )
     console.print(header)
     console.print()
-    console.print(layer_table(report.layers, columns))
+    layer_table(report.layers, columns).print(console)
     console.print(
         f"Total params: {report.total_params:,} ({format_bytes(report.weight_bytes)})\n"
         f"Trainable params: {report.trainable_params:,}\n"
@@ -116,13 +180,11 @@ COLUMNS = {"class": "Class", "shape": "Output shape", "params": "Params", "macs"
 DEFAULT_COLUMNS = ["class", "shape", "params", "macs", "trainable", "connected"]
 
 
-def layer_table(rows: list[LayerRow], columns: list[str] | None = None) -> Table:
+def layer_table(rows: list[LayerRow], columns: list[str] | None = None) -> Grid:
     columns = DEFAULT_COLUMNS if columns is None else columns
-    table = Table(show_lines=False, header_style="bold")
-    table.add_column("Layer (path)", overflow="fold")
-    for key in columns:
-        table.add_column(COLUMNS[key], overflow="fold",
-                         justify="right" if key in ("params", "macs", "memory") else "left")
+    grid = Grid(["Layer (path)", *(COLUMNS[key] for key in columns)],
+                right=tuple(i + 1 for i, key in enumerate(columns)
+                            if key in ("params", "macs", "memory")))
     for row in rows:
         indent = "  " * row.depth + ("└ " if row.depth else "")
         name = Text(indent + row.name, style="bold" if row.is_model else "")
@@ -140,8 +202,8 @@ def layer_table(rows: list[LayerRow], columns: list[str] | None = None) -> Table
             cells["shape"] = format_shape(row.output_shape)
             cells["connected"] = ", ".join(row.inbound[0]) \
                 if row.inbound and row.inbound[0] else "-"
-        table.add_row(name, *(cells[key] for key in columns))
-    return table
+        grid.add_row(name, *(cells[key] for key in columns))
+    return grid
 
 
 def _per_call(values: list[int | None], fmt: Any) -> str:
@@ -168,11 +230,12 @@ def parse_columns(text: str | None) -> list[str] | None:
 
 def render_layer(detail: LayerDetail, console: Console) -> None:
     row = detail.row
-    console.print(layer_table([row]))
+    layer_table([row]).print(console)
     if detail.weights:
         weights = Table(title="Weights", header_style="bold", title_justify="left")
         for col in ("Name", "Shape", "Dtype", "Trainable", "Min", "Max", "Mean"):
-            weights.add_column(col, justify="right" if col in ("Min", "Max", "Mean") else "left")
+            weights.add_column(col, justify="right" if col in ("Min", "Max", "Mean") else "left",
+                               overflow="fold")
         for w in detail.weights:
             weights.add_row(
                 w.name, format_shape(w.shape), w.dtype, "yes" if w.trainable else "no",
@@ -192,7 +255,7 @@ def render_findings(findings: list[Finding], console: Console) -> None:
         return
     table = Table(title="Findings", header_style="bold", title_justify="left")
     table.add_column("Severity")
-    table.add_column("Layer")
+    table.add_column("Layer", overflow="fold")
     table.add_column("What", overflow="fold")
     for f in findings:
         table.add_row(Text(f.severity, style=SEVERITY_STYLE.get(f.severity, "")),
@@ -206,15 +269,13 @@ def _one(shapes: list[Any]) -> Any:
 
 def render_cut(result: CutResult, console: Console) -> None:
     kinds = {"parent_input": "parent input", "cut_input": "cut here", "crossing": "crosses the cut"}
-    table = Table(header_style="bold", title_justify="left")
-    for col in ("", "Name", "Shape", "Dtype", "From parent layer", "Why"):
-        table.add_column(col)
+    grid = Grid(["", "Name", "Shape", "Dtype", "From parent layer", "Why"], whole=(1, 4))
     for t in result.inputs:
-        table.add_row("input", t.name, format_shape(t.shape), t.dtype or "?", t.source,
-                      kinds.get(t.kind, t.kind))
+        grid.add_row("input", t.name, format_shape(t.shape), t.dtype or "?", t.source,
+                     kinds.get(t.kind, t.kind))
     for t in result.outputs:
-        table.add_row("output", t.name, format_shape(t.shape), t.dtype or "?", t.source, "")
-    console.print(table)
+        grid.add_row("output", t.name, format_shape(t.shape), t.dtype or "?", t.source, "")
+    grid.print(console)
     cost, whole = result.cost, result.parent_cost
     macs = _share(cost.macs, cost.macs_known, whole.macs, whole.macs_known, format_count)
     memory = _share(cost.activation_bytes, cost.activation_known, whole.activation_bytes,
@@ -242,20 +303,17 @@ def _share(part: int, part_known: bool, whole: int, whole_known: bool, fmt: Any)
 
 
 def render_verify(report: VerifyReport, console: Console) -> None:
-    table = Table(header_style="bold", title_justify="left")
     reference = "golden file" if report.golden else "parent"
-    for col, right in (("Output", False), (f"From {reference} layer", False), ("Shape", False),
-                       ("Max abs", True), ("Mean abs", True), ("Median abs", True),
-                       ("Max rel", True), ("Cosine", True), ("atol, rtol", True),
-                       ("Result", False)):
-        table.add_column(col, justify="right" if right else "left", overflow="fold")
+    grid = Grid(["Output", f"From {reference} layer", "Shape", "Max abs", "Mean abs",
+                 "Median abs", "Max rel", "Cosine", "atol, rtol", "Result"], whole=(0, 1),
+                right=(3, 4, 5, 6, 7, 8))
     for o in report.outputs:
         result = Text("PASSED", style="green") if o.passed else Text("FAILED", style="bold red")
-        table.add_row(o.name, o.source, format_shape(o.shape), f"{o.max_abs_error:.3g}",
-                      f"{o.mean_abs_error:.3g}", f"{o.median_abs_error:.3g}",
-                      f"{o.max_rel_error:.3g}", f"{o.cosine_similarity:.6f}",
-                      f"{o.atol:g}, {o.rtol:g}", result)
-    console.print(table)
+        grid.add_row(o.name, o.source, format_shape(o.shape), f"{o.max_abs_error:.3g}",
+                     f"{o.mean_abs_error:.3g}", f"{o.median_abs_error:.3g}",
+                     f"{o.max_rel_error:.3g}", f"{o.cosine_similarity:.6f}",
+                     f"{o.atol:g}, {o.rtol:g}", result)
+    grid.print(console)
     for o in report.outputs:
         if o.problem:
             console.print(Text(f"{o.name}: {o.problem}", style="red"))

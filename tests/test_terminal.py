@@ -1,0 +1,91 @@
+"""Terminals: names are never cut or wrapped (a narrow terminal gets one block per row),
+NO_COLOR and TERM=dumb get no escape codes, and a pipe gets plain, unwrapped text."""
+
+from __future__ import annotations
+
+import io
+import os
+import pty
+import select
+import subprocess
+import sys
+
+import pytest
+from rich.console import Console
+
+from keras_cut.cutting import cut_model
+from keras_cut.inspection import inspect_model
+from keras_cut.render import render_cut, render_inspect
+from sample_models.registry import BY_NAME
+from tests.cli_helpers import ROOT
+
+
+def _render(fn, report, width: int) -> str:
+    out = io.StringIO()
+    fn(report, Console(file=out, width=width, force_terminal=False, color_system=None))
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("width", [40, 60, 200])
+def test_inspect_never_cuts_a_name(width):
+    report = inspect_model(BY_NAME["nested"].path)
+    text = _render(render_inspect, report, width)
+    lines = text.splitlines()
+    for row in report.layers:
+        assert any(row.name in line for line in lines), (width, row.name)
+    assert "…" not in text
+    if width < 60:
+        assert "  Class: Conv2D" in text  # the stacked layout
+    if width == 200:
+        assert "┃ Layer (path)" in text  # a table where it fits
+
+
+def test_cut_table_never_cuts_a_name(tmp_path):
+    result = cut_model(BY_NAME["nested"].path, tmp_path / "s.keras",
+                       ["backbone/block/block_relu"], ["backbone/stem_relu"])
+    for width in (30, 50, 120):
+        text = _render(render_cut, result, width)
+        assert "backbone/block/block_relu" in text and "backbone/stem_relu" in text
+        assert "…" not in text
+
+
+def _in_terminal(env_extra: dict[str, str]) -> str:
+    """Run `keras-cut inspect` in a pseudo-terminal, as a user would see it."""
+    env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "TERM")}
+    env.update({"TERM": "xterm-256color", "COLUMNS": "200"}, **env_extra)
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "keras_cut", "inspect",
+                             str(BY_NAME["nested"].path)], stdin=follower, stdout=follower,
+                            stderr=follower, env=env, cwd=ROOT, close_fds=True)
+    os.close(follower)
+    chunks = []
+    while True:
+        ready, _, _ = select.select([leader], [], [], 60)
+        if not ready:
+            break
+        try:
+            data = os.read(leader, 65536)
+        except OSError:  # the child closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    proc.wait(timeout=60)
+    os.close(leader)
+    return b"".join(chunks).decode(errors="replace")
+
+
+def test_colors_only_where_wanted():
+    assert "\x1b[" in _in_terminal({})  # a terminal gets bold and colour
+    assert "\x1b[" not in _in_terminal({"NO_COLOR": "1"})
+    assert "\x1b[" not in _in_terminal({"TERM": "dumb"})
+
+
+def test_a_pipe_gets_plain_unwrapped_text():
+    env = dict(os.environ, COLUMNS="30")
+    out = subprocess.run([sys.executable, "-m", "keras_cut", "inspect",
+                          str(BY_NAME["nested"].path)], capture_output=True, text=True, env=env,
+                         cwd=ROOT, timeout=60).stdout
+    assert "\x1b[" not in out
+    row = next(line for line in out.splitlines() if "backbone/block/block_conv" in line)
+    assert "Conv2D" in row and "(None, 16, 16, 8)" in row  # one line per layer, not folded
