@@ -19,9 +19,10 @@ $(STAMP): pyproject.toml
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow"
 
-# A quicker loop while developing: no benchmark smoke run, no application sweep, stop at the first failure.
+# A quicker loop while developing (under a minute): no test marked heavy (real architectures,
+# verify runs, the benchmark smoke run), stop at the first failure.
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -q -x -m "not slow" --ignore=tests/test_bench_smoke.py --ignore=tests/test_applications.py
+	$(BIN)/python -m pytest -q -x -m "not slow and not heavy"
 
 # The full keras.applications sweep (every family, four cuts each).
 test-slow: $(STAMP)

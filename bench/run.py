@@ -88,7 +88,8 @@ def compare(name: str, target: str, ours: list[list[str]], baseline: list[list[s
     return case
 
 
-def cases(models: dict[str, Path], out: Path, repeat: int, only: str = "") -> list[Case]:
+def cases(models: dict[str, Path], out: Path, repeat: int, only: str = "",
+          smoke: bool = False) -> list[Case]:
     resnet, nested, large = models["resnet50"], models["nested_mobilenet"], models["large"]
     retrained = models["resnet50_retrained"]
     sub, base_sub = out / "sub.keras", out / "recipe.keras"
@@ -158,6 +159,9 @@ def cases(models: dict[str, Path], out: Path, repeat: int, only: str = "") -> li
                 [KERAS_CUT + ["cut", str(resnet), "-o", str(sub), "--output-layer",
                               "conv4_block6_oot"]], None, "", 2),
     ]
+    if smoke:  # every keras-cut side, and one baseline to exercise the harness
+        specs = [(name, target, ours, base if i == 0 else None, *rest)
+                 for i, (name, target, ours, base, *rest) in enumerate(specs)]
     found = [compare(name, target, ours, base, repeat, *rest)
              for name, target, ours, base, *rest in specs if only in name]
     for case in found:
@@ -273,14 +277,17 @@ def main() -> int:
     parser.add_argument("--cache", type=Path, default=HERE / "cache")
     parser.add_argument("--out", type=Path, default=HERE / "results.json")
     parser.add_argument("--only", default="", help="run only cases whose name contains this")
+    parser.add_argument("--smoke", action="store_true",
+                        help="with --tiny: run every keras-cut side but only the first "
+                        "baseline (each baseline imports TensorFlow); for the test suite")
     args = parser.parse_args()
     print("building models (once, cached)…", file=sys.stderr)
     models = build_in_child(args.cache, args.tiny)
     work = args.cache / "work"
     work.mkdir(parents=True, exist_ok=True)
-    results = cases(models, work, args.repeat, args.only)
+    results = cases(models, work, args.repeat, args.only, smoke=args.smoke)
     render(results)
-    doc = {"machine": machine(), "repeat": args.repeat, "tiny": args.tiny,
+    doc = {"machine": machine(), "repeat": args.repeat, "tiny": args.tiny, "smoke": args.smoke,
            "cases": [{**asdict(c), "ours_min_s": c.ours.stat("seconds", min),
                       "ours_median_s": c.ours.stat("seconds", statistics.median),
                       "ours_peak_mb": c.ours.stat("peak_mb", max),

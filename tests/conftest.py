@@ -71,3 +71,11 @@ def legacy_dir(tmp_path_factory):
 
 def sample_paths() -> list[Path]:
     return [s.path for s in SAMPLES]
+
+
+def pytest_collection_modifyitems(items):
+    """Tests on real architectures (the applications and tf.keras 2 fixtures) are heavy: `make
+    test` runs them, `make test-fast` skips them."""
+    for item in items:
+        if {"app_dir", "legacy_dir"} & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.heavy)

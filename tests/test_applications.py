@@ -9,6 +9,8 @@ import pytest
 
 from tests.test_cut import check_cut
 
+pytestmark = pytest.mark.heavy  # real architectures (make test-fast skips them)
+
 # (constructor, input size): the smallest member of each family, at a size it accepts.
 FAMILIES = {
     "ConvNeXtTiny": 32, "DenseNet121": 32, "EfficientNetB0": 32, "EfficientNetV2B0": 32,

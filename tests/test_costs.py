@@ -105,6 +105,7 @@ def check_against_profiler(keras, capsys, path):
     return doc, theirs
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("sample", ["cnn", "cnn_h5", "residual", "nested", "shared",
                                     "two_heads", "sequential"])
 def test_samples_match_the_profiler(sample, keras, capsys):
@@ -155,6 +156,7 @@ def zoo(tmp_path_factory, keras):
     return path, model
 
 
+@pytest.mark.heavy
 def test_convolutions_and_dense_match_the_profiler(zoo, keras, capsys):
     path, _ = zoo
     doc, theirs = check_against_profiler(keras, capsys, path)

@@ -115,6 +115,7 @@ def test_composite_layers_and_rnn_states(awkward, tmp_path, keras):
     assert not (tmp_path / "t.h5").exists()
 
 
+@pytest.mark.heavy  # a real ConvNeXt
 def test_convnext_normalization_with_constants(awkward, tmp_path, keras):
     """ConvNeXt's Normalization(mean=..., variance=...) stores no arrays: not "damaged"."""
     check_cut(keras, awkward["convnext"], tmp_path / "a.keras",

@@ -22,6 +22,8 @@ from keras_cut.modelfile import read_model_file
 from tests.cli_helpers import assert_one_line_error, run_cli
 from tests.keras_reference import parse_source
 
+pytestmark = pytest.mark.heavy  # runs models through TensorFlow (make test-fast skips it)
+
 NAMES = ["cnn", "sequential", "residual", "mobilenetv2", "nested", "nested_mobilenet"]
 KERAS3_REFUSES = {"mobilenetv2", "nested", "nested_mobilenet"}
 
@@ -154,6 +156,7 @@ model.save(sys.argv[1] + "/bi.h5")
 np.savez(sys.argv[1] + "/bi.npz", x=data, y=model.predict(data, verbose=0),
          shapes=np.array([str(tuple(layer.output_shape)) for layer in model.layers[1:]]))
 """
+
 
 
 def test_bidirectional_and_time_major(tmp_path, capsys):

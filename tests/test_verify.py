@@ -14,6 +14,8 @@ from sample_models.registry import BY_NAME
 from tests.cli_helpers import assert_one_line_error, run_cli
 from tests.corpus import rezip
 
+pytestmark = pytest.mark.heavy  # runs models through TensorFlow (make test-fast skips it)
+
 PASS_CASES = [
     ("cnn", ["intermediate_dense"], []),
     ("cnn", [], ["intermediate_dense"]),

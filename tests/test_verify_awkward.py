@@ -20,6 +20,8 @@ from tests.cli_helpers import assert_one_line_error, run_cli
 from tests.corpus import rezip
 from tests.test_cut_models import save
 
+pytestmark = pytest.mark.heavy  # runs models through TensorFlow (make test-fast skips it)
+
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory, keras):
