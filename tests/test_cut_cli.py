@@ -9,7 +9,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -122,27 +121,48 @@ def test_failed_save_leaves_old_output_intact(tmp_path, capsys, monkeypatch):
     assert existing.read_bytes() == b"old" and no_partials(tmp_path)
 
 
+# The child writes the submodel for real, says so, then waits: the signal provably arrives while
+# the temporary file exists and before it is renamed into place.
+PAUSED_CUT = """
+import sys, time
+from keras_cut import cutting
+real = cutting.write_submodel
+def paused(*args, **kwargs):
+    real(*args, **kwargs)
+    print("WRITTEN", flush=True)
+    time.sleep(120)
+cutting.write_submodel = paused
+from keras_cut.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def _default_signals() -> None:
+    # a test run in the background inherits SIGINT ignored, and Python keeps it ignored
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
-def test_signal_during_save_leaves_nothing_partial(signum, tmp_path, app_dir):
+def test_signal_during_save_leaves_nothing_partial(signum, tmp_path):
     """A real signal to a real process while the temporary file is being written."""
     existing = tmp_path / "out.keras"
     existing.write_bytes(b"old")
     env = dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="3")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "keras_cut", "cut", str(app_dir / "resnet50.keras"), "-o",
-         str(existing), "--output-layer", "conv5_block3_out", "--force"],
+        [sys.executable, "-c", PAUSED_CUT, "cut", str(RESIDUAL), "-o", str(existing),
+         "--input-layer", "res_b", "--force"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=ROOT,
+        preexec_fn=_default_signals,
     )
-    deadline = time.time() + 300
-    while time.time() < deadline and proc.poll() is None:
-        if not no_partials(tmp_path):
-            proc.send_signal(signum)
-            break
-        time.sleep(0.002)
-    else:
-        proc.kill()
-        pytest.fail("the temporary file never appeared")
-    out, err = proc.communicate(timeout=120)
+    try:
+        assert proc.stdout.readline() == b"WRITTEN\n", proc.stderr.read()
+        assert not no_partials(tmp_path)  # the temporary file is there, not yet renamed
+        proc.send_signal(signum)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
     assert proc.returncode == 2, err
     assert b"Error: interrupted" in err and b"Traceback" not in err
     assert existing.read_bytes() == b"old"
