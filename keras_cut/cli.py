@@ -11,6 +11,7 @@ import sys
 import traceback
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -70,9 +71,13 @@ def _user_errors() -> Iterator[None]:
     try:
         yield
     except KerasCutError as exc:
+        _progress.stop()
         _fail(str(exc), exc)
     except KeyboardInterrupt as exc:
+        _progress.stop()
         _fail("interrupted; nothing was written", exc)
+    finally:
+        _progress.stop()
 
 
 def _fail(message: str, exc: BaseException | None = None) -> None:
@@ -158,13 +163,34 @@ def inspect_command(
             render_inspect(report, stdout_console(), chosen)
 
 
-def _progress(message: str) -> None:
-    """Progress goes to stderr, and only to a terminal: logs and CI stay clean."""
-    if sys.stderr.isatty():
-        stderr_console().print(f"[dim]{message}…[/dim]")
+class _Progress:
+    """What a long step is doing (loading TensorFlow and a model, each verify batch, writing):
+    a live spinner line on stderr, and only on a terminal, so logs, pipes and CI stay clean.
+    Stopped before anything else is printed."""
+
+    def __init__(self) -> None:
+        self.status: Any = None
+
+    def __call__(self, message: str) -> None:
+        if not sys.stderr.isatty():
+            return
+        if self.status is None:
+            self.status = stderr_console().status(f"{message}…", spinner="dots")
+            self.status.start()
+        else:
+            self.status.update(f"{message}…")
+
+    def stop(self) -> None:
+        if self.status is not None:
+            self.status.stop()
+            self.status = None
+
+
+_progress = _Progress()
 
 
 def _notice(message: str) -> None:
+    _progress.stop()
     stderr_console().print(f"Notice: {message}", markup=False, soft_wrap=True)
 
 
@@ -233,6 +259,7 @@ def cut_command(
             model, output, output_layer or [], input_layer or [], freeze=freeze, force=force,
             progress=_progress, verify=verify, unsafe=unsafe, custom_objects=custom_objects,
         )
+        _progress.stop()
         for note in result.notices + result.needs:
             _notice(note)
         if graph is not None:
@@ -369,6 +396,7 @@ def verify_command(
             unsafe=unsafe, custom_objects=custom_objects, progress=_progress,
             atol=atol, rtol=rtol, save_golden=save_golden, force=force,
         )
+        _progress.stop()
         for note in report.notices:
             _notice(note)
         if report.saved_golden:

@@ -165,6 +165,7 @@ def verify_models(
     data = parent_data(flat, parent_graph, samples, seed, inputs, input_shapes or {}, notices)
     samples = len(next(iter(data.values())))
 
+    say("loading TensorFlow")
     from .backend import loading, running  # TensorFlow from here on
 
     custom = loading.load_custom_objects(custom_objects)
@@ -389,6 +390,7 @@ def _verify_golden(path: Path, golden: goldens.Golden, submodel: Path, sub_flat:
         [(n, *_shape_dtype(sub_flat, r)) for n, r in zip(names_out, sub.outputs)],
     )
     tol.check_names(names_out, [t.source for t in golden.outputs])
+    say("loading TensorFlow")
     from .backend import loading, running
 
     custom = loading.load_custom_objects(custom_objects)

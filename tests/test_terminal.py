@@ -89,3 +89,36 @@ def test_a_pipe_gets_plain_unwrapped_text():
     assert "\x1b[" not in out
     row = next(line for line in out.splitlines() if "backbone/block/block_conv" in line)
     assert "Conv2D" in row and "(None, 16, 16, 8)" in row  # one line per layer, not folded
+
+
+def _pty_run(args: list[str]) -> str:
+    leader, follower = pty.openpty()
+    env = dict(os.environ, TERM="xterm-256color", COLUMNS="120")
+    env.pop("NO_COLOR", None)
+    proc = subprocess.Popen([sys.executable, "-m", "keras_cut", *args], stdin=follower,
+                            stdout=follower, stderr=follower, env=env, cwd=ROOT, close_fds=True)
+    os.close(follower)
+    chunks = []
+    while True:
+        ready, _, _ = select.select([leader], [], [], 60)
+        if not ready:
+            break
+        try:
+            data = os.read(leader, 65536)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    proc.wait(timeout=60)
+    os.close(leader)
+    return b"".join(chunks).decode(errors="replace")
+
+
+def test_progress_on_a_terminal_only(tmp_path):
+    args = ["cut", str(BY_NAME["residual"].path), "-o", str(tmp_path / "s.keras"),
+            "--input-layer", "res_b", "--force"]
+    assert "writing " in _pty_run(args)  # the live status line, on a terminal
+    piped = subprocess.run([sys.executable, "-m", "keras_cut", *args], capture_output=True,
+                           text=True, cwd=ROOT, timeout=60)
+    assert piped.returncode == 0 and "writing" not in piped.stderr + piped.stdout
