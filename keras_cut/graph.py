@@ -491,14 +491,36 @@ def _node_inputs(node: Any) -> list[TensorRef] | None:
         _collect_tensors(node.get("kwargs", {}), refs)
         return refs
     if isinstance(node, list):  # tf.keras 2: [[name, node, tensor, kwargs], ...]
+        if parse_history(node) is not None:
+            # a TFOpLambda (a TensorFlow function applied to a tensor) writes its one entry
+            # flat: [name, node, tensor, {kwargs}]
+            node = [node]
         refs = []
         for item in node:
             ref = parse_history(item)
             if ref is None:
                 return None
             refs.append(ref)
+            if len(item) > 3 and isinstance(item[3], dict):
+                refs.extend(_legacy_kwarg_tensors(item[3]))
         return refs
     return None
+
+
+def _legacy_kwarg_tensors(kwargs: dict[str, Any]) -> list[TensorRef]:
+    """Tensors tf.keras 2 passed by keyword (a TFOpLambda's `y` in `a + q`), written as
+    [name, node, tensor] lists among the constants; in key order."""
+    found: list[TensorRef] = []
+    for key in sorted(kwargs):
+        value = kwargs[key]
+        stack = [value]
+        while stack:
+            item = stack.pop(0)
+            if isinstance(item, list) and len(item) == 3 and parse_history(item) is not None:
+                found.append(parse_history(item))  # type: ignore[arg-type]
+            elif isinstance(item, list):
+                stack[0:0] = item
+    return found
 
 
 def _collect_tensors(value: Any, out: list[TensorRef]) -> None:

@@ -27,6 +27,10 @@ from .shapes import Shape
 WeightSpec = tuple[str, bool]  # (name, trainable)
 Config = dict[str, Any]
 
+# tf.keras 2 records TensorFlow functions applied to symbolic tensors (`h * 2.0`, `tf.concat`)
+# as these layers; Keras 3 has no such class.
+TF_OP_LAYERS = {"TFOpLambda", "SlicingOpLambda"}
+
 # Names of arrays that Keras never trains, whatever the class (legacy h5 files name them).
 NON_TRAINABLE_NAMES = {
     "moving_mean",

@@ -20,7 +20,7 @@ from typing import Any
 
 from .errors import LoadError, ModelFileError, UnsafeModelError
 from .graph import MODEL_CLASSES, Layer, LayerGraph
-from .known_layers import expected_shapes, weight_specs
+from .known_layers import TF_OP_LAYERS, expected_shapes, weight_specs
 from .modelfile import ModelFile
 
 UNSAFE, UNLOADABLE, BROKEN = "unsafe", "unloadable", "broken"
@@ -77,6 +77,14 @@ def _layer_findings(layer: Layer) -> Iterator[Finding]:
         yield Finding(layer.path, UNSAFE, "code", f"{cls}: {CODE_LAYERS[cls]}")
     elif cls in FOREIGN_LAYERS:
         yield Finding(layer.path, UNLOADABLE, "custom", f"{cls}: {FOREIGN_LAYERS[cls]}")
+    elif cls in TF_OP_LAYERS:
+        function = layer.config.get("function")
+        yield Finding(
+            layer.path, UNLOADABLE, "tf-op",
+            f"a TensorFlow operation recorded by tf.keras 2 ({cls}, tf.{function}); Keras 3 "
+            "cannot load it and keras-cut does not translate it yet: cut around it (a cut "
+            "without it loads in Keras 3; write it as .h5 for tf.keras 2)",
+        )
     elif not _is_keras_class(layer):
         origin = layer.registered_name or (
             f"{layer.module}.{cls}" if layer.module else cls
@@ -203,6 +211,14 @@ def check_loadable(path: Path, findings: list[Finding], unsafe: bool, custom: bo
         raise UnsafeModelError(
             f"{path}: refusing to load, it would run code or read other files ({where}); "
             "pass --unsafe only if you trust where this file came from"
+        )
+    tf_ops = [f for f in findings if f.kind == "tf-op"]
+    if tf_ops:
+        names = ", ".join(f.layer for f in tf_ops[:3]) + (", ..." if len(tf_ops) > 3 else "")
+        raise LoadError(
+            f"{path}: holds {len(tf_ops)} TensorFlow operation(s) recorded by tf.keras 2 "
+            f"({names}), which Keras 3 cannot load and keras-cut does not translate yet, "
+            "so it cannot run here (a cut that leaves them out is a plain Keras 3 model)"
         )
     missing = [f for f in findings if f.severity == UNLOADABLE]
     if missing and not custom:

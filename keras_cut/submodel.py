@@ -21,6 +21,7 @@ from .cutplan import PARENT_INPUT, CutPlan, ModelCall
 from .errors import CutError
 from .flatgraph import FlatGraph, FlatNode, FlatTensor
 from .graph import Layer, parse_history
+from .known_layers import TF_OP_LAYERS
 from .modelfile import NestedKey
 
 Ref = tuple[str, int, int]  # (layer name, call, output index) in the submodel
@@ -155,6 +156,13 @@ class _Writer:
             raw = copy.deepcopy(source.raw)
             if raw.get("class_name") == "InputLayer":
                 raise CutError(f"internal: input layer {self.flat.path(node)!r} kept as a call")
+            if source.class_name in TF_OP_LAYERS and not self.legacy:
+                raise CutError(
+                    f"the cut keeps {self.flat.path(node)!r}, a TensorFlow operation recorded "
+                    f"by tf.keras 2 (tf.{source.config.get('function')}): a .keras file cannot "
+                    "hold it (Keras 3 has no such layer) and keras-cut does not translate it "
+                    "yet; write the cut as .h5 (for tf.keras 2), or cut around it"
+                )
             _rename(raw, new_name)
             raw["inbound_nodes"] = []
             if source.submodel is not None and self.legacy_parent and not self.legacy:
@@ -191,11 +199,18 @@ class _Writer:
             ref = self.produced[tensor]
             return self._plain_call(tensor, ref), [ref]
         if isinstance(data, list):  # tf.keras 2: [[name, call, index, kwargs], ...]
+            flat_form = parse_history(data) is not None  # a TFOpLambda's one entry, unnested
             rewired = []
-            for item in data:
+            for item in [data] if flat_form else data:
                 ref = new_ref(item[0], item[1], item[2])
                 refs.append(ref)
-                rewired.append([*ref, *copy.deepcopy(item[3:])])
+                extra = copy.deepcopy(item[3:])
+                if extra and isinstance(extra[0], dict):  # tensors passed by keyword
+                    for key in sorted(extra[0]):
+                        extra[0][key] = _rewire_kwarg(extra[0][key], new_ref, refs)
+                rewired.append([*ref, *extra])
+            if flat_form:
+                return rewired[0], refs
             if not self.legacy:
                 tensors = [self.flat.shape_dtype(self.flat.canonical(
                     FlatTensor(node.context, item[0], item[1], item[2]))) for item in data]
@@ -274,6 +289,18 @@ def _rename(raw: dict[str, Any], name: str) -> None:
     raw["name"] = name
     if isinstance(raw.get("config"), dict):
         raw["config"]["name"] = name
+
+
+def _rewire_kwarg(value: Any, new_ref: Any, refs: list[Ref]) -> Any:
+    """A keyword argument of a tf.keras 2 call with its [name, call, index] tensors rewired (in
+    the order `graph` reads them)."""
+    if isinstance(value, list) and len(value) == 3 and parse_history(value) is not None:
+        ref = new_ref(value[0], value[1], value[2])
+        refs.append(ref)
+        return list(ref)
+    if isinstance(value, list):
+        return [_rewire_kwarg(v, new_ref, refs) for v in value]
+    return value
 
 
 def _endpoints(refs: list[Ref]) -> Any:

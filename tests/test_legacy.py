@@ -179,3 +179,70 @@ def test_bidirectional_and_time_major(tmp_path, capsys):
     assert report.cost.macs_known
     result = run_cli(capsys, "verify", tmp_path / "bi.h5", tmp_path / "bi.h5")
     assert result.code == 0, result.out[-500:]
+
+
+TF_OPS = """
+import os, sys
+os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+import numpy as np, tensorflow as tf, tf_keras as k
+k.utils.set_random_seed(0)
+x = k.Input((6,), name="x")
+h = k.layers.Dense(8, name="dense")(x)
+a = h * 2.0 + 1.0
+q = k.layers.Dense(8, name="q")(h)
+s = a + q
+c = tf.concat([s, tf.reduce_mean(a, axis=-1, keepdims=True)], axis=-1)
+out = k.layers.Dense(2, name="out")(tf.nn.relu6(c)[:, 0:4])
+model = k.Model(x, out)
+model.save(sys.argv[1] + "/ops.h5")
+data = np.random.default_rng(0).normal(size=(3, 6)).astype("float32")
+probe = k.Model(x, [q, c])
+np.savez(sys.argv[1] + "/ops.npz", x=data, q=probe.predict(data, verbose=0)[0],
+         c=probe.predict(data, verbose=0)[1])
+"""
+
+LOAD_WITH_TF_KERAS = """
+import os, sys
+os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+import numpy as np, tf_keras as k
+ref = np.load(sys.argv[2])
+y = k.models.load_model(sys.argv[1], compile=False).predict(ref["x"], verbose=0)
+np.testing.assert_allclose(y, ref["c"], rtol=1e-5, atol=1e-5)
+print("MATCH")
+"""
+
+
+def test_tf_op_layers_are_read_and_cut_around(tmp_path, capsys, keras):
+    """tf.keras 2 TFOpLambda layers (`h * 2.0`, `a + q` with a tensor by keyword, tf.concat,
+    slicing): inspect, graph and cut read them; a cut keeping them is a tf.keras 2 .h5 that
+    tf.keras computes right; a .keras cut or verify says why it cannot, in one line."""
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    subprocess.run([sys.executable, "-c", TF_OPS, str(tmp_path)], check=True, env=env,
+                   capture_output=True, timeout=300)
+    parent, reference = tmp_path / "ops.h5", np.load(tmp_path / "ops.npz")
+    report = inspect_model(parent)
+    rows = {row.name: row for row in report.layers}
+    assert rows["tf.__operators__.add_1"].inbound == [["tf.__operators__.add", "q"]]
+    assert rows["tf.concat"].inbound == [["tf.__operators__.add_1", "tf.math.reduce_mean"]]
+    assert {f.layer for f in report.findings if f.kind == "tf-op"} == {
+        "tf.math.multiply", "tf.__operators__.add", "tf.__operators__.add_1",
+        "tf.math.reduce_mean", "tf.concat", "tf.nn.relu6", "tf.__operators__.getitem"}
+    # kept as they are, in tf.keras 2's own dialect: tf.keras computes the same tensor
+    kept = tmp_path / "concat.h5"
+    assert run_cli(capsys, "cut", parent, "-o", kept, "--output-layer", "tf.concat").code == 0
+    proc = subprocess.run([sys.executable, "-c", LOAD_WITH_TF_KERAS, str(kept),
+                           str(tmp_path / "ops.npz")], env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert "MATCH" in proc.stdout, proc.stderr[-2000:]
+    result = run_cli(capsys, "cut", parent, "-o", tmp_path / "c.keras", "--output-layer",
+                     "tf.concat")
+    assert_one_line_error(result, "tf.math.multiply", "TensorFlow operation", ".h5")
+    # around them: a plain Keras 3 model
+    around = tmp_path / "q.keras"
+    assert run_cli(capsys, "cut", parent, "-o", around, "--output-layer", "q").code == 0
+    model = keras.saving.load_model(around, compile=False)
+    np.testing.assert_allclose(model.predict(reference["x"], verbose=0), reference["q"],
+                               rtol=1e-5, atol=1e-5)
+    assert_one_line_error(run_cli(capsys, "verify", parent, around), "TensorFlow operation",
+                          "tf.math.multiply")
+    assert run_cli(capsys, "graph", parent, "-o", tmp_path / "g.mmd").code == 0
