@@ -282,6 +282,61 @@ def cut_command(
         raise typer.Exit(1)
 
 
+_CONVERT_EXAMPLES = _examples(
+    "keras-cut convert old_tf2_model.h5 -o model.keras",
+    "keras-cut convert old_tf2_model.h5 -o model.keras --verify",
+    "keras-cut convert model.keras -o model.h5 --force",
+)
+
+
+@app.command("convert", epilog=_CONVERT_EXAMPLES)
+def convert_command(
+    model: Path = typer.Argument(..., autocompletion=_complete_models,
+                                 help="The model to rewrite (.keras or .h5, tf.keras 2 too)."),
+    output: Path = typer.Option(
+        ..., "-o", "--output", help="Where to write it; .keras or .h5 sets the format."),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing OUTPUT."),
+    json_output: bool = typer.Option(False, "--json", help="Print one JSON document."),
+    verify: bool = typer.Option(
+        False, "--verify", help="Check OUTPUT against MODEL before it is put in place (as "
+        "`keras-cut verify`); if they disagree, exit 1 and keep the file under another name."),
+    unsafe: bool = typer.Option(
+        False, "--unsafe", help="With --verify: allow loading models that run code (Lambda "
+        "layers). Only for files you trust."),
+    custom_objects: str | None = typer.Option(
+        None, "--custom-objects", help="With --verify: a .py file or module name defining the "
+        "custom classes the model needs (its code runs)."),
+) -> None:
+    """Rewrite a whole model as a clean file: a tf.keras 2 .h5 becomes a Keras 3 .keras.
+
+    The same file-level writer as `cut`, keeping every layer: configs copied with keras-cut's
+    legacy normalisations applied (each one listed), arrays copied bit for bit into Keras 3's
+    layout, so OUTPUT loads in plain Keras 3 with keras.saving.load_model. Nothing from the
+    file runs and TensorFlow is not loaded (except for --verify). Same safety as `cut`.
+    """
+    from .cutting import convert_model
+
+    with _user_errors():
+        result = convert_model(model, output, force=force, progress=_progress, verify=verify,
+                               unsafe=unsafe, custom_objects=custom_objects)
+        _progress.stop()
+        for note in result.notices + result.needs:
+            _notice(note)
+        report = result.verify
+        if report is not None:
+            for note in report.notices:
+                _notice(note)
+        if json_output:
+            print_json(result.to_dict())
+        else:
+            render_cut(result, stdout_console())
+            if report is not None:
+                stdout_console().print()
+                render_verify(report, stdout_console())
+    if result.verify is not None and not result.verify.passed:
+        raise typer.Exit(1)
+
+
 _GRAPH_EXAMPLES = _examples(
     "keras-cut graph resnet50.keras -o resnet50.svg",
     "keras-cut graph resnet50.keras -o cut.svg --input-layer conv4_block1_out",

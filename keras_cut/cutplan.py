@@ -48,6 +48,8 @@ class CutPlan:
     # the parent's dict-output keys, when the cut ends at all of the parent's outputs (a head):
     # the submodel returns the same dict
     output_keys: list[str] | None = None
+    # the parent's dict-input keys, when the cut starts at all of the parent's inputs
+    input_keys: list[str] | None = None
 
     @property
     def kept_paths(self) -> list[str]:
@@ -67,8 +69,11 @@ class CutPlan:
         return list(seen)
 
 
-def plan_cut(flat: FlatGraph, output_specs: list[str], input_specs: list[str]) -> CutPlan:
-    if not output_specs and not input_specs:
+def plan_cut(flat: FlatGraph, output_specs: list[str], input_specs: list[str],
+             whole: bool = False) -> CutPlan:
+    """The cut from `input_specs` (default: the model's inputs) to `output_specs` (default: its
+    outputs); `whole` asks for the whole model (`convert`)."""
+    if not output_specs and not input_specs and not whole:
         raise UsageError("give at least one --output-layer or --input-layer")
     out_picks = [flat.resolve_outputs(s, "--output-layer") for s in output_specs]
     in_picks = [flat.resolve_outputs(s, "--input-layer") for s in input_specs]
@@ -134,7 +139,7 @@ def plan_cut(flat: FlatGraph, output_specs: list[str], input_specs: list[str]) -
             "after them or sits on another branch; drop it or choose another output"
         )
     inputs = _order_inputs(flat, found_inputs, cut_inputs)
-    if not kept:
+    if not kept and not whole:
         same = [label for t, label in outputs if t in cut_inputs]
         raise CutError(
             (f"--input-layer and --output-layer name the same layer ({same[0]!r}): "
@@ -147,6 +152,7 @@ def plan_cut(flat: FlatGraph, output_specs: list[str], input_specs: list[str]) -
         outputs=[_planned(flat, t, label, "output") for t, label in outputs],
         steps=_collapse(flat, [n for n in flat.nodes if n in kept], inputs, outputs),
         output_keys=flat.top.output_keys if not out_picks else None,
+        input_keys=flat.top.input_keys if not in_picks else None,
     )
     _assign_names(plan)
     return plan

@@ -16,7 +16,7 @@ from typing import Any
 from . import provenance
 from .costs import Cost, cut_cost, flat_cost
 from .cutplan import CROSSING, CutPlan, PlannedTensor, plan_cut
-from .errors import ModelFileError
+from .errors import CutError, ModelFileError
 from .filewriter import write_submodel
 from .flatgraph import FlatGraph
 from .inspection import open_model
@@ -94,11 +94,11 @@ class CutResult:
 
 
 def plan_model_cut(
-    model: str | Path, output_layers: list[str], input_layers: list[str]
+    model: str | Path, output_layers: list[str], input_layers: list[str], whole: bool = False
 ) -> tuple[Any, Any, CutPlan]:
     """Open the file and plan the cut, without TensorFlow; names are checked here."""
     model_file, graph = open_model(model)
-    plan = plan_cut(FlatGraph(graph), list(output_layers), list(input_layers))
+    plan = plan_cut(FlatGraph(graph), list(output_layers), list(input_layers), whole)
     return model_file, graph, plan
 
 
@@ -113,6 +113,7 @@ def cut_model(
     verify: bool = False,
     unsafe: bool = False,
     custom_objects: str | None = None,
+    whole: bool = False,
 ) -> CutResult:
     """Cut `model` and write the submodel to `output` (.keras or .h5), atomically.
 
@@ -121,7 +122,10 @@ def cut_model(
     place; if they disagree it is kept beside `output` under the name `result.output` gives."""
     say = progress or (lambda _msg: None)
     model = Path(model)
-    model_file, graph, plan = plan_model_cut(model, list(output_layers), list(input_layers))
+    model_file, graph, plan = plan_model_cut(model, list(output_layers), list(input_layers),
+                                             whole)
+    if whole:
+        _refuse_tf_ops(model, graph)
     output = check_output(output, model, force)
     fmt = FORMATS[output.suffix.lower()]
     kept = plan.kept_paths
@@ -146,7 +150,10 @@ def cut_model(
     kept_set = set(kept)
     params, trainable = _params(sub, freeze)
     notices = _notices(plan)
-    if model_file.legacy and model_file.legacy_changes:
+    if whole:
+        notices += [f"converted {change.layer or '(model)'}: {change.message}"
+                    for change in model_file.legacy_changes]
+    elif model_file.legacy and model_file.legacy_changes:
         notices.append(
             f"{model} is a tf.keras 2 file; the submodel's config carries keras-cut's legacy "
             f"normalisation ({len(model_file.legacy_changes)} change(s), see `keras-cut "
@@ -176,6 +183,27 @@ def cut_model(
         cost=cut_cost(plan),
         parent_cost=flat_cost(plan.flat),
     )
+
+
+def convert_model(model: str | Path, output: str | Path, force: bool = False,
+                  progress: Progress | None = None, verify: bool = False, unsafe: bool = False,
+                  custom_objects: str | None = None) -> CutResult:
+    """Rewrite the whole model into `output` with the file-level writer: a tf.keras 2 file
+    becomes a Keras 3 file carrying every normalisation (listed in the result's notices)."""
+    return cut_model(model, output, (), (), force=force, progress=progress, verify=verify,
+                     unsafe=unsafe, custom_objects=custom_objects, whole=True)
+
+
+def _refuse_tf_ops(path: Path, graph: Any) -> None:
+    from .known_layers import TF_OP_LAYERS
+
+    ops = [layer for _, layer, _ in graph.walk() if layer.class_name in TF_OP_LAYERS]
+    if ops:
+        names = ", ".join(layer.path for layer in ops[:3]) + (", ..." if len(ops) > 3 else "")
+        raise CutError(
+            f"{path}: holds {len(ops)} TensorFlow operation(s) recorded by tf.keras 2 ({names}) "
+            "that keras-cut cannot translate to Keras 3 yet, so it cannot convert this file"
+        )
 
 
 def _refuse_broken(path: Path, findings: list[Finding], kept: set[str]) -> None:

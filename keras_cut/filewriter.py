@@ -121,6 +121,8 @@ def _place_h5_arrays(parent: ModelFile, src: Any, target: Any, layer: Layer,
         owner, _, index = place.rpartition("/")
         dest = target.require_group(owner) if owner else target
         target.copy(src[entry.h5_path], dest, name=index)
+        for part in owner.split("/")[:-2]:  # a sub-layer's own (empty) `vars`, as Keras writes
+            target.require_group(f"{part}/vars")
 
 
 def _graph_layer_order(layer: Layer) -> list[str]:

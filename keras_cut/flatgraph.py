@@ -180,10 +180,7 @@ class FlatGraph:
         """Every call `segments` can name: `NAME@N` as call N of NAME if it has one, else as the
         layer named "NAME@N" (`NAME\\@N` names that layer always)."""
         first, rest = segments[0], segments[1:]
-        readings = [(first.name, first.call)]
-        if first.literal is not None:
-            readings.append((first.literal, None))
-        for name, wanted in readings:
+        for name, wanted in first.readings():
             layer = graph.by_name.get(name)
             if layer is None:
                 continue

@@ -118,6 +118,7 @@ class LayerGraph:
     outputs: list[TensorRef]
     order: list[tuple[str, int]]  # every (layer, call) in an order where producers come first
     output_keys: list[str] | None = None  # a dict of outputs: its keys, in `outputs`' order
+    input_keys: list[str] | None = None  # a dict of inputs: its keys, in `inputs`' order
 
     def __post_init__(self) -> None:
         self.by_name = {layer.name: layer for layer in self.layers}
@@ -171,10 +172,7 @@ class LayerGraph:
               found: list[tuple[Layer, int | None, bool]]) -> None:
         """Every reading of `segments`: `NAME@N` as a call, or as a name containing `@N`."""
         first, rest = segments[0], segments[1:]
-        readings = [(first.name, first.call)]
-        if first.literal is not None:
-            readings.append((first.literal, None))
-        for name, call in readings:
+        for name, call in first.readings():
             layer = self.by_name.get(name)
             if layer is None:
                 continue
@@ -292,6 +290,9 @@ class _Builder:
         declared = inner.get("output_layers") if isinstance(inner, dict) else None
         if isinstance(declared, dict) and len(declared) == len(outputs):
             graph.output_keys = sorted(declared)  # the order `_endpoints` flattened them in
+        declared = inner.get("input_layers") if isinstance(inner, dict) else None
+        if isinstance(declared, dict) and len(declared) == len(inputs):
+            graph.input_keys = sorted(declared)
         self._fill_tensors(graph, layer_configs)
         return graph
 

@@ -4,7 +4,8 @@ class in `KINDS`, saying
 - `weights`: the arrays it stores, in `.keras` storage order, with trainable flags;
 - `expected`: the shapes those arrays must have, given the input shape (the safety check);
 - `macs`: multiply-accumulates per sample of one call (rules in `macs`);
-- `cell`: whether a `.keras` file keeps its arrays under `cell/` (recurrent layers).
+- `cell`: whether a `.keras` file keeps its arrays under `cell/` (recurrent layers);
+- `layout`: where a `.keras` file keeps them otherwise (a Bidirectional's two directions).
 
 A field left None means "not known": shapes and costs show `?`, arrays keep their stored names
 and count as trainable (what Keras does for plain `add_weight` calls). Supporting a new class
@@ -50,6 +51,9 @@ class LayerKind:
     expected: Callable[[Config, Shape], dict[str, tuple[int, ...]]] | None = None
     macs: MacsRule | None = None
     cell: bool = False
+    # where a `.keras` file keeps `count` arrays given in creation order, when not `vars/i`
+    # (or `cell/vars/i` for `cell` layers)
+    layout: Callable[[Config, int], list[str] | None] | None = None
 
 
 # --- weight rules ----------------------------------------------------------------------------
@@ -164,6 +168,23 @@ def _bidirectional_macs(config: Config, inputs: list[Shape], outputs: list[Shape
     return None if None in costs else sum(costs)  # type: ignore[arg-type]
 
 
+def _bidirectional_layout(config: Config, count: int) -> list[str] | None:
+    """Keras 3 keeps each direction's arrays under `forward_layer/` and `backward_layer/`, in
+    that order (a tf.keras 2 file lists them in the same order)."""
+    forward = _wrapped(config)
+    backward = _wrapped(config, "backward_layer") or forward
+    if forward is None or backward is None or count % 2:
+        return None
+    half = count // 2
+    places = []
+    for direction, (name, _) in (("forward_layer", forward), ("backward_layer", backward)):
+        kind = KINDS.get(name)
+        if kind is None or not kind.cell:
+            return None
+        places += [f"{direction}/cell/vars/{i}" for i in range(half)]
+    return places
+
+
 def _time_distributed_macs(config: Config, inputs: list[Shape], outputs: list[Shape],
                            weights: Weights) -> int | None:
     inner = _wrapped(config)
@@ -254,7 +275,8 @@ _add("PReLU", shape=_identity, weights=lambda c: [("alpha", True)], macs=macs.no
 _add("MultiHeadAttention", shape=shapes.attention_like, macs=macs.multi_head_attention)
 _add("Attention", shape=shapes.attention_like, macs=macs.dot_attention)
 _add("AdditiveAttention", shape=shapes.attention_like)
-_add("Bidirectional", shape=_bidirectional_shape, macs=_bidirectional_macs)
+_add("Bidirectional", shape=_bidirectional_shape, macs=_bidirectional_macs,
+     layout=_bidirectional_layout)
 _add("TimeDistributed", shape=_time_distributed_shape, macs=_time_distributed_macs)
 # no arrays, no multiply-accumulates
 _add("Activation ReLU LeakyReLU ELU Softmax ThresholdedReLU Dropout SpatialDropout1D "
@@ -294,6 +316,8 @@ def array_layout(class_name: str, config: Config, count: int) -> list[str] | Non
     if count == 0:
         return []
     kind = KINDS.get(class_name)
+    if kind is not None and kind.layout is not None:
+        return kind.layout(config, count)
     if kind is not None and kind.cell:
         return [f"cell/vars/{i}" for i in range(count)]
     specs = weight_specs(class_name, config)

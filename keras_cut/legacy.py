@@ -65,6 +65,16 @@ def _normalize_model(model: dict[str, Any], prefix: str, changes: list[LegacyCha
         _drop_arguments(layer, path, changes, where)
     if model.get("class_name") != "Sequential":
         _renumber_nested_calls(inner, layers, prefix, changes)
+        for layer in layers:  # a functional model's InputLayers give the shapes
+            config = layer.get("config")
+            if layer.get("class_name") != "InputLayer" and isinstance(config, dict) \
+                    and "batch_input_shape" in config:
+                del config["batch_input_shape"]
+                name = layer.get("name") or config.get("name") or "?"
+                changes.append(LegacyChange(
+                    prefix + str(name), f"legacy config: {layer.get('class_name')} "
+                    "`batch_input_shape` dropped (the model's InputLayer gives the shape; "
+                    "Keras 3 warns about it on a layer)"))
 
 
 def _drop_arguments(layer: dict[str, Any], path: str, changes: list[LegacyChange],

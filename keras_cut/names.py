@@ -24,6 +24,14 @@ class Segment:
     call: int | None = None  # `@N`, when given
     literal: str | None = None  # the name if `@N` was part of it ("enc@0"), when it could be
 
+    def readings(self) -> list[tuple[str, int | None]]:
+        """(layer name, call) this segment can mean: `NAME@N` as call N of NAME first, then as
+        the layer named "NAME@N" (`NAME\\@N` has only that reading)."""
+        found: list[tuple[str, int | None]] = [(self.name, self.call)]
+        if self.literal is not None:
+            found.append((self.literal, None))
+        return found
+
 
 @dataclass(frozen=True)
 class LayerName:

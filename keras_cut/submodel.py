@@ -96,6 +96,10 @@ class _Writer:
             "input_layers": _endpoints(inputs),
             "output_layers": _endpoints([self._endpoint(ref) for ref in outputs]),
         }
+        keys = self.plan.input_keys
+        if keys is not None and len(keys) == len(inputs) and not self.legacy:
+            # the parent took a dict: so does a cut that starts at its inputs
+            config["input_layers"] = {key: list(ref) for key, ref in zip(keys, inputs)}
         keys = self.plan.output_keys
         if keys is not None and len(keys) == len(outputs) and not self.legacy:
             # the parent returned a dict: so does its head, with the same keys

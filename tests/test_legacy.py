@@ -246,3 +246,37 @@ def test_tf_op_layers_are_read_and_cut_around(tmp_path, capsys, keras):
     assert_one_line_error(run_cli(capsys, "verify", parent, around), "TensorFlow operation",
                           "tf.math.multiply")
     assert run_cli(capsys, "graph", parent, "-o", tmp_path / "g.mmd").code == 0
+
+
+def test_convert_a_tf_keras_2_file_to_keras_3(tmp_path, capsys, keras):
+    """`convert`: a tf.keras 2 .h5 (LSTM, Bidirectional GRU, time_major, batch_input_shape)
+    becomes a .keras file that plain Keras 3 loads without a warning and that computes what
+    tf.keras 2 computed; every normalisation is reported; verify passes."""
+    import warnings
+
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    subprocess.run([sys.executable, "-c", BIDIRECTIONAL, str(tmp_path)], check=True, env=env,
+                   capture_output=True, timeout=300)
+    out = tmp_path / "bi.keras"
+    result = run_cli(capsys, "convert", tmp_path / "bi.h5", "-o", out)
+    assert result.code == 0, result.err
+    assert "time_major" in result.err and "converted bi" in result.err
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = keras.saving.load_model(out)  # plain Keras 3: safe mode, nothing else
+    assert not [w for w in caught if "keras" in str(w.filename)], [str(w.message) for w in caught]
+    reference = np.load(tmp_path / "bi.npz")
+    np.testing.assert_allclose(model.predict(reference["x"], verbose=0), reference["y"],
+                               rtol=1e-5, atol=1e-5)
+    assert run_cli(capsys, "verify", tmp_path / "bi.h5", out).code == 0
+    assert_one_line_error(run_cli(capsys, "convert", tmp_path / "bi.h5", "-o", out),
+                          "already exists", "--force")
+
+
+def test_convert_refuses_tf_ops_naming_them(tmp_path, capsys):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    subprocess.run([sys.executable, "-c", TF_OPS, str(tmp_path)], check=True, env=env,
+                   capture_output=True, timeout=300)
+    result = run_cli(capsys, "convert", tmp_path / "ops.h5", "-o", tmp_path / "ops.keras")
+    assert_one_line_error(result, "tf.math.multiply", "cannot convert")
+    assert not (tmp_path / "ops.keras").exists()

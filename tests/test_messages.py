@@ -69,3 +69,24 @@ def test_identity_cut_is_refused(dict_model, tmp_path, capsys):
 def test_empty_filter_says_so(dict_model, capsys):
     result = run_cli(capsys, "inspect", dict_model, "--filter", "no_such_thing")
     assert_one_line_error(result, "--filter 'no_such_thing' matches no layer")
+
+
+def test_convert_keeps_dict_inputs_and_outputs(tmp_path, capsys, keras):
+    layers = keras.layers
+    a, b = keras.Input((3,), name="a"), keras.Input((2,), name="b")
+    joined = layers.Concatenate(name="join")([a, b])
+    model = keras.Model({"a": a, "b": b}, {"y": layers.Dense(2, name="y")(joined),
+                                           "z": layers.Dense(1, name="z")(joined)})
+    path = tmp_path / "dicts.keras"
+    model.save(path)
+    for suffix in (".keras", ".h5"):
+        out = tmp_path / f"converted{suffix}"
+        assert run_cli(capsys, "convert", path, "-o", out).code == 0
+        loaded = keras.saving.load_model(out, compile=False)
+        data = {"a": np.ones((2, 3), "float32"), "b": np.full((2, 2), 0.5, "float32")}
+        expected, got = model.predict(data, verbose=0), loaded.predict(data, verbose=0)
+        if suffix == ".keras":  # .h5 (Keras' legacy format) keeps no dict structure
+            assert isinstance(loaded.output, dict) and isinstance(loaded.input, dict)
+            for key in ("y", "z"):
+                np.testing.assert_allclose(got[key], expected[key], rtol=1e-6)
+        assert run_cli(capsys, "verify", path, out).code == 0

@@ -30,6 +30,8 @@ CASES = [
     (["diff", str(BY_NAME["nested"].path), str(BY_NAME["nested"].path), "--json"], 0),
     (["diff", "--help"], 0),
     (["graph", str(BY_NAME["nested"].path), "-o", "/tmp/keras_cut_no_tf.html", "--force"], 0),
+    (["convert", str(BY_NAME["nested"].path), "-o", "/tmp/keras_cut_no_tf_convert.keras",
+      "--force"], 0),
     (["graph", str(BY_NAME["nested"].path), "-o", "/tmp/keras_cut_no_tf.mmd", "--force",
       "--input-layer", "backbone/stem_relu"], 0),
 ]

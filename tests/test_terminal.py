@@ -51,28 +51,7 @@ def test_cut_table_never_cuts_a_name(tmp_path):
 
 def _in_terminal(env_extra: dict[str, str]) -> str:
     """Run `keras-cut inspect` in a pseudo-terminal, as a user would see it."""
-    env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "TERM")}
-    env.update({"TERM": "xterm-256color", "COLUMNS": "200"}, **env_extra)
-    leader, follower = pty.openpty()
-    proc = subprocess.Popen([sys.executable, "-m", "keras_cut", "inspect",
-                             str(BY_NAME["nested"].path)], stdin=follower, stdout=follower,
-                            stderr=follower, env=env, cwd=ROOT, close_fds=True)
-    os.close(follower)
-    chunks = []
-    while True:
-        ready, _, _ = select.select([leader], [], [], 60)
-        if not ready:
-            break
-        try:
-            data = os.read(leader, 65536)
-        except OSError:  # the child closed the terminal
-            break
-        if not data:
-            break
-        chunks.append(data)
-    proc.wait(timeout=60)
-    os.close(leader)
-    return b"".join(chunks).decode(errors="replace")
+    return _pty_run(["inspect", str(BY_NAME["nested"].path)], env_extra)
 
 
 def test_colors_only_where_wanted():
@@ -91,10 +70,11 @@ def test_a_pipe_gets_plain_unwrapped_text():
     assert "Conv2D" in row and "(None, 16, 16, 8)" in row  # one line per layer, not folded
 
 
-def _pty_run(args: list[str]) -> str:
+def _pty_run(args: list[str], env_extra: dict[str, str] | None = None) -> str:
+    """Run keras-cut in a pseudo-terminal; everything it wrote there (stdout and stderr)."""
     leader, follower = pty.openpty()
-    env = dict(os.environ, TERM="xterm-256color", COLUMNS="120")
-    env.pop("NO_COLOR", None)
+    env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "TERM")}
+    env.update({"TERM": "xterm-256color", "COLUMNS": "200"}, **(env_extra or {}))
     proc = subprocess.Popen([sys.executable, "-m", "keras_cut", *args], stdin=follower,
                             stdout=follower, stderr=follower, env=env, cwd=ROOT, close_fds=True)
     os.close(follower)
