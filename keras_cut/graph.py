@@ -569,7 +569,7 @@ def _recorded_tensors(
             if item.get("class_name") == "__keras_tensor__":
                 cfg = _as_dict(item.get("config"))
                 ref = parse_history(cfg.get("keras_history"))
-                if ref is not None:
+                if ref is not None and not cfg.get("keras_cut_placeholder"):
                     shape = _shape(cfg.get("shape"))
                     dtype = cfg.get("dtype") if isinstance(cfg.get("dtype"), str) else None
                     found[(ref.layer, ref.call, ref.index)] = (shape, dtype)

@@ -301,6 +301,25 @@ _add("Concatenate", shape=shapes.concat, macs=macs.none)
 _add("Resizing", shape=shapes.resizing, macs=macs.none)
 
 
+def _reduce_shape(config: Config, inputs: list[Shape]) -> Shape:
+    shape, axis = inputs[0], config.get("axis")
+    axes = range(len(shape)) if axis is None else \
+        [a % len(shape) for a in (axis if isinstance(axis, list) else [axis])]
+    if 0 in axes:
+        raise ValueError("a reduction over the batch")
+    if config.get("keepdims"):
+        return tuple(1 if i in axes else d for i, d in enumerate(shape))
+    return tuple(d for i, d in enumerate(shape) if i not in axes)
+
+
+# Keras 3 operations in a functional model (what tf.keras 2's TensorFlow operations become,
+# `tfops`); Add, Subtract, Multiply, Maximum, Minimum and Concatenate share the layers' entries
+_add("Relu Relu6 Sigmoid Tanh Sqrt Exp Log Square Absolute Cast", shape=_identity,
+     macs=macs.none)
+_add("TrueDivide Power", shape=shapes.merge, macs=macs.none)
+_add("Mean Sum Max Min", shape=_reduce_shape, macs=macs.none)
+
+
 # --- what the rest of keras-cut asks ---------------------------------------------------------
 
 

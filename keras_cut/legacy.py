@@ -65,6 +65,7 @@ def _normalize_model(model: dict[str, Any], prefix: str, changes: list[LegacyCha
         _drop_arguments(layer, path, changes, where)
     if model.get("class_name") != "Sequential":
         _renumber_nested_calls(inner, layers, prefix, changes)
+        _translate_tf_ops(inner, prefix, changes)
         for layer in layers:  # a functional model's InputLayers give the shapes
             config = layer.get("config")
             if layer.get("class_name") != "InputLayer" and isinstance(config, dict) \
@@ -101,6 +102,28 @@ def _drop_arguments(layer: dict[str, Any], path: str, changes: list[LegacyChange
         changes.append(LegacyChange(
             path, f"legacy config: {layer['class_name']} `{argument}={harmless}` dropped "
             "(Keras 3 does not take it; it had no effect)"))
+
+
+def _translate_tf_ops(inner: dict[str, Any], prefix: str, changes: list[LegacyChange]) -> None:
+    """TFOpLambda layers as Keras 3 operations where `tfops` knows a faithful translation."""
+    from . import tfops
+
+    for i, layer in enumerate(inner["layers"]):
+        if not isinstance(layer, dict) or not tfops.is_tf_op(layer):
+            continue
+        config = layer.get("config") if isinstance(layer.get("config"), dict) else {}
+        path = prefix + str(layer.get("name") or config.get("name") or "?")
+        try:
+            translated = tfops.translate(layer)
+        except tfops.Untranslatable as exc:
+            changes.append(LegacyChange(path, f"legacy config: not translated ({exc}); Keras "
+                                              "3 cannot load this layer"))
+            continue
+        inner["layers"][i] = translated
+        changes.append(LegacyChange(
+            path, f"legacy config: TensorFlow operation tf.{config.get('function')} translated "
+                  f"to the Keras 3 operation {translated['module'].rsplit('.', 1)[-1]}."
+                  f"{translated['class_name']}"))
 
 
 def _renumber_nested_calls(inner: dict[str, Any], layers: list[dict[str, Any]], prefix: str,

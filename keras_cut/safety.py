@@ -81,9 +81,9 @@ def _layer_findings(layer: Layer) -> Iterator[Finding]:
         function = layer.config.get("function")
         yield Finding(
             layer.path, UNLOADABLE, "tf-op",
-            f"a TensorFlow operation recorded by tf.keras 2 ({cls}, tf.{function}); Keras 3 "
-            "cannot load it and keras-cut does not translate it yet: cut around it (a cut "
-            "without it loads in Keras 3; write it as .h5 for tf.keras 2)",
+            f"a TensorFlow operation recorded by tf.keras 2 ({cls}, tf.{function}) that "
+            "keras-cut cannot translate to Keras 3 (see the legacy notes): cut around it (a "
+            "cut without it loads in Keras 3; one that keeps it can be written as .h5)",
         )
     elif not _is_keras_class(layer):
         origin = layer.registered_name or (
@@ -217,7 +217,7 @@ def check_loadable(path: Path, findings: list[Finding], unsafe: bool, custom: bo
         names = ", ".join(f.layer for f in tf_ops[:3]) + (", ..." if len(tf_ops) > 3 else "")
         raise LoadError(
             f"{path}: holds {len(tf_ops)} TensorFlow operation(s) recorded by tf.keras 2 "
-            f"({names}), which Keras 3 cannot load and keras-cut does not translate yet, "
+            f"({names}) that Keras 3 cannot load and keras-cut cannot translate, "
             "so it cannot run here (a cut that leaves them out is a plain Keras 3 model)"
         )
     missing = [f for f in findings if f.severity == UNLOADABLE]

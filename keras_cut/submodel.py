@@ -160,6 +160,13 @@ class _Writer:
             raw = copy.deepcopy(source.raw)
             if raw.get("class_name") == "InputLayer":
                 raise CutError(f"internal: input layer {self.flat.path(node)!r} kept as a call")
+            if self.legacy and "keras_cut_translated_from" in source.raw:
+                raise CutError(
+                    f"the cut keeps {self.flat.path(node)!r}, "
+                    f"{source.raw['keras_cut_translated_from']} of the tf.keras 2 file, which "
+                    "keras-cut translates to a Keras 3 operation; tf.keras 2's .h5 dialect "
+                    "cannot hold that: write the cut as .keras"
+                )
             if source.class_name in TF_OP_LAYERS and not self.legacy:
                 raise CutError(
                     f"the cut keeps {self.flat.path(node)!r}, a TensorFlow operation recorded "

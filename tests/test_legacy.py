@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -196,9 +197,45 @@ out = k.layers.Dense(2, name="out")(tf.nn.relu6(c)[:, 0:4])
 model = k.Model(x, out)
 model.save(sys.argv[1] + "/ops.h5")
 data = np.random.default_rng(0).normal(size=(3, 6)).astype("float32")
-probe = k.Model(x, [q, c])
-np.savez(sys.argv[1] + "/ops.npz", x=data, q=probe.predict(data, verbose=0)[0],
-         c=probe.predict(data, verbose=0)[1])
+probe = k.Model(x, [q, c, out])
+q_, c_, y_ = probe.predict(data, verbose=0)
+np.savez(sys.argv[1] + "/ops.npz", x=data, q=q_, c=c_, y=y_)
+"""
+
+# Every translated function once, with tf.keras 2's own output as the reference; and one
+# function keras-cut does not translate (tf.math.cumsum) in a second model.
+MORE_OPS = """
+import os, sys
+os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+import numpy as np, tensorflow as tf, tf_keras as k
+k.utils.set_random_seed(1)
+x = k.Input((4, 6), name="x")
+h = k.layers.Dense(6, name="proj")(x)
+p = tf.math.abs(h) + 0.5
+terms = [
+    tf.math.subtract(h, 1.0), tf.math.truediv(h, 3.0), tf.math.maximum(h, 0.1),
+    tf.math.minimum(h, p), tf.math.pow(p, 2.0), tf.nn.relu(h), tf.math.sigmoid(h),
+    tf.math.tanh(h), tf.math.sqrt(p), tf.math.exp(h * 0.1), tf.math.log(p),
+    tf.math.square(h), tf.nn.softmax(h, axis=-1),
+    tf.cast(tf.cast(h * 10.0, "int32"), "float32"),
+]
+stacked = tf.stack(terms, axis=1)  # (None, 14, 4, 6)
+summed = tf.reduce_sum(stacked, axis=1) + tf.reduce_max(stacked, axis=1) \
+    - tf.reduce_min(stacked, axis=1)
+moved = tf.transpose(summed, perm=[0, 2, 1])  # (None, 6, 4)
+flat = tf.reshape(moved, (-1, 24))
+scores = tf.linalg.matmul(h, tf.transpose(h, perm=[0, 2, 1]))  # (None, 4, 4)
+wide = tf.expand_dims(flat, axis=1)  # (None, 1, 24)
+first = tf.squeeze(wide, axis=1)[:, 2]  # an integer index: (None,)
+out = k.layers.Dense(3, name="out")(tf.concat([flat, tf.reshape(scores, (-1, 16)),
+                                              tf.expand_dims(first, -1)], axis=-1))
+model = k.Model(x, out)
+model.save(sys.argv[1] + "/more.h5")
+data = np.random.default_rng(0).normal(size=(5, 4, 6)).astype("float32")
+np.savez(sys.argv[1] + "/more.npz", x=data, y=model.predict(data, verbose=0))
+y = k.Input((5,), name="y")
+k.Model(y, k.layers.Dense(2, name="d")(tf.math.cumsum(y, axis=-1))).save(
+    sys.argv[1] + "/cumsum.h5")
 """
 
 LOAD_WITH_TF_KERAS = """
@@ -207,15 +244,15 @@ os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
 import numpy as np, tf_keras as k
 ref = np.load(sys.argv[2])
 y = k.models.load_model(sys.argv[1], compile=False).predict(ref["x"], verbose=0)
-np.testing.assert_allclose(y, ref["c"], rtol=1e-5, atol=1e-5)
+np.testing.assert_allclose(y, ref["q"], rtol=1e-5, atol=1e-5)
 print("MATCH")
 """
 
 
-def test_tf_op_layers_are_read_and_cut_around(tmp_path, capsys, keras):
+def test_tf_op_layers_become_keras_3_operations(tmp_path, capsys, keras):
     """tf.keras 2 TFOpLambda layers (`h * 2.0`, `a + q` with a tensor by keyword, tf.concat,
-    slicing): inspect, graph and cut read them; a cut keeping them is a tf.keras 2 .h5 that
-    tf.keras computes right; a .keras cut or verify says why it cannot, in one line."""
+    slicing) are translated to Keras 3 operations: inspect, cut, verify and convert work, and
+    the results compute what tf.keras 2 computed."""
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     subprocess.run([sys.executable, "-c", TF_OPS, str(tmp_path)], check=True, env=env,
                    capture_output=True, timeout=300)
@@ -224,28 +261,56 @@ def test_tf_op_layers_are_read_and_cut_around(tmp_path, capsys, keras):
     rows = {row.name: row for row in report.layers}
     assert rows["tf.__operators__.add_1"].inbound == [["tf.__operators__.add", "q"]]
     assert rows["tf.concat"].inbound == [["tf.__operators__.add_1", "tf.math.reduce_mean"]]
-    assert {f.layer for f in report.findings if f.kind == "tf-op"} == {
-        "tf.math.multiply", "tf.__operators__.add", "tf.__operators__.add_1",
-        "tf.math.reduce_mean", "tf.concat", "tf.nn.relu6", "tf.__operators__.getitem"}
-    # kept as they are, in tf.keras 2's own dialect: tf.keras computes the same tensor
-    kept = tmp_path / "concat.h5"
+    assert rows["tf.math.multiply"].class_name == "Multiply"
+    assert rows["tf.concat"].output_shape == (None, 9)
+    notes = [f.message for f in report.findings if "translated" in f.message]
+    assert len(notes) == 7 and not [f for f in report.findings if f.kind == "tf-op"]
+    # a .keras cut keeping them: plain Keras 3 computes tf.keras 2's tensor
+    kept = tmp_path / "concat.keras"
     assert run_cli(capsys, "cut", parent, "-o", kept, "--output-layer", "tf.concat").code == 0
-    proc = subprocess.run([sys.executable, "-c", LOAD_WITH_TF_KERAS, str(kept),
+    model = keras.saving.load_model(kept)
+    np.testing.assert_allclose(model.predict(reference["x"], verbose=0), reference["c"],
+                               rtol=1e-5, atol=1e-5)
+    assert run_cli(capsys, "verify", parent, kept).code == 0
+    result = run_cli(capsys, "cut", parent, "-o", tmp_path / "c.h5", "--output-layer",
+                     "tf.concat")
+    assert_one_line_error(result, "tf.math.multiply", "write the cut as .keras")
+    # around them, into tf.keras 2's own dialect: tf.keras loads it
+    around = tmp_path / "q.h5"
+    assert run_cli(capsys, "cut", parent, "-o", around, "--output-layer", "q").code == 0
+    proc = subprocess.run([sys.executable, "-c", LOAD_WITH_TF_KERAS, str(around),
                            str(tmp_path / "ops.npz")], env=env, capture_output=True, text=True,
                           timeout=300)
     assert "MATCH" in proc.stdout, proc.stderr[-2000:]
-    result = run_cli(capsys, "cut", parent, "-o", tmp_path / "c.keras", "--output-layer",
-                     "tf.concat")
-    assert_one_line_error(result, "tf.math.multiply", "TensorFlow operation", ".h5")
-    # around them: a plain Keras 3 model
-    around = tmp_path / "q.keras"
-    assert run_cli(capsys, "cut", parent, "-o", around, "--output-layer", "q").code == 0
-    model = keras.saving.load_model(around, compile=False)
-    np.testing.assert_allclose(model.predict(reference["x"], verbose=0), reference["q"],
-                               rtol=1e-5, atol=1e-5)
-    assert_one_line_error(run_cli(capsys, "verify", parent, around), "TensorFlow operation",
-                          "tf.math.multiply")
+    converted = tmp_path / "ops.keras"
+    assert run_cli(capsys, "convert", parent, "-o", converted).code == 0
+    np.testing.assert_allclose(keras.saving.load_model(converted).predict(
+        reference["x"], verbose=0), reference["y"], rtol=1e-5, atol=1e-5)
     assert run_cli(capsys, "graph", parent, "-o", tmp_path / "g.mmd").code == 0
+
+
+def test_every_translation_against_tf_keras(tmp_path, capsys, keras):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    proc = subprocess.run([sys.executable, "-c", MORE_OPS, str(tmp_path)], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    converted = tmp_path / "more.keras"
+    result = run_cli(capsys, "convert", tmp_path / "more.h5", "-o", converted)
+    assert result.code == 0, result.err
+    from keras_cut.tfops import TRANSLATIONS
+
+    used = {m.group(1) for m in re.finditer(r"tf\.(\S+) translated", result.err)}
+    assert len(used) >= 24 and used <= set(TRANSLATIONS)
+    reference = np.load(tmp_path / "more.npz")
+    got = keras.saving.load_model(converted).predict(reference["x"], verbose=0)
+    np.testing.assert_allclose(got, reference["y"], rtol=1e-4, atol=1e-4)
+    # a function without a faithful translation: named, never approximated
+    report = inspect_model(tmp_path / "cumsum.h5")
+    assert [f.layer for f in report.findings if f.kind == "tf-op"] == ["tf.math.cumsum"]
+    assert_one_line_error(run_cli(capsys, "convert", tmp_path / "cumsum.h5", "-o",
+                                  tmp_path / "cumsum.keras"), "tf.math.cumsum")
+    assert_one_line_error(run_cli(capsys, "verify", tmp_path / "cumsum.h5",
+                                  tmp_path / "cumsum.h5"), "tf.math.cumsum")
 
 
 def test_convert_a_tf_keras_2_file_to_keras_3(tmp_path, capsys, keras):
@@ -271,12 +336,3 @@ def test_convert_a_tf_keras_2_file_to_keras_3(tmp_path, capsys, keras):
     assert run_cli(capsys, "verify", tmp_path / "bi.h5", out).code == 0
     assert_one_line_error(run_cli(capsys, "convert", tmp_path / "bi.h5", "-o", out),
                           "already exists", "--force")
-
-
-def test_convert_refuses_tf_ops_naming_them(tmp_path, capsys):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    subprocess.run([sys.executable, "-c", TF_OPS, str(tmp_path)], check=True, env=env,
-                   capture_output=True, timeout=300)
-    result = run_cli(capsys, "convert", tmp_path / "ops.h5", "-o", tmp_path / "ops.keras")
-    assert_one_line_error(result, "tf.math.multiply", "cannot convert")
-    assert not (tmp_path / "ops.keras").exists()
