@@ -15,7 +15,7 @@ from typing import Any
 
 from . import provenance
 from .costs import Cost, cut_cost, flat_cost
-from .cutplan import CROSSING, CutPlan, PlannedTensor, plan_cut
+from .cutplan import CROSSING, CUT_INPUT, CutPlan, PlannedTensor, plan_cut
 from .errors import CutError, ModelFileError
 from .filewriter import write_submodel
 from .flatgraph import FlatGraph
@@ -255,8 +255,35 @@ def _cut_tensor(p: PlannedTensor, name: str | None = None) -> CutTensor:
     return CutTensor(name or p.name, p.shape, p.dtype, p.source, p.kind)
 
 
+def _mask_sources(plan: CutPlan, tensor: Any) -> list[str]:
+    """Layers before `tensor` that make a Keras mask (Embedding(mask_zero=True), Masking)."""
+    flat, found, seen = plan.flat, [], set()
+    stack = [tensor.node]
+    while stack:
+        node = stack.pop()
+        if node in seen or node not in flat.position:
+            continue
+        seen.add(node)
+        layer = flat.layer(node)
+        if layer.class_name == "Masking" or (layer.class_name == "Embedding"
+                                             and layer.config.get("mask_zero") is True):
+            found.append(flat.label(node))
+        stack.extend(t.node for t in flat.inputs_of(node))
+    return found
+
+
 def _notices(plan: CutPlan) -> list[str]:
     notes = []
+    for p in plan.inputs:
+        if p.kind in (CUT_INPUT, CROSSING):
+            sources = _mask_sources(plan, p.tensor)
+            if sources:
+                notes.append(
+                    f"a mask from {', '.join(repr(s) for s in sources[:2])} may reach "
+                    f"{p.source!r} in the parent, but the submodel's input {p.name!r} carries "
+                    "none: padded positions are computed as if they were real (verify compares "
+                    "them; feed the mask yourself if the layers after the cut use it)"
+                )
     for p in plan.inputs:
         if p.kind == CROSSING:
             notes.append(

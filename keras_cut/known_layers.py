@@ -185,6 +185,16 @@ def _bidirectional_layout(config: Config, count: int) -> list[str] | None:
     return places
 
 
+def _attention_layout(config: Config, count: int) -> list[str] | None:
+    """Keras 3 keeps MultiHeadAttention's arrays in its four projections, each kernel then bias
+    (tf.keras 2 lists them in the same order: query, key, value, attention_output)."""
+    per = 2 if config.get("use_bias", True) is not False else 1
+    if count != 4 * per:
+        return None
+    return [f"{part}_dense/vars/{i}" for part in ("query", "key", "value", "output")
+            for i in range(per)]
+
+
 def _time_distributed_macs(config: Config, inputs: list[Shape], outputs: list[Shape],
                            weights: Weights) -> int | None:
     inner = _wrapped(config)
@@ -272,7 +282,8 @@ _add("SimpleRNN", shape=shapes.recurrent(1), weights=_recurrent_weights,
      macs=macs.recurrent(1), cell=True)
 _add("LSTMCell GRUCell SimpleRNNCell ConvLSTM2D", weights=_recurrent_weights)
 _add("PReLU", shape=_identity, weights=lambda c: [("alpha", True)], macs=macs.none)
-_add("MultiHeadAttention", shape=shapes.attention_like, macs=macs.multi_head_attention)
+_add("MultiHeadAttention", shape=shapes.attention_like, macs=macs.multi_head_attention,
+     layout=_attention_layout)
 _add("Attention", shape=shapes.attention_like, macs=macs.dot_attention)
 _add("AdditiveAttention", shape=shapes.attention_like)
 _add("Bidirectional", shape=_bidirectional_shape, macs=_bidirectional_macs,

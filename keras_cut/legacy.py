@@ -24,6 +24,12 @@ DROPPED_ARGUMENTS: dict[str, dict[str, Any]] = {
     "GRU": {"time_major": False},
     "SimpleRNN": {"time_major": False},
     "RNN": {"time_major": False},
+    # False is what Keras 3 does (masked scores set to a large negative number)
+    "MultiHeadAttention": {"softmax_robust_masking": False},
+}
+# Arguments that only record what a layer was built with: Keras 3 builds from the call itself
+BUILD_RECORDS: dict[str, tuple[str, ...]] = {
+    "MultiHeadAttention": ("query_shape", "key_shape", "value_shape"),
 }
 WRAPPERS = ("Bidirectional", "TimeDistributed")  # hold a layer config under "layer"
 
@@ -66,6 +72,7 @@ def _normalize_model(model: dict[str, Any], prefix: str, changes: list[LegacyCha
     if model.get("class_name") != "Sequential":
         _renumber_nested_calls(inner, layers, prefix, changes)
         _translate_tf_ops(inner, prefix, changes)
+        _tensor_kwargs_as_keras_3(inner, prefix, changes)
         for layer in layers:  # a functional model's InputLayers give the shapes
             config = layer.get("config")
             if layer.get("class_name") != "InputLayer" and isinstance(config, dict) \
@@ -85,8 +92,14 @@ def _drop_arguments(layer: dict[str, Any], path: str, changes: list[LegacyChange
         for key in ("layer", "backward_layer"):
             if isinstance(config.get(key), dict):
                 _drop_arguments(config[key], path, changes, where)
-    rules = DROPPED_ARGUMENTS.get(str(layer.get("class_name")))
     config = layer.get("config")
+    for argument in BUILD_RECORDS.get(str(layer.get("class_name")), ()):
+        if isinstance(config, dict) and argument in config:
+            del config[argument]
+            changes.append(LegacyChange(
+                path, f"legacy config: {layer['class_name']} `{argument}` dropped (a record of "
+                "its build; Keras 3 builds from the call)"))
+    rules = DROPPED_ARGUMENTS.get(str(layer.get("class_name")))
     if not rules or not isinstance(config, dict):
         return
     for argument, harmless in rules.items():
@@ -124,6 +137,44 @@ def _translate_tf_ops(inner: dict[str, Any], prefix: str, changes: list[LegacyCh
             path, f"legacy config: TensorFlow operation tf.{config.get('function')} translated "
                   f"to the Keras 3 operation {translated['module'].rsplit('.', 1)[-1]}."
                   f"{translated['class_name']}"))
+
+
+def _tensor_kwargs_as_keras_3(inner: dict[str, Any], prefix: str,
+                              changes: list[LegacyChange]) -> None:
+    """A call that passes a tensor by keyword (MultiHeadAttention's `value`): Keras 3 reads
+    tf.keras 2's list form without turning `["bilstm", 0, 0]` into a tensor, so such a call is
+    written in Keras 3's form, which says which arguments are tensors."""
+    from .tfops import _is_ref, _tensor
+
+    def convert(value: Any) -> Any:
+        if _is_ref(value) and len(value) == 3:
+            return _tensor(value)
+        if isinstance(value, list):
+            return [convert(v) for v in value]
+        return value
+
+    for layer in inner["layers"]:
+        if not isinstance(layer, dict) or not isinstance(layer.get("inbound_nodes"), list):
+            continue
+        for i, node in enumerate(layer["inbound_nodes"]):
+            entries = node if isinstance(node, list) and node and all(
+                _is_ref(e) for e in node) else None
+            if entries is None:
+                continue
+            kwargs = entries[0][3] if len(entries[0]) > 3 and isinstance(entries[0][3],
+                                                                         dict) else {}
+            if not any(convert(v) != v for v in kwargs.values()):
+                continue
+            tensors = [_tensor(e) for e in entries]
+            layer["inbound_nodes"][i] = {
+                "args": [tensors[0] if len(tensors) == 1 else tensors],
+                "kwargs": {key: convert(value) for key, value in kwargs.items()},
+            }
+            name = layer.get("name") or "?"
+            changes.append(LegacyChange(
+                prefix + str(name), f"legacy config: call {i} passes a tensor by keyword "
+                f"({', '.join(k for k, v in kwargs.items() if convert(v) != v)}); written in "
+                "Keras 3's form so that Keras 3 reads it as a tensor"))
 
 
 def _renumber_nested_calls(inner: dict[str, Any], layers: list[dict[str, Any]], prefix: str,
