@@ -49,10 +49,11 @@ def _examples(*lines: str) -> str:
 
 def _complete_layers(ctx: typer.Context, incomplete: str) -> list[str]:
     """Tab completion of layer names, read from the MODEL already on the command line."""
-    from .completion import complete_layer
+    from .completion import complete_layer, model_on_command_line
 
-    # while completing, click leaves positional arguments unparsed in ctx.args
-    model = ctx.params.get("model") or next(iter(ctx.args), None)
+    # while completing, click leaves positional arguments unparsed in ctx.args, and a model
+    # typed after the option is not parsed at all
+    model = ctx.params.get("model") or next(iter(ctx.args), None) or model_on_command_line()
     return complete_layer(model, incomplete)
 
 

@@ -5,6 +5,7 @@ ResNet50, so completion can run on every Tab."""
 from __future__ import annotations
 
 import os
+import shlex
 from pathlib import Path
 
 from .errors import KerasCutError
@@ -29,10 +30,13 @@ def layer_names(model: str | Path) -> list[str]:
         for layer in g.layers:
             here = prefix + [(layer.name, None)]
             names.append(format_name(here))
-            if len(layer.calls) > 1:
-                names.extend(format_name(prefix + [(layer.name, c.index)]) for c in layer.calls)
+            calls = [prefix + [(layer.name, c.index)] for c in layer.calls] \
+                if len(layer.calls) > 1 else []
+            names.extend(format_name(call) for call in calls)
             if layer.submodel is not None:
                 walk(layer.submodel, here)
+                for call in calls:  # inside one call of a model called several times
+                    walk(layer.submodel, call)
 
     walk(graph, [])
     return list(dict.fromkeys(names))
@@ -40,14 +44,40 @@ def layer_names(model: str | Path) -> list[str]:
 
 def complete_layer(model: str | Path | None, incomplete: str) -> list[str]:
     """Layer names of `model` that start with what has been typed (case-sensitive, as Keras
-    names are; a name without a match of its own case matches ignoring case)."""
+    names are; a name without a match of its own case matches ignoring case). Bash inserts a
+    completion as it is, so there a name with a backslash escape comes quoted."""
     if model is None or not Path(model).is_file():
         return []
     names = layer_names(model)
     found = [n for n in names if n.startswith(incomplete)]
     if not found:
         found = [n for n in names if n.lower().startswith(incomplete.lower())]
+    if os.environ.get("_KERAS_CUT_COMPLETE", "").endswith("bash"):
+        found = [_bash_escaped(n) for n in found]
     return found
+
+
+def _bash_escaped(name: str) -> str:
+    """What to put on a bash command line so that the program receives `name`: a backslash
+    before each character the shell would take (keras-cut's own escapes included)."""
+    return "".join("\\" + c if c in SHELL_SPECIAL else c for c in name)
+
+
+SHELL_SPECIAL = set("\\[]*?$`\"' !&;|<>(){}#~")
+
+
+def model_on_command_line() -> str | None:
+    """The model file anywhere on the line being completed (it may come after the option):
+    the first word that names an existing model file, from the shell's completion variables."""
+    line = os.environ.get("COMP_WORDS") or os.environ.get("_TYPER_COMPLETE_ARGS") or ""
+    try:
+        words = shlex.split(line)
+    except ValueError:
+        words = line.split()
+    for word in words[1:]:
+        if word.lower().endswith(MODEL_SUFFIXES) and Path(word).is_file():
+            return word
+    return None
 
 
 def complete_model_file(incomplete: str) -> list[str]:

@@ -41,7 +41,9 @@ def call_macs(graph: LayerGraph, layer: Layer, call: Call) -> int | None:
     """MACs per sample of one call of a (non-model) layer."""
     inputs = [graph.tensor(ref).shape for ref in call.inputs]
     outputs = [t.shape for t in call.outputs]
-    weights = {w.name.rsplit("/", 1)[-1]: w.shape for w in layer.weights}
+    weights = {w.name: w.shape for w in layer.weights}  # full names, and short ones too
+    for w in layer.weights:
+        weights.setdefault(w.name.rsplit("/", 1)[-1], w.shape)
     return layer_macs(layer.class_name, layer.config, inputs, outputs, weights)
 
 

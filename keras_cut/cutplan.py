@@ -131,6 +131,11 @@ def plan_cut(flat: FlatGraph, output_specs: list[str], input_specs: list[str],
             kept.add(t.node)
             stack.extend(flat.inputs_of(t.node))
 
+    # an input layer named without [i] is used when any of its outputs is; its unused outputs
+    # are simply not inputs (an LSTM's states when only its sequence is read)
+    used_nodes = {t.node for t in found_inputs}
+    for t in [t for t in cut_inputs if t not in found_inputs and t.node in used_nodes]:
+        del cut_inputs[t]
     unused = [label for t, label in cut_inputs.items() if t not in found_inputs]
     if unused:
         outs = ", ".join(repr(label) for _, label in outputs)

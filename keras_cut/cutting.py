@@ -60,7 +60,16 @@ class CutResult:
     parent_cost: Cost = field(default_factory=Cost)  # and what the whole parent computes
 
     def share(self, part: int, whole: int) -> float | None:
-        return part / whole if whole else None
+        """part / whole, when both are complete (a lower bound over another is no share)."""
+        if not whole or not self.cost.macs_known or not self.parent_cost.macs_known:
+            return None
+        return part / whole
+
+    def memory_share(self) -> float | None:
+        if not self.parent_cost.activation_bytes or not self.cost.activation_known or \
+                not self.parent_cost.activation_known:
+            return None
+        return self.cost.activation_bytes / self.parent_cost.activation_bytes
 
     def to_dict(self) -> dict[str, Any]:
         doc = {
@@ -85,8 +94,7 @@ class CutResult:
             "activation_bytes_complete": self.cost.activation_known,
             "parent_activation_bytes": self.parent_cost.activation_bytes,
             "parent_activation_bytes_complete": self.parent_cost.activation_known,
-            "activation_share": self.share(self.cost.activation_bytes,
-                                           self.parent_cost.activation_bytes),
+            "activation_share": self.memory_share(),
         }
         if self.verify is not None:
             doc["verify"] = self.verify.to_dict()
@@ -227,6 +235,9 @@ def _needs(findings: list[Finding], kept: set[str]) -> list[str]:
         if f.severity == UNSAFE:
             needs.append(f"kept layer {f.layer!r} ({f.message}): loading the submodel needs "
                          "safe_mode=False (keras-cut --unsafe)")
+        elif f.kind == "tf-op":
+            needs.append(f"kept layer {f.layer!r} ({f.message}): loading the submodel needs "
+                         "tf.keras 2 (tf_keras)")
         elif f.severity == UNLOADABLE:
             needs.append(f"kept layer {f.layer!r} ({f.message}): loading the submodel needs "
                          "that code (custom_objects; keras-cut --custom-objects)")

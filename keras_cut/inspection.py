@@ -39,6 +39,7 @@ class LayerRow:
     is_model: bool
     macs: list[int | None] = field(default_factory=list)  # per call, per sample; None: unknown
     activation_bytes: list[int | None] = field(default_factory=list)  # per call, per sample
+    runs: int = 1  # how often its model runs per sample (a nested model called twice: 2)
 
     @property
     def output_shape(self) -> Any:
@@ -59,10 +60,11 @@ class LayerRow:
             "inbound": [ref for call in self.inbound for ref in call],
             "calls": len(self.output_shapes),
             "depth": self.depth,
-            "macs": _total(self.macs),
+            "macs": _total(self.macs, self.runs),
             "macs_per_call": self.macs,
-            "activation_bytes": _total(self.activation_bytes),
+            "activation_bytes": _total(self.activation_bytes, self.runs),
             "activation_bytes_per_call": self.activation_bytes,
+            "runs": self.runs,
         }
 
 
@@ -154,8 +156,13 @@ def inspect_model(
     """Describe the model at `path`: header, layers (nested to `depth`), params, findings."""
     model_file, graph = open_model(path)
     pattern = compile_filter(filter)
+    runs = {id(graph): 1}  # how often each (nested) model runs per sample
+    for _, layer, owner in graph.walk():
+        if layer.submodel is not None:
+            runs[id(layer.submodel)] = runs.get(id(layer.submodel), 0) + \
+                runs[id(owner)] * len(layer.calls)
     rows = [
-        _row(graph_of, layer, d)
+        _row(graph_of, layer, d, runs.get(id(graph_of), 1))
         for d, layer, graph_of in graph.walk(depth)
         if pattern is None or pattern.search(layer.path) or pattern.search(layer.class_name)
     ]
@@ -205,8 +212,10 @@ def inspect_layer(path: str | Path, spec: str) -> LayerDetail:
     return LayerDetail(_row(owner, layer, depth), layer.config, weights, findings)
 
 
-def _row(graph: LayerGraph, layer: Layer, depth: int) -> LayerRow:
+def _row(graph: LayerGraph, layer: Layer, depth: int, runs: int = 1) -> LayerRow:
     macs, activation = layer_call_costs(graph, layer)
+    if layer.is_input and depth > 0:  # a nested model's input: the caller's tensor, not a copy
+        activation = [0] * len(activation)
     return LayerRow(
         name=layer.path,
         class_name=layer.class_name,
@@ -219,6 +228,7 @@ def _row(graph: LayerGraph, layer: Layer, depth: int) -> LayerRow:
         is_model=layer.submodel is not None,
         macs=macs,
         activation_bytes=activation,
+        runs=runs,
     )
 
 
@@ -247,8 +257,11 @@ def compile_filter(pattern: str | None) -> re.Pattern[str] | None:
         raise UsageError(f"--filter {pattern!r} is not a valid regular expression ({exc})") from exc
 
 
-def _total(values: list[int | None]) -> int | None:
-    return None if not values or None in values else sum(values)  # type: ignore[arg-type]
+def _total(values: list[int | None], runs: int = 1) -> int | None:
+    """All calls, each time its model runs."""
+    if not values or None in values:
+        return None
+    return runs * sum(values)  # type: ignore[arg-type]
 
 
 def _one_or_list(shapes: list[Shape | None]) -> Any:

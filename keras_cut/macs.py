@@ -136,7 +136,10 @@ def multi_head_attention(config: dict[str, Any], inputs: list[Shape], outputs: l
     if query is None or value is None or key is None:
         return None
     tq, tk, tv = (_prod(list(s[1:-1])) for s in (query, key, value))
-    dims = (query[-1], key[-1], value[-1])
+    # the widths each projection reads, from its stored kernel where the file has it (a key
+    # passed as its own tensor can be narrower than the value)
+    dims = tuple(_projection_width(weights, part) or s[-1]
+                 for part, s in (("query", query), ("key", key), ("value", value)))
     if None in (tq, tk, tv) or None in dims:
         return None
     heads, key_dim = int(config["num_heads"]), int(config["key_dim"])
@@ -146,6 +149,17 @@ def multi_head_attention(config: dict[str, Any], inputs: list[Shape], outputs: l
     return (tq * dims[0] * heads * key_dim + tk * dims[1] * heads * key_dim
             + tv * dims[2] * heads * value_dim + tq * tk * heads * key_dim
             + tq * tk * heads * value_dim + tq * heads * value_dim * out_dim)
+
+
+def _projection_width(weights: Weights, part: str) -> int | None:
+    """The input width of MultiHeadAttention's `part` projection: its kernel's first dimension
+    (`.keras`: `key_dense/vars/0`; tf.keras 2: `key/kernel`)."""
+    for name, shape in weights.items():
+        segments = name.split("/")
+        if segments[0] in (f"{part}_dense", part) and len(shape) == 3 and (
+                segments[-1] in ("kernel", "0")):
+            return int(shape[0])
+    return None
 
 
 def dot_attention(config: dict[str, Any], inputs: list[Shape], outputs: list[Shape],

@@ -64,8 +64,8 @@ class Grid:
         for i, header in enumerate(self.headers):
             table.add_column(header, justify="right" if i in self.right else "left",
                              no_wrap=i in self.whole, overflow="fold")
-        for row in self.rows:
-            table.add_row(*row)
+        for row in self.rows:  # plain strings are text, never Rich markup ("[red]x" is a name)
+            table.add_row(*(cell if isinstance(cell, Text) else Text(str(cell)) for cell in row))
         return table
 
     def needed_width(self) -> int:
@@ -87,16 +87,17 @@ class Grid:
             return
         if self.title:
             console.print(Text(self.title, style="bold"))
+        first = self.whole[0] if self.whole else 0
         for row in self.rows:
-            name = [row[i] for i in self.whole]
-            console.print(Text.assemble(*(Text(str(n), style="bold") if not isinstance(n, Text)
-                                          else n for n in name)), soft_wrap=True)
+            heading = row[first]
+            console.print(heading if isinstance(heading, Text) else
+                          Text(str(heading), style="bold"), soft_wrap=True)
             for i, cell in enumerate(row):
-                if i in self.whole or not str(cell).strip():
+                if i == first or not str(cell).strip():
                     continue
-                label = self.headers[i] or "role"
+                label = self.headers[i] or "Role"
                 console.print(Text.assemble(f"  {label}: ", cell if isinstance(cell, Text)
-                                            else str(cell)), soft_wrap=True)
+                                            else Text(str(cell))), soft_wrap=True)
 
 
 def print_json(document: dict[str, Any]) -> None:
@@ -134,20 +135,28 @@ def format_count(count: int) -> str:
 
 def render_inspect(report: InspectReport, console: Console,
                    columns: list[str] | None = None) -> None:
-    header = Table.grid(padding=(0, 2))
-    header.add_column(style="bold")
-    header.add_column(overflow="fold")
-    header.add_row("File", report.file)
-    header.add_row("Format", report.format + (" (legacy HDF5)" if report.format == "h5" else ""))
-    header.add_row("Keras version", report.keras_version or "not recorded")
+    rows = [("File", report.file),
+            ("Format", report.format + (" (legacy HDF5)" if report.format == "h5" else "")),
+            ("Keras version", report.keras_version or "not recorded")]
     if report.date_saved:
-        header.add_row("Saved", report.date_saved)
-    header.add_row("Model", f"{report.name} ({report.class_name})")
+        rows.append(("Saved", report.date_saved))
+    rows.append(("Model", f"{report.name} ({report.class_name})"))
     for label, tensors in (("Inputs", report.inputs), ("Outputs", report.outputs)):
-        header.add_row(
-            label, "\n".join(f"{t.name}: {format_shape(t.shape)} {t.dtype or '?'}" for t in tensors)
-        )
-    console.print(header)
+        rows.append((label, "\n".join(f"{t.name}: {format_shape(t.shape)} {t.dtype or '?'}"
+                                      for t in tensors)))
+    widest = max(len(line) for _, value in rows for line in value.splitlines() or [""])
+    if 15 + widest <= console.width:
+        header = Table.grid(padding=(0, 2))
+        header.add_column(style="bold")
+        header.add_column(overflow="fold")
+        for label, value in rows:
+            header.add_row(label, Text(value))
+        console.print(header)
+    else:  # too narrow for two columns: one line each, never wrapped inside a name
+        for label, value in rows:
+            for i, line in enumerate(value.splitlines() or [""]):
+                console.print(Text.assemble((f"{label}: " if i == 0 else "  ", "bold"), line),
+                              soft_wrap=True)
     console.print()
     layer_table(report.layers, columns).print(console)
     console.print(
@@ -155,7 +164,7 @@ def render_inspect(report: InspectReport, console: Console,
         f"Trainable params: {report.trainable_params:,}\n"
         f"Non-trainable params: {report.non_trainable_params:,}"
     )
-    console.print(cost_lines(report.cost), markup=False)
+    console.print(cost_lines(report.cost), markup=False, soft_wrap=True)
     render_findings(report.findings, console)
 
 
@@ -190,8 +199,8 @@ def layer_table(rows: list[LayerRow], columns: list[str] | None = None) -> Grid:
         name = Text(indent + row.name, style="bold" if row.is_model else "")
         cells = {"class": row.class_name, "params": f"{row.params:,}",
                  "trainable": "yes" if row.trainable else "no",
-                 "macs": _per_call(row.macs, format_count),
-                 "memory": _per_call(row.activation_bytes, format_bytes)}
+                 "macs": _per_call(row.macs, format_count, row.runs),
+                 "memory": _per_call(row.activation_bytes, format_bytes, row.runs)}
         if len(row.output_shapes) > 1:
             cells["shape"] = "\n".join(
                 f"@{i}: {format_shape(_one(s))}" for i, s in enumerate(row.output_shapes)
@@ -206,21 +215,24 @@ def layer_table(rows: list[LayerRow], columns: list[str] | None = None) -> Grid:
     return grid
 
 
-def _per_call(values: list[int | None], fmt: Any) -> str:
-    """One call's figure; `×N` when N calls cost the same; one line per call otherwise."""
+def _per_call(values: list[int | None], fmt: Any, runs: int = 1) -> str:
+    """One call's figure; `×N` when N calls (times the runs of a nested model called several
+    times) cost the same; one line per call otherwise."""
     shown = ["?" if v is None else fmt(v) for v in values]
     if not shown:
         return "-"
+    times = f" ×{runs}" if runs > 1 else ""
     if len(set(shown)) == 1:
-        return shown[0] + (f" ×{len(shown)}" if len(shown) > 1 else "")
-    return "\n".join(f"@{i}: {v}" for i, v in enumerate(shown))
+        count = len(shown) * runs
+        return shown[0] + (f" ×{count}" if count > 1 else "")
+    return "\n".join(f"@{i}: {v}{times}" for i, v in enumerate(shown))
 
 
 def parse_columns(text: str | None) -> list[str] | None:
     """`--columns shape,params,macs` -> the column keys, checked."""
     if text is None:
         return None
-    keys = [k.strip().lower() for k in text.split(",") if k.strip()]
+    keys = list(dict.fromkeys(k.strip().lower() for k in text.split(",") if k.strip()))
     unknown = [k for k in keys if k not in COLUMNS]
     if unknown or not keys:
         raise UsageError(f"--columns {text!r}: choose from {', '.join(COLUMNS)} "
@@ -253,14 +265,11 @@ def render_findings(findings: list[Finding], console: Console) -> None:
     if not findings:
         console.print("Findings: none (nothing runs code, every class is part of Keras)")
         return
-    table = Table(title="Findings", header_style="bold", title_justify="left")
-    table.add_column("Severity")
-    table.add_column("Layer", overflow="fold")
-    table.add_column("What", overflow="fold")
+    grid = Grid(["Severity", "Layer", "What"], whole=(1,), title="Findings")
     for f in findings:
-        table.add_row(Text(f.severity, style=SEVERITY_STYLE.get(f.severity, "")),
-                      f.layer or "(file)", Text(f.message))
-    console.print(table)
+        grid.add_row(Text(f.severity, style=SEVERITY_STYLE.get(f.severity, "")),
+                     f.layer or "(file)", Text(f.message))
+    grid.print(console)
 
 
 def _one(shapes: list[Any]) -> Any:
@@ -298,7 +307,7 @@ def _share(part: int, part_known: bool, whole: int, whole_known: bool, fmt: Any)
         text += f", {100 * part / whole:.1f}% of the parent's {fmt(whole)}"
     elif whole:
         text += f" (the parent's: {'' if whole_known else 'at least '}{fmt(whole)}; the share is "
-        text += "unknown: some layers' costs are)"
+        text += "unknown, as some layers' costs are)"
     return text
 
 

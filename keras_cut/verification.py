@@ -23,7 +23,7 @@ from . import golden as goldens
 from . import provenance
 from .comparison import OutputCheck, Tolerances, agree, finite
 from .correspondence import Correspondence, correspond, endpoint_names, match_calls
-from .errors import KerasCutError, RunError, UsageError
+from .errors import KerasCutError, LoadError, RunError, UsageError
 from .feeds import parent_data
 from .flatgraph import FlatGraph, FlatTensor
 from .inspection import open_model
@@ -165,8 +165,7 @@ def verify_models(
     data = parent_data(flat, parent_graph, samples, seed, inputs, input_shapes or {}, notices)
     samples = len(next(iter(data.values())))
 
-    say("loading TensorFlow")
-    from .backend import loading, running  # TensorFlow from here on
+    loading, running = _backend(say)  # TensorFlow from here on
 
     custom = loading.load_custom_objects(custom_objects)
     say(f"loading {parent}")
@@ -390,8 +389,7 @@ def _verify_golden(path: Path, golden: goldens.Golden, submodel: Path, sub_flat:
         [(n, *_shape_dtype(sub_flat, r)) for n, r in zip(names_out, sub.outputs)],
     )
     tol.check_names(names_out, [t.source for t in golden.outputs])
-    say("loading TensorFlow")
-    from .backend import loading, running
+    loading, running = _backend(say)
 
     custom = loading.load_custom_objects(custom_objects)
     say(f"loading {submodel_label or submodel}")
@@ -443,3 +441,15 @@ def _shape_dtype(flat: FlatGraph, ref: Any) -> tuple[list, str]:
     shape, dtype = flat.shape_dtype(FlatTensor((), ref.layer, ref.call, ref.index))
     return list(shape or []), str(dtype)
 
+
+def _backend(say: Any) -> tuple[Any, Any]:
+    """keras-cut's TensorFlow side; a one-line error when TensorFlow cannot be imported."""
+    say("loading TensorFlow")
+    try:
+        from .backend import loading, running
+
+        loading.keras_module()
+    except ImportError as exc:
+        raise LoadError(f"verify runs both models, and TensorFlow cannot be imported ({exc}); "
+                        "install it (pip install tensorflow)") from exc
+    return loading, running

@@ -62,3 +62,24 @@ def test_zsh_protocol():
     out = "\n".join(_complete({"_KERAS_CUT_COMPLETE": "complete_zsh",
                                "_TYPER_COMPLETE_ARGS": args}))
     assert '"backbone/stem_relu"' in out and "stem_conv" not in out
+
+
+def test_model_after_the_option_and_calls_of_nested_models(tmp_path, keras):
+    layers = keras.layers
+    i = keras.Input((4,), name="enc_in")
+    encoder = keras.Model(i, layers.Dense(3, name="proj")(i), name="encoder")
+    a, b = keras.Input((4,), name="a"), keras.Input((4,), name="b")
+    siamese = tmp_path / "siamese.keras"
+    keras.Model([a, b], layers.Concatenate(name="cat")([encoder(a), encoder(b)])).save(siamese)
+    words = f"keras-cut cut --output-layer encoder@1/ {siamese}"  # the model typed afterwards
+    assert _complete({"_KERAS_CUT_COMPLETE": "complete_bash", "COMP_WORDS": words,
+                      "COMP_CWORD": "3"}) == ["encoder@1/enc_in", "encoder@1/proj"]
+
+
+def test_bash_gets_escaped_names_quoted(tmp_path, keras):
+    x = keras.Input((2,), name="x")
+    path = tmp_path / "odd.keras"
+    keras.Model(x, keras.layers.Dense(2, name="dense@1")(x)).save(path)
+    words = f"keras-cut inspect {path} --layer dense"
+    assert _complete({"_KERAS_CUT_COMPLETE": "complete_bash", "COMP_WORDS": words,
+                      "COMP_CWORD": "4"}) == ["dense\\\\@1"]  # bash leaves dense\\@1

@@ -269,3 +269,32 @@ def test_mixed_precision_activations_are_half_width(tmp_path, keras, capsys):
         width = np.dtype(layer.output.dtype).itemsize
         assert rows[layer.name]["activation_bytes"] == math.prod(layer.output.shape[1:]) * width
     assert rows["conv"]["activation_bytes"] == 4 * 4 * 4 * 2
+
+
+def test_attention_with_its_own_key_tensor(tmp_path, keras, capsys):
+    """A key narrower than the value: each projection reads its own width (by hand)."""
+    q, v, k = keras.Input((6, 8), name="q"), keras.Input((9, 5), name="v"), \
+        keras.Input((9, 4), name="k")
+    out = keras.layers.MultiHeadAttention(num_heads=2, key_dim=3, name="mha")(q, v, key=k)
+    path = tmp_path / "mha.keras"
+    keras.Model([q, v, k], out).save(path)
+    doc, _ = inspect_json(capsys, path)
+    projections = 6 * 8 * 2 * 3 + 9 * 4 * 2 * 3 + 9 * 5 * 2 * 3 + 6 * 2 * 3 * 8
+    assert ours_by_layer(doc)["mha"] == projections + 6 * 9 * 2 * 3 * 2  # scores, weighted sum
+
+
+def test_a_nested_model_called_twice_counts_twice(tmp_path, keras, capsys):
+    layers = keras.layers
+    i = keras.Input((4,), name="enc_in")
+    encoder = keras.Model(i, layers.Dense(8, name="proj")(i), name="encoder")
+    a, b = keras.Input((4,), name="a"), keras.Input((4,), name="b")
+    path = tmp_path / "siamese.keras"
+    joined = layers.Concatenate(name="cat")([encoder(a), encoder(b)])
+    keras.Model([a, b], layers.Dense(1, name="score")(joined)).save(path)
+    doc, _ = inspect_json(capsys, path)
+    rows = {row["name"]: row for row in doc["layers"]}
+    assert rows["encoder/proj"]["runs"] == 2 and rows["encoder/proj"]["macs"] == 2 * 4 * 8
+    leaves = [r for r in doc["layers"] if r["class_name"] != "Functional"]
+    assert sum(r["macs"] for r in leaves) == doc["total_macs"] == 2 * 4 * 8 + 16
+    assert sum(r["activation_bytes"] for r in leaves) == doc["activation_bytes"]
+    assert "32 ×2" in run_cli(capsys, "inspect", path, "--columns", "macs").out

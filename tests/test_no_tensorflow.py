@@ -103,8 +103,12 @@ def test_cut_writes_without_tensorflow(model, out, args, tmp_path):
 
 
 def test_blocked_import_really_blocks(tmp_path):
-    """The probe above can fail: verify must import TensorFlow, and there it exits 2."""
+    """The probe above can fail: verify must import TensorFlow, and there it exits 2 with one
+    line saying so (no traceback, not the "models disagree" code 1)."""
     argv = ["verify", str(BY_NAME["cnn"].path), str(BY_NAME["cnn"].path)]
     proc = subprocess.run([sys.executable, "-c", BLOCKED_PROBE.format(args=argv)],
                           capture_output=True, text=True, cwd=ROOT, timeout=120)
-    assert proc.returncode != 0 and "blocked in this test" in proc.stderr, proc.stderr
+    assert proc.returncode == 2 and "blocked in this test" in proc.stderr, proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and "TensorFlow cannot be imported" in errors[0]
+    assert "Traceback" not in proc.stderr
