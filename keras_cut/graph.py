@@ -8,7 +8,6 @@ and a call of a layer used more than once by `NAME@N` (N counts from 0).
 
 from __future__ import annotations
 
-import difflib
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -209,6 +208,8 @@ def close_matches(path: str, paths: list[str]) -> list[str]:
     for p in paths:
         by_leaf.setdefault(p.rsplit("/", 1)[-1], []).append(p)
     found = [p for p in by_leaf.get(leaf, []) if p != path]
+    import difflib  # only for a name that is not there
+
     candidates = difflib.get_close_matches(path, paths, n=3, cutoff=0.6)
     for near in difflib.get_close_matches(leaf, list(by_leaf), n=3, cutoff=0.6):
         candidates += by_leaf[near]

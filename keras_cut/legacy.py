@@ -40,13 +40,6 @@ class LegacyChange:
     message: str
 
 
-def is_legacy(config: dict[str, Any], keras_version: str | None) -> bool:
-    """A tf.keras 2 (Keras 2.x) config: its version says so, or its calls are list-form."""
-    if keras_version and keras_version.split(".")[0] in ("1", "2"):
-        return True
-    return any(isinstance(node, list) for node in _all_nodes(config))
-
-
 def normalize(config: dict[str, Any], where: str) -> tuple[dict[str, Any], list[LegacyChange]]:
     """A copy of a tf.keras 2 model config that Keras 3 (and keras-cut's graph) accept."""
     config = copy.deepcopy(config)
@@ -212,20 +205,3 @@ def _renumber_nested_calls(inner: dict[str, Any], layers: list[dict[str, Any]], 
 def _is_ref(item: Any) -> bool:
     return (isinstance(item, list) and len(item) >= 3 and isinstance(item[0], str)
             and isinstance(item[1], int) and not isinstance(item[1], bool))
-
-
-def _all_nodes(config: dict[str, Any]) -> list[Any]:
-    found = []
-    stack = [config]
-    while stack:
-        model = stack.pop()
-        inner = model.get("config") if isinstance(model, dict) else None
-        if not isinstance(inner, dict) or not isinstance(inner.get("layers"), list):
-            continue
-        for layer in inner["layers"]:
-            if isinstance(layer, dict):
-                nodes = layer.get("inbound_nodes")
-                if isinstance(nodes, list):  # untrusted: anything else is reported later
-                    found.extend(nodes)
-                stack.append(layer)
-    return found

@@ -111,13 +111,37 @@ def read_model_file(path: str | Path, weights: bool = True) -> ModelFile:
     `weights=False` a `.keras` file's weights are not indexed (its layer names are enough for
     shell completion; nothing else may use such a ModelFile)."""
     model = _read_model_file(Path(path), weights)
-    from . import legacy
+    if is_legacy(model.config, model.keras_version):
+        from . import legacy  # tf.keras 2 files only
 
-    if legacy.is_legacy(model.config, model.keras_version):
         model.raw_config = model.config
         model.config, model.legacy_changes = legacy.normalize(model.config, str(model.path))
         model.legacy = True
     return model
+
+
+def is_legacy(config: dict[str, Any], keras_version: str | None) -> bool:
+    """A tf.keras 2 (Keras 2.x) config: its version says so, or its calls are list-form."""
+    if keras_version and keras_version.split(".")[0] in ("1", "2"):
+        return True
+    return any(isinstance(node, list) for node in _all_nodes(config))
+
+
+def _all_nodes(config: dict[str, Any]) -> list[Any]:
+    found = []
+    stack = [config]
+    while stack:
+        model = stack.pop()
+        inner = model.get("config") if isinstance(model, dict) else None
+        if not isinstance(inner, dict) or not isinstance(inner.get("layers"), list):
+            continue
+        for layer in inner["layers"]:
+            if isinstance(layer, dict):
+                nodes = layer.get("inbound_nodes")
+                if isinstance(nodes, list):  # untrusted: anything else is reported later
+                    found.extend(nodes)
+                stack.append(layer)
+    return found
 
 
 def _read_model_file(path: Path, weights: bool = True) -> ModelFile:
