@@ -268,19 +268,24 @@ def cut_command(
 
             write_picture(draw_model(model, output_layer, input_layer), graph)
             _notice(f"picture of the cut: {graph}")
-        report = result.verify
-        if report is not None:
-            for note in report.notices:
-                _notice(note)
-        if json_output:
-            print_json(result.to_dict())
-        else:
-            render_cut(result, stdout_console())
-            if report is not None:
-                stdout_console().print()
-                render_verify(report, stdout_console())
-    if report is not None and not report.passed:
+        _report_cut(result, json_output)
+    if result.verify is not None and not result.verify.passed:
         raise typer.Exit(1)
+
+
+def _report_cut(result: Any, json_output: bool) -> None:
+    """A cut's (or a conversion's) result: verify's notices, then the table or the JSON."""
+    report = result.verify
+    if report is not None:
+        for note in report.notices:
+            _notice(note)
+    if json_output:
+        print_json(result.to_dict())
+        return
+    render_cut(result, stdout_console())
+    if report is not None:
+        stdout_console().print()
+        render_verify(report, stdout_console())
 
 
 _CONVERT_EXAMPLES = _examples(
@@ -323,17 +328,7 @@ def convert_command(
         _progress.stop()
         for note in result.notices + result.needs:
             _notice(note)
-        report = result.verify
-        if report is not None:
-            for note in report.notices:
-                _notice(note)
-        if json_output:
-            print_json(result.to_dict())
-        else:
-            render_cut(result, stdout_console())
-            if report is not None:
-                stdout_console().print()
-                render_verify(report, stdout_console())
+        _report_cut(result, json_output)
     if result.verify is not None and not result.verify.passed:
         raise typer.Exit(1)
 

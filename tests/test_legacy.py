@@ -317,19 +317,9 @@ def test_convert_a_tf_keras_2_file_to_keras_3(tmp_path, capsys, keras):
     """`convert`: a tf.keras 2 .h5 (LSTM, Bidirectional GRU, time_major, batch_input_shape)
     becomes a .keras file that plain Keras 3 loads without a warning and that computes what
     tf.keras 2 computed; every normalisation is reported; verify passes."""
-    import warnings
-
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    subprocess.run([sys.executable, "-c", BIDIRECTIONAL, str(tmp_path)], check=True, env=env,
-                   capture_output=True, timeout=300)
-    out = tmp_path / "bi.keras"
-    result = run_cli(capsys, "convert", tmp_path / "bi.h5", "-o", out)
-    assert result.code == 0, result.err
+    model, result = _convert_and_load(BIDIRECTIONAL, "bi", tmp_path, capsys, keras)
     assert "time_major" in result.err and "converted bi" in result.err
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        model = keras.saving.load_model(out)  # plain Keras 3: safe mode, nothing else
-    assert not [w for w in caught if "keras" in str(w.filename)], [str(w.message) for w in caught]
+    out = tmp_path / "bi.keras"
     reference = np.load(tmp_path / "bi.npz")
     np.testing.assert_allclose(model.predict(reference["x"], verbose=0), reference["y"],
                                rtol=1e-5, atol=1e-5)
@@ -359,19 +349,9 @@ def test_convert_masked_rnn_and_attention(tmp_path, capsys, keras):
     """Embedding with a mask, a Bidirectional LSTM, MultiHeadAttention (its `value` passed by
     keyword, its build shapes recorded) and a residual `h + q`: the converted file loads in plain
     Keras 3 without a warning and computes what tf.keras 2 computed, padding included."""
-    import warnings
-
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    subprocess.run([sys.executable, "-c", MASKED_ATTENTION, str(tmp_path)], check=True,
-                   env=env, capture_output=True, timeout=300)
-    out = tmp_path / "mha.keras"
-    result = run_cli(capsys, "convert", tmp_path / "mha.h5", "-o", out)
-    assert result.code == 0, result.err
+    model, result = _convert_and_load(MASKED_ATTENTION, "mha", tmp_path, capsys, keras)
     assert "passes a tensor by keyword (value)" in result.err and "query_shape" in result.err
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        model = keras.saving.load_model(out)
-    assert not [w for w in caught if "keras" in str(w.filename)], [str(w.message) for w in caught]
+    out = tmp_path / "mha.keras"
     reference = np.load(tmp_path / "mha.npz")
     np.testing.assert_allclose(model.predict(reference["x"], verbose=0), reference["y"],
                                rtol=1e-5, atol=1e-5)
@@ -387,3 +367,20 @@ def test_convert_masked_rnn_and_attention(tmp_path, capsys, keras):
     assert run_cli(capsys, "cut", tmp_path / "mha.h5", "-o", tail, "--input-layer",
                    "tf.math.reduce_mean").code == 0
     assert run_cli(capsys, "verify", tmp_path / "mha.h5", tail).code == 0
+
+
+def _convert_and_load(script: str, name: str, tmp_path, capsys, keras):
+    """Write `name`.h5 with tf_keras, convert it, load the result in plain Keras 3 (safe mode,
+    no keras-cut) and insist that Keras warned about nothing."""
+    import warnings
+
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    subprocess.run([sys.executable, "-c", script, str(tmp_path)], check=True, env=env,
+                   capture_output=True, timeout=300)
+    result = run_cli(capsys, "convert", tmp_path / f"{name}.h5", "-o", tmp_path / f"{name}.keras")
+    assert result.code == 0, result.err
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = keras.saving.load_model(tmp_path / f"{name}.keras")
+    assert not [w for w in caught if "keras" in str(w.filename)], [str(w.message) for w in caught]
+    return model, result
