@@ -89,10 +89,14 @@ def _layer_findings(layer: Layer) -> Iterator[Finding]:
         origin = layer.registered_name or (
             f"{layer.module}.{cls}" if layer.module else cls
         )
+        package = layer.module.split(".")[0] if layer.module else None
+        if package and package.startswith("__"):  # defined in a script (`__main__`)
+            package = None
+        needs = (f"needs {package} (--custom-objects {package})" if package
+                 else "needs its code (--custom-objects)")
         yield Finding(
             layer.path, UNLOADABLE, "custom",
-            f"class {origin!r} is not part of Keras; loading needs its code "
-            "(--custom-objects)",
+            f"class {origin!r} is not part of Keras; loading {needs}",
         )
     for where, obj in _nested_objects(layer.config):
         if obj.get("class_name") == "__lambda__" and cls != "Lambda":
@@ -159,25 +163,30 @@ def _nested_objects(config: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any
             stack.extend((f"{where}[{i}]", v) for i, v in enumerate(value))
 
 
+def _keras_module(module: str) -> bool:
+    """Keras' own package: `keras` and `keras.…`, not `keras_hub…` or `keras_cv…`."""
+    return module == "keras" or module.startswith("keras.")
+
+
 def _foreign_object(obj: dict[str, Any]) -> bool:
     module = obj.get("module")
     registered = obj.get("registered_name")
     if isinstance(registered, str) and ">" in registered:
         return True
-    if isinstance(module, str) and module and not module.startswith("keras"):
+    if isinstance(module, str) and module and not _keras_module(module):
         return True
     return False
 
 
 def _is_keras_class(layer: Layer) -> bool:
-    if layer.class_name in MODEL_CLASSES:
-        return True
+    """Part of Keras only when the config's module says so (a class registered without a
+    package prefix, as some keras_hub layers are, is not Keras because of its name)."""
     registered = layer.registered_name
     if registered and ">" in registered:
         return False
     if layer.module is not None:
-        return layer.module.startswith("keras")
-    return layer.class_name in keras_layer_classes()
+        return _keras_module(layer.module)
+    return layer.class_name in MODEL_CLASSES or layer.class_name in keras_layer_classes()
 
 
 @lru_cache(maxsize=1)

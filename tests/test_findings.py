@@ -78,6 +78,24 @@ def test_serialized_lambda_in_a_config_is_found(tmp_path):
     assert [(f.layer, f.severity) for f in findings] == [("classification_head", "unsafe")]
 
 
+@pytest.mark.parametrize("module", ["keras_hub.src.models.vit.vit_layers", "keras_cv.layers"])
+def test_a_package_named_like_keras_is_not_keras(module, tmp_path, capsys):
+    """keras_hub registers some classes without a package prefix (ViTPatchingAndEmbedding):
+    only the config's module tells, and `keras_hub…` is not `keras`."""
+    src = SAMPLES[0].path
+    config = json.loads(zipfile.ZipFile(src).read("config.json"))
+    head = config["config"]["layers"][-1]
+    head.update(module=module, class_name="ViTPatchingAndEmbedding",
+                registered_name="ViTPatchingAndEmbedding")
+    path = rezip(tmp_path / "m.keras", src, replace={"config.json": json.dumps(config)})
+    findings = inspect_model(path).findings
+    assert [(f.layer, f.severity) for f in findings] == [("classification_head", "unloadable")]
+    assert "ViTPatchingAndEmbedding" in findings[0].message
+    assert f"needs {module.split('.')[0]}" in findings[0].message
+    out = run_cli(capsys, "inspect", path).out
+    assert "every class is part of Keras" not in out
+
+
 @pytest.mark.parametrize("name", ["mobilenetv2.keras", "mobilenetv2.h5", "resnet50.keras",
                                   "wrapped_mobilenet.keras", "wrapped_mobilenet.h5"])
 def test_real_architectures_have_no_findings(name, app_dir):
