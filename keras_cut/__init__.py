@@ -13,7 +13,7 @@ from typing import Any
 __version__ = "0.1.0"
 
 _API = {
-    "CutResult": "cutting", "cut_model": "cutting",
+    "CutResult": "cutting", "cut_model": "cutting", "convert_model": "cutting",
     "DiffReport": "diffing", "diff_models": "diffing",
     "Drawing": "drawing", "draw_model": "drawing",
     "KerasCutError": "errors",
