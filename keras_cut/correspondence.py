@@ -148,18 +148,19 @@ def _input_source(parent: FlatGraph, t: FlatTensor, entry: dict[str, Any] | None
 
 def _by_label(parent: FlatGraph, label: str, index: int, name: str, what: str,
               sub_path: Path) -> FlatTensor:
-    match = re.fullmatch(r"(.*)\[(\d+)\]", label)
-    spec, index = (match.group(1), int(match.group(2))) if match else (label, index)
+    """The parent tensor a label such as `lstm[1]` or `shared@1` names (the one name parser;
+    `index` when the label gives no `[i]`)."""
     try:
-        node = parent.resolve(spec, f"{what} {name!r}")
+        node, chosen = parent.resolve_outputs(label, f"{what} {name!r}")
     except LayerNameError as exc:
         raise CutError(
-            f"{sub_path}: {what} {name!r} stands for parent layer {spec!r}, which the parent "
+            f"{sub_path}: {what} {name!r} stands for parent layer {label!r}, which the parent "
             "does not have (or not unambiguously); is this submodel cut from this parent?"
         ) from exc
     outs = parent.outputs_of(node)
+    index = chosen[0] if len(chosen) == 1 else index
     if index >= len(outs):
-        raise CutError(f"{sub_path}: {what} {name!r} names output {index} of {spec!r}, "
+        raise CutError(f"{sub_path}: {what} {name!r} names output {index} of {label!r}, "
                        f"which has {len(outs)}")
     return outs[index]
 

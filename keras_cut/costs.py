@@ -82,6 +82,11 @@ class Cost:
                 "unknown_cost_layers": self.unknown}
 
 
+def share(part: int, part_known: bool, whole: int, whole_known: bool) -> float | None:
+    """part / whole when both are complete; a lower bound over another is no share."""
+    return part / whole if whole and part_known and whole_known else None
+
+
 def flat_cost(flat: FlatGraph, nodes: list[FlatNode] | None = None,
               inputs: list[tuple[str, Tensor]] | None = None) -> Cost:
     """The cost of `nodes` (default: every call of the model) fed by `inputs` (default: the

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from . import provenance
-from .costs import Cost, cut_cost, flat_cost
+from .costs import Cost, cut_cost, flat_cost, share
 from .cutplan import CROSSING, CUT_INPUT, CutPlan, PlannedTensor, plan_cut
 from .errors import CutError, ModelFileError
 from .filewriter import write_submodel
@@ -59,17 +59,13 @@ class CutResult:
     cost: Cost = field(default_factory=Cost)  # per sample: what the submodel computes
     parent_cost: Cost = field(default_factory=Cost)  # and what the whole parent computes
 
-    def share(self, part: int, whole: int) -> float | None:
-        """part / whole, when both are complete (a lower bound over another is no share)."""
-        if not whole or not self.cost.macs_known or not self.parent_cost.macs_known:
-            return None
-        return part / whole
+    def macs_share(self) -> float | None:
+        return share(self.cost.macs, self.cost.macs_known, self.parent_cost.macs,
+                     self.parent_cost.macs_known)
 
     def memory_share(self) -> float | None:
-        if not self.parent_cost.activation_bytes or not self.cost.activation_known or \
-                not self.parent_cost.activation_known:
-            return None
-        return self.cost.activation_bytes / self.parent_cost.activation_bytes
+        return share(self.cost.activation_bytes, self.cost.activation_known,
+                     self.parent_cost.activation_bytes, self.parent_cost.activation_known)
 
     def to_dict(self) -> dict[str, Any]:
         doc = {
@@ -89,7 +85,7 @@ class CutResult:
             "macs_complete": self.cost.macs_known,
             "parent_macs": self.parent_cost.macs,
             "parent_macs_complete": self.parent_cost.macs_known,
-            "macs_share": self.share(self.cost.macs, self.parent_cost.macs),
+            "macs_share": self.macs_share(),
             "activation_bytes": self.cost.activation_bytes,
             "activation_bytes_complete": self.cost.activation_known,
             "parent_activation_bytes": self.parent_cost.activation_bytes,

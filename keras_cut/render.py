@@ -286,9 +286,10 @@ def render_cut(result: CutResult, console: Console) -> None:
         grid.add_row("output", t.name, format_shape(t.shape), t.dtype or "?", t.source, "")
     grid.print(console)
     cost, whole = result.cost, result.parent_cost
-    macs = _share(cost.macs, cost.macs_known, whole.macs, whole.macs_known, format_count)
+    macs = _share(cost.macs, cost.macs_known, whole.macs, whole.macs_known,
+                  result.macs_share(), format_count)
     memory = _share(cost.activation_bytes, cost.activation_known, whole.activation_bytes,
-                    whole.activation_known, format_bytes)
+                    whole.activation_known, result.memory_share(), format_bytes)
     console.print(
         f"Layers: {len(result.layers)} kept, {len(result.dropped)} dropped\n"
         f"Params: {result.params:,} (trainable {result.trainable_params:,}"
@@ -300,11 +301,12 @@ def render_cut(result: CutResult, console: Console) -> None:
     )
 
 
-def _share(part: int, part_known: bool, whole: int, whole_known: bool, fmt: Any) -> str:
+def _share(part: int, part_known: bool, whole: int, whole_known: bool,
+           fraction: float | None, fmt: Any) -> str:
     """"2.12 G, 55.0% of the parent's 3.86 G" ("at least" where a part is unknown)."""
     text = ("" if part_known else "at least ") + fmt(part)
-    if whole and part_known and whole_known:
-        text += f", {100 * part / whole:.1f}% of the parent's {fmt(whole)}"
+    if fraction is not None:
+        text += f", {100 * fraction:.1f}% of the parent's {fmt(whole)}"
     elif whole:
         text += f" (the parent's: {'' if whole_known else 'at least '}{fmt(whole)}; the share is "
         text += "unknown, as some layers' costs are)"

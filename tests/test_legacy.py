@@ -163,9 +163,7 @@ np.savez(sys.argv[1] + "/bi.npz", x=data, y=model.predict(data, verbose=0),
 def test_bidirectional_and_time_major(tmp_path, capsys):
     """tf.keras 2 writes `time_major=False` (Keras 3 refuses it) and a Bidirectional layer holds
     two `kernel`s: both must load as tf.keras 2 computes them."""
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    subprocess.run([sys.executable, "-c", BIDIRECTIONAL, str(tmp_path)], check=True, env=env,
-                   capture_output=True, timeout=300)
+    run_tf_keras(BIDIRECTIONAL, tmp_path)
     from keras_cut.backend.loading import load_parent
 
     model, note = load_parent(read_model_file(tmp_path / "bi.h5"))
@@ -253,9 +251,7 @@ def test_tf_op_layers_become_keras_3_operations(tmp_path, capsys, keras):
     """tf.keras 2 TFOpLambda layers (`h * 2.0`, `a + q` with a tensor by keyword, tf.concat,
     slicing) are translated to Keras 3 operations: inspect, cut, verify and convert work, and
     the results compute what tf.keras 2 computed."""
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    subprocess.run([sys.executable, "-c", TF_OPS, str(tmp_path)], check=True, env=env,
-                   capture_output=True, timeout=300)
+    run_tf_keras(TF_OPS, tmp_path)
     parent, reference = tmp_path / "ops.h5", np.load(tmp_path / "ops.npz")
     report = inspect_model(parent)
     rows = {row.name: row for row in report.layers}
@@ -278,10 +274,7 @@ def test_tf_op_layers_become_keras_3_operations(tmp_path, capsys, keras):
     # around them, into tf.keras 2's own dialect: tf.keras loads it
     around = tmp_path / "q.h5"
     assert run_cli(capsys, "cut", parent, "-o", around, "--output-layer", "q").code == 0
-    proc = subprocess.run([sys.executable, "-c", LOAD_WITH_TF_KERAS, str(around),
-                           str(tmp_path / "ops.npz")], env=env, capture_output=True, text=True,
-                          timeout=300)
-    assert "MATCH" in proc.stdout, proc.stderr[-2000:]
+    assert "MATCH" in run_tf_keras(LOAD_WITH_TF_KERAS, around, tmp_path / "ops.npz")
     converted = tmp_path / "ops.keras"
     assert run_cli(capsys, "convert", parent, "-o", converted).code == 0
     np.testing.assert_allclose(keras.saving.load_model(converted).predict(
@@ -290,10 +283,7 @@ def test_tf_op_layers_become_keras_3_operations(tmp_path, capsys, keras):
 
 
 def test_every_translation_against_tf_keras(tmp_path, capsys, keras):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    proc = subprocess.run([sys.executable, "-c", MORE_OPS, str(tmp_path)], env=env,
-                          capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    run_tf_keras(MORE_OPS, tmp_path)
     converted = tmp_path / "more.keras"
     result = run_cli(capsys, "convert", tmp_path / "more.h5", "-o", converted)
     assert result.code == 0, result.err
@@ -374,9 +364,7 @@ def _convert_and_load(script: str, name: str, tmp_path, capsys, keras):
     no keras-cut) and insist that Keras warned about nothing."""
     import warnings
 
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    subprocess.run([sys.executable, "-c", script, str(tmp_path)], check=True, env=env,
-                   capture_output=True, timeout=300)
+    run_tf_keras(script, tmp_path)
     result = run_cli(capsys, "convert", tmp_path / f"{name}.h5", "-o", tmp_path / f"{name}.keras")
     assert result.code == 0, result.err
     with warnings.catch_warnings(record=True) as caught:
@@ -384,3 +372,13 @@ def _convert_and_load(script: str, name: str, tmp_path, capsys, keras):
         model = keras.saving.load_model(tmp_path / f"{name}.keras")
     assert not [w for w in caught if "keras" in str(w.filename)], [str(w.message) for w in caught]
     return model, result
+
+
+def run_tf_keras(script: str, *args: object) -> str:
+    """Run a tf_keras script in its own process (tf.keras 2 and Keras 3 cannot share one); its
+    stdout."""
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    proc = subprocess.run([sys.executable, "-c", script, *map(str, args)], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stdout
