@@ -16,11 +16,13 @@ from typing import Any
 import typer
 
 from . import __version__
+from .classmodel import ClassModelReport
 from .errors import KerasCutError
 from .inspection import inspect_layer, inspect_model
 from .render import (
     parse_columns,
     print_json,
+    render_class_model,
     render_cut,
     render_diff,
     render_inspect,
@@ -45,6 +47,21 @@ _state = {"debug": False}
 def _examples(*lines: str) -> str:
     """A command's --help ends with these (`\b` keeps click from rewrapping them)."""
     return "Examples:\n\n\b\n" + "\n".join("  " + line for line in lines)
+
+
+def _code_option(verify_only: bool = False) -> Any:
+    return typer.Option(
+        None, "--custom-objects", help="Code the model needs, and permission to run it: an "
+        "importable module (keras_hub) or a .py file. It builds models saved as their class "
+        "(keras_hub backbones and tasks) so their layers can be seen"
+        + (", and loads custom classes for --verify." if verify_only else
+           " and loads custom classes when models are run."))
+
+
+def _unsafe_option(what: str) -> Any:
+    return typer.Option(
+        False, "--unsafe", help=f"Allow {what} models that run code from the file (Lambda "
+        "layers). Only for files you trust.")
 
 
 def _complete_layers(ctx: typer.Context, incomplete: str) -> list[str]:
@@ -135,6 +152,8 @@ def inspect_command(
         None, "--columns", help="The table's columns, comma-separated, from: class, shape, "
         "params, macs, memory (activation bytes), trainable, connected. Default: class,shape,"
         "params,macs,trainable,connected."),
+    custom_objects: str | None = _code_option(),
+    unsafe: bool = _unsafe_option("--custom-objects to build"),
 ) -> None:
     """Show what is in a model file: layers, shapes, params, MACs, nested models, anything unsafe.
 
@@ -144,14 +163,24 @@ def inspect_command(
     """
     with _user_errors():
         if layer is not None:
-            detail = inspect_layer(model, layer)
+            detail = inspect_layer(model, layer, custom_objects, unsafe)
             if json_output:
                 print_json(detail.to_dict())
             else:
                 render_layer(detail, stdout_console())
             return
         chosen = parse_columns(columns)
-        report = inspect_model(model, depth=depth, filter=filter)
+        report = inspect_model(model, depth=depth, filter=filter, code=custom_objects,
+                               unsafe=unsafe)
+        if isinstance(report, ClassModelReport):
+            if json_output:
+                print_json(report.to_dict())
+            else:
+                render_class_model(report, stdout_console(), depth)
+            return
+        if report.built_from is not None:
+            _notice(f"{model}: built with {report.built_from.code} and read as its functional "
+                    "graph (a plain Functional model of the same layers)")
         if not report.cost.macs_known:
             _notice(f"MACs unknown for {len(report.cost.unknown)} layer call(s) "
                     f"({', '.join(report.cost.unknown[:3])}"
@@ -228,14 +257,8 @@ def cut_command(
         "OUTPUT (same checks and defaults as `keras-cut verify`); if they disagree, exit 1 and "
         "keep the file under another name for examination."
     ),
-    unsafe: bool = typer.Option(
-        False, "--unsafe", help="With --verify: allow loading models that run code (Lambda "
-        "layers). Only for files you trust. The cut itself never runs anything."
-    ),
-    custom_objects: str | None = typer.Option(
-        None, "--custom-objects", help="With --verify: a .py file or module name defining the "
-        "custom classes the model needs (its code runs)."
-    ),
+    unsafe: bool = _unsafe_option("--verify and --custom-objects to load"),
+    custom_objects: str | None = _code_option(verify_only=True),
     graph: Path | None = typer.Option(
         None, "--graph", help="Also save a picture of the cut (.svg/.png/.pdf need Graphviz; "
         ".dot/.mmd/.html need nothing); --force applies to it too."),
@@ -266,7 +289,8 @@ def cut_command(
         if graph is not None:
             from .drawing import draw_model, write_picture
 
-            write_picture(draw_model(model, output_layer, input_layer), graph)
+            write_picture(draw_model(model, output_layer, input_layer, code=custom_objects,
+                                     unsafe=unsafe), graph)
             _notice(f"picture of the cut: {graph}")
         _report_cut(result, json_output)
     if result.verify is not None and not result.verify.passed:
@@ -306,12 +330,8 @@ def convert_command(
     verify: bool = typer.Option(
         False, "--verify", help="Check OUTPUT against MODEL before it is put in place (as "
         "`keras-cut verify`); if they disagree, exit 1 and keep the file under another name."),
-    unsafe: bool = typer.Option(
-        False, "--unsafe", help="With --verify: allow loading models that run code (Lambda "
-        "layers). Only for files you trust."),
-    custom_objects: str | None = typer.Option(
-        None, "--custom-objects", help="With --verify: a .py file or module name defining the "
-        "custom classes the model needs (its code runs)."),
+    unsafe: bool = _unsafe_option("--verify and --custom-objects to load"),
+    custom_objects: str | None = _code_option(verify_only=True),
 ) -> None:
     """Rewrite a whole model as a clean file: a tf.keras 2 .h5 becomes a Keras 3 .keras.
 
@@ -362,6 +382,8 @@ def graph_command(
         None, "--filter", autocompletion=_complete_layers,
         help="Only layers whose path or class matches this regular expression."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing OUTPUT."),
+    custom_objects: str | None = _code_option(),
+    unsafe: bool = _unsafe_option("--custom-objects to build"),
 ) -> None:
     """Draw the layer graph, and with cut options what that cut keeps.
 
@@ -375,7 +397,8 @@ def graph_command(
 
     with _user_errors():
         check_output(output, model, force, GRAPH_FORMATS)
-        drawing = draw_model(model, output_layer, input_layer, depth, filter)
+        drawing = draw_model(model, output_layer, input_layer, depth, filter,
+                             code=custom_objects, unsafe=unsafe)
         write_picture(drawing, output)
         kept = sum(n.role in ("kept", "output") for n in drawing.nodes) if drawing.cut else None
         what = f"{len(drawing.nodes)} layer calls" + (f", {kept} kept by the cut"
@@ -417,10 +440,8 @@ def verify_command(
         None, "--save-golden", help="Also write a golden file (.npz): the inputs used and the "
         "parent's answers, to check SUBMODEL later without the parent."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing --save-golden file."),
-    unsafe: bool = typer.Option(False, "--unsafe", help="Allow loading files that run code."),
-    custom_objects: str | None = typer.Option(
-        None, "--custom-objects", help="A .py file or module defining custom classes."
-    ),
+    unsafe: bool = _unsafe_option("loading"),
+    custom_objects: str | None = _code_option(),
     json_output: bool = typer.Option(False, "--json", help="Print one JSON document."),
 ) -> None:
     """Prove SUBMODEL computes what PARENT computes at the same layers.
@@ -479,6 +500,8 @@ def diff_command(
     atol: float = typer.Option(
         0.0, "--atol", min=0.0, help="Treat array values that differ by at most this as equal."),
     json_output: bool = typer.Option(False, "--json", help="Print one JSON document."),
+    custom_objects: str | None = _code_option(),
+    unsafe: bool = _unsafe_option("--custom-objects to build"),
 ) -> None:
     """What changed between two model files: structure, configs, weights.
 
@@ -491,7 +514,8 @@ def diff_command(
     from .diffing import diff_models
 
     with _user_errors():
-        report = diff_models(a, b, structure_only=structure_only, atol=atol)
+        report = diff_models(a, b, structure_only=structure_only, atol=atol,
+                             code=custom_objects, unsafe=unsafe)
         if json_output:
             print_json(report.to_dict())
         else:

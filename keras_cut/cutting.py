@@ -98,10 +98,12 @@ class CutResult:
 
 
 def plan_model_cut(
-    model: str | Path, output_layers: list[str], input_layers: list[str], whole: bool = False
+    model: str | Path, output_layers: list[str], input_layers: list[str], whole: bool = False,
+    code: str | None = None, unsafe: bool = False,
 ) -> tuple[Any, Any, CutPlan]:
-    """Open the file and plan the cut, without TensorFlow; names are checked here."""
-    model_file, graph = open_model(model)
+    """Open the file and plan the cut, without TensorFlow (unless `code` must build a model
+    saved as its class, `open_model`); names are checked here."""
+    model_file, graph = open_model(model, code, unsafe, "convert" if whole else "cut")
     plan = plan_cut(FlatGraph(graph), list(output_layers), list(input_layers), whole)
     return model_file, graph, plan
 
@@ -127,7 +129,7 @@ def cut_model(
     say = progress or (lambda _msg: None)
     model = Path(model)
     model_file, graph, plan = plan_model_cut(model, list(output_layers), list(input_layers),
-                                             whole)
+                                             whole, custom_objects, unsafe)
     if whole:
         _refuse_tf_ops(model, graph)
     output = check_output(output, model, force)
@@ -182,7 +184,8 @@ def cut_model(
         frozen=freeze,
         size_bytes=written.stat().st_size,
         notices=notices,
-        needs=_needs(findings, kept_set),
+        needs=_needs(findings, kept_set, {layer.path: layer.registered_name or
+                                          layer.class_name for _, layer, _ in graph.walk()}),
         verify=report,
         cost=cut_cost(plan),
         parent_cost=flat_cost(plan.flat),
@@ -222,11 +225,18 @@ def _refuse_broken(path: Path, findings: list[Finding], kept: set[str]) -> None:
         )
 
 
-def _needs(findings: list[Finding], kept: set[str]) -> list[str]:
-    """What loading the submodel will need, for each kept layer that needs something."""
+def _needs(findings: list[Finding], kept: set[str], classes: dict[str, str]) -> list[str]:
+    """What loading the submodel will need: for each package, the kept layers that need it
+    (`classes`: path -> class, as named to users); for anything else, each layer."""
     needs = []
+    by_package: dict[str, list[str]] = {}
     for f in findings:
         if f.layer not in kept:
+            continue
+        if f.severity == UNLOADABLE and f.needs:
+            layers = by_package.setdefault(f.needs, [])
+            if f.layer not in layers:
+                layers.append(f.layer)
             continue
         if f.severity == UNSAFE:
             needs.append(f"kept layer {f.layer!r} ({f.message}): loading the submodel needs "
@@ -237,6 +247,12 @@ def _needs(findings: list[Finding], kept: set[str]) -> list[str]:
         elif f.severity == UNLOADABLE:
             needs.append(f"kept layer {f.layer!r} ({f.message}): loading the submodel needs "
                          "that code (custom_objects; keras-cut --custom-objects)")
+    for package, layers in by_package.items():
+        shown = ", ".join(f"{p!r} ({classes.get(p, '?')})" for p in layers[:3]) + (
+            f" and {len(layers) - 3} more" if len(layers) > 3 else "")
+        needs.append(f"loading the submodel needs {package} (import it before "
+                     f"keras.saving.load_model; keras-cut --custom-objects {package}): kept "
+                     f"layer(s) {shown} use its classes or functions")
     return needs
 
 

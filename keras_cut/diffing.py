@@ -124,10 +124,11 @@ class DiffReport:
 
 
 def diff_models(a: str | Path, b: str | Path, structure_only: bool = False,
-                atol: float = 0.0) -> DiffReport:
-    """Compare two model files; `atol` treats value changes up to it as equal."""
-    file_a, graph_a = open_model(a)
-    file_b, graph_b = open_model(b)
+                atol: float = 0.0, code: str | None = None, unsafe: bool = False) -> DiffReport:
+    """Compare two model files; `atol` treats value changes up to it as equal. `code` builds
+    models saved as their class (`open_model`)."""
+    file_a, graph_a = open_model(a, code, unsafe, "compare")
+    file_b, graph_b = open_model(b, code, unsafe, "compare")
     pairs: list[Pair] = []
     changes: list[LayerChange] = []
     cut_from = _cut_map(Path(b), Path(a), graph_a)

@@ -96,13 +96,14 @@ class _Builder:
 
 def draw_model(model: str | Path, output_layers: list[str] | None = None,
                input_layers: list[str] | None = None, depth: int | None = None,
-               pattern: str | None = None) -> Drawing:
+               pattern: str | None = None, code: str | None = None,
+               unsafe: bool = False) -> Drawing:
     """The drawing of the model file at `model`; with layer names, of that cut (same names,
     same checks and errors as `cut`), without writing a model."""
     from .cutplan import plan_cut
     from .inspection import open_model
 
-    _, graph = open_model(model)
+    _, graph = open_model(model, code, unsafe, "draw")
     flat = FlatGraph(graph)
     plan = plan_cut(flat, output_layers or [], input_layers or []) \
         if output_layers or input_layers else None

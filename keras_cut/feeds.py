@@ -70,6 +70,12 @@ PASS_THROUGH = {"Reshape", "Flatten", "Permute", "RepeatVector", "Identity", "Cr
                 "Cropping2D", "Cropping3D", "Concatenate", "Masking", "Dropout"}
 
 
+# Layers that look ids up in a table, and the config key of the table's size: Keras' own and
+# keras_hub's (its models are read as functional graphs with --custom-objects keras_hub).
+ID_EMBEDDINGS = {"Embedding": "input_dim", "ReversibleEmbedding": "input_dim",
+                 "TokenAndPositionEmbedding": "vocabulary_size"}
+
+
 def _vocabulary(flat: FlatGraph, tensor: FlatTensor) -> int | None:
     """The smallest Embedding input_dim this integer input reaches, directly or through
     layers that only move ids around; None when it reaches none."""
@@ -82,9 +88,9 @@ def _vocabulary(flat: FlatGraph, tensor: FlatTensor) -> int | None:
         seen.add(t)
         for node in flat.consumers.get(t, []):
             layer = flat.layer(node)
-            if layer.class_name == "Embedding" and isinstance(layer.config.get("input_dim"),
-                                                               int):
-                sizes.append(layer.config["input_dim"])
+            key = ID_EMBEDDINGS.get(layer.class_name)
+            if key is not None and isinstance(layer.config.get(key), int):
+                sizes.append(layer.config[key])
             elif layer.class_name in PASS_THROUGH:
                 todo.extend(flat.outputs_of(node))
     return min(sizes) if sizes else None

@@ -7,6 +7,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .classmodel import (
+    ClassModelReport,
+    inspect_class_model,
+    is_class_model,
+    needs_code_error,
+    nested_class_models,
+)
 from .costs import Cost, flat_cost, layer_call_costs
 from .errors import UsageError
 from .flatgraph import FlatGraph
@@ -84,6 +91,7 @@ class InspectReport:
     weight_bytes: int
     findings: list[Finding] = field(default_factory=list)
     cost: Cost = field(default_factory=Cost)
+    built_from: Any = None  # backend.materialize.BuiltFrom: the graph was built by code
 
     @property
     def non_trainable_params(self) -> int:
@@ -111,6 +119,7 @@ class InspectReport:
             "largest_activation": self.cost.to_dict()["largest_activation"],
             "unknown_cost_layers": self.cost.unknown,
             "findings": [f.to_dict() for f in self.findings],
+            "built_from": self.built_from.to_dict() if self.built_from else None,
         }
 
 
@@ -144,17 +153,60 @@ class LayerDetail:
         }
 
 
-def open_model(path: str | Path) -> tuple[ModelFile, LayerGraph]:
-    """Read a model file and build its graph; the one way every command opens a file."""
-    model_file = read_model_file(path)
-    return model_file, build_graph(model_file)
+def open_model(path: str | Path, code: str | None = None, unsafe: bool = False,
+               what: str = "see the layers of") -> tuple[ModelFile, LayerGraph]:
+    """Read a model file and build its graph; the one way every command opens a file.
+
+    A model saved as its class (a keras_hub backbone) has no graph in the file: with `code`
+    (`--custom-objects`, the user's opt-in to running it) it is built and its functional
+    graph read instead (`backend.materialize`); without, the error says so (`what` the
+    command wanted to do)."""
+    return graph_of(read_model_file(path), code, unsafe, what)
+
+
+def graph_of(model_file: ModelFile, code: str | None = None, unsafe: bool = False,
+             what: str = "see the layers of") -> tuple[ModelFile, LayerGraph]:
+    """`open_model` for a file already read."""
+    if is_class_model(model_file):
+        if not code:
+            raise needs_code_error(model_file, what)
+        return _built_from_code(model_file, code, unsafe)
+    graph = build_graph(model_file)
+    if code and nested_class_models(model_file, graph):
+        return _built_from_code(model_file, code, unsafe)
+    return model_file, graph
+
+
+def _built_from_code(model_file: ModelFile, code: str,
+                     unsafe: bool) -> tuple[ModelFile, LayerGraph]:
+    from .backend import materialize
+
+    config = model_file.config
+    registered = config.get("registered_name")
+    storage, built_from = materialize.functional_copy(
+        model_file.path, str(config.get("class_name")),
+        registered if isinstance(registered, str) else None, code, unsafe)
+    built = read_model_file(storage)
+    built.path, built.storage, built.built_from = model_file.path, storage, built_from
+    built.date_saved, built.keras_version = model_file.date_saved, model_file.keras_version
+    built.format = model_file.format
+    return built, build_graph(built)
 
 
 def inspect_model(
-    path: str | Path, depth: int | None = None, filter: str | None = None
-) -> InspectReport:
-    """Describe the model at `path`: header, layers (nested to `depth`), params, findings."""
-    model_file, graph = open_model(path)
+    path: str | Path, depth: int | None = None, filter: str | None = None,
+    code: str | None = None, unsafe: bool = False,
+) -> InspectReport | ClassModelReport:
+    """Describe the model at `path`: header, layers (nested to `depth`), params, findings.
+
+    A model saved as its class (a keras_hub backbone) is described from the file alone
+    (`ClassModelReport`) unless `code` builds its graph (`open_model`)."""
+    model_file = read_model_file(path)
+    if is_class_model(model_file) and not code:
+        if filter is not None:
+            raise needs_code_error(model_file, "filter the layers of")
+        return inspect_class_model(model_file)
+    model_file, graph = graph_of(model_file, code, unsafe)
     pattern = compile_filter(filter)
     runs = {id(graph): 1}  # how often each (nested) model runs per sample
     for _, layer, owner in graph.walk():
@@ -184,14 +236,16 @@ def inspect_model(
         weight_bytes=graph.weight_bytes,
         findings=find_hazards(model_file, graph),
         cost=flat_cost(FlatGraph(graph)),
+        built_from=model_file.built_from,
     )
 
 
-def inspect_layer(path: str | Path, spec: str) -> LayerDetail:
+def inspect_layer(path: str | Path, spec: str, code: str | None = None,
+                  unsafe: bool = False) -> LayerDetail:
     """One layer in detail: config, weights with value statistics, findings."""
     import numpy as np
 
-    model_file, graph = open_model(path)
+    model_file, graph = open_model(path, code, unsafe, "show a layer of")
     layer, _ = graph.find(spec)
     depth, owner = next((d, g) for d, candidate, g in graph.walk() if candidate is layer)
     weights = []

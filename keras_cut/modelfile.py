@@ -78,6 +78,18 @@ class ModelFile:
     legacy: bool = False
     legacy_changes: list[Any] = field(default_factory=list)
     raw_config: dict[str, Any] | None = None
+    # Every array in the weight h5 (path -> shape, dtype): what `inspect` shows of a model whose
+    # config holds constructor arguments instead of layers.
+    arrays: DatasetIndex = field(default_factory=dict)
+    # A model built from code (`--custom-objects`): the file its functional graph was saved
+    # to, which every read of configs and arrays uses; `path` stays the user's file.
+    storage: Path | None = None
+    built_from: Any = None  # backend.materialize.BuiltFrom: the class and the code used
+
+    @property
+    def source(self) -> Path:
+        """The file whose bytes are read: `path`, or the functional copy built from code."""
+        return self.storage or self.path
 
     @contextlib.contextmanager
     def open_weights(self) -> Iterator[Any]:
@@ -85,10 +97,11 @@ class ModelFile:
         import h5py
 
         if self.format == "h5":
-            with h5py.File(self.path, "r") as h5:
+            with h5py.File(self.source, "r") as h5:
                 yield h5
             return
-        with zipfile.ZipFile(self.path) as zf, open_member(self.path, zf, "model.weights.h5") as fh:
+        with zipfile.ZipFile(self.source) as zf, \
+                open_member(self.source, zf, "model.weights.h5") as fh:
             with h5py.File(fh, "r") as h5:
                 yield h5
 
@@ -211,6 +224,7 @@ def _read_keras_zip(path: Path, weights: bool = True) -> ModelFile:
                     size = zf.getinfo("model.weights.h5").file_size
                     h5_groups: set[str] = set()
                     entries = _scan_h5(path, h5, stored_size=size, groups=h5_groups)
+                    model.arrays = entries
                     model.weights, model.stray_weights, model.groups = _index_keras_weights(
                         path, h5, model.config, entries, h5_groups
                     )
@@ -396,6 +410,7 @@ def _read_legacy_h5(path: Path) -> ModelFile:
                 backend=attr_text(attrs.get("backend")),
             )
             entries = _scan_h5(path, h5, stored_size=path.stat().st_size)
+            model.arrays = entries
             if "model_weights" in h5:
                 model.weights, model.stray_weights = _index_h5_weights(
                     path, h5["model_weights"], config, entries

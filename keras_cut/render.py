@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from .classmodel import ClassModelReport
 from .errors import UsageError
 from .inspection import InspectReport, LayerDetail, LayerRow
 from .safety import BROKEN, UNLOADABLE, UNSAFE, Finding
@@ -144,19 +145,11 @@ def render_inspect(report: InspectReport, console: Console,
     for label, tensors in (("Inputs", report.inputs), ("Outputs", report.outputs)):
         rows.append((label, "\n".join(f"{t.name}: {format_shape(t.shape)} {t.dtype or '?'}"
                                       for t in tensors)))
-    widest = max(len(line) for _, value in rows for line in value.splitlines() or [""])
-    if 15 + widest <= console.width:
-        header = Table.grid(padding=(0, 2))
-        header.add_column(style="bold")
-        header.add_column(overflow="fold")
-        for label, value in rows:
-            header.add_row(label, Text(value))
-        console.print(header)
-    else:  # too narrow for two columns: one line each, never wrapped inside a name
-        for label, value in rows:
-            for i, line in enumerate(value.splitlines() or [""]):
-                console.print(Text.assemble((f"{label}: " if i == 0 else "  ", "bold"), line),
-                              soft_wrap=True)
+    if report.built_from is not None:
+        built = report.built_from
+        rows.append(("Built from", f"{built.registered_name or built.class_name}, by running "
+                     f"{built.code} (--custom-objects); shown as its functional graph"))
+    _header(rows, console)
     console.print()
     layer_table(report.layers, columns).print(console)
     console.print(
@@ -166,6 +159,106 @@ def render_inspect(report: InspectReport, console: Console,
     )
     console.print(cost_lines(report.cost), markup=False, soft_wrap=True)
     render_findings(report.findings, console)
+
+
+def _header(rows: list[tuple[str, str]], console: Console) -> None:
+    """Label/value lines; one line each on a narrow terminal, never wrapped inside a name."""
+    widest = max(len(line) for _, value in rows for line in value.splitlines() or [""])
+    if 15 + widest <= console.width:
+        header = Table.grid(padding=(0, 2))
+        header.add_column(style="bold")
+        header.add_column(overflow="fold")
+        for label, value in rows:
+            header.add_row(label, Text(value))
+        console.print(header)
+    else:
+        for label, value in rows:
+            for i, line in enumerate(value.splitlines() or [""]):
+                console.print(Text.assemble((f"{label}: " if i == 0 else "  ", "bold"), line),
+                              soft_wrap=True)
+
+
+def render_class_model(report: ClassModelReport, console: Console,
+                       depth: int | None = None) -> None:
+    """A model saved as its class, from the file alone: what it is, its constructor
+    arguments, its weights tree (groups nested to `depth`), what loading needs."""
+    from rich.tree import Tree
+
+    rows = [("File", report.file),
+            ("Format", report.format + (" (legacy HDF5)" if report.format == "h5" else "")),
+            ("Keras version", report.keras_version or "not recorded")]
+    if report.date_saved:
+        rows.append(("Saved", report.date_saved))
+    rows.append(("Model", f"{report.name} ({report.class_name})"))
+    if report.registered_name:
+        rows.append(("Registered as", report.registered_name))
+    rows.append(("Module", report.module or "not recorded"))
+    rows.append(("Layer graph", "not in the file: it exists only when "
+                 f"{report.package or 'the class'}'s code builds the model"))
+    _header(rows, console)
+    console.print()
+    config = Tree(Text("Config (constructor arguments)", style="bold"))
+    for key, value in report.config.items():
+        _config_node(config, str(key), value)
+    console.print(config)
+    console.print()
+    weights = Tree(Text(f"Weights ({len(_arrays(report.weights))} arrays)", style="bold"))
+    for group in report.weights.groups:
+        _group_node(weights, group, depth, 0)
+    for array in report.weights.arrays:
+        weights.add(_array_text(array))
+    console.print(weights)
+    console.print(
+        f"Total params: {report.total_params:,} ({format_bytes(report.weight_bytes)})")
+    render_findings(report.findings, console)
+
+
+def _config_node(tree: Any, key: str, value: Any) -> None:
+    if isinstance(value, dict) and isinstance(value.get("class_name"), str) and \
+            isinstance(value.get("config"), dict):  # a serialized object
+        inner = value["config"]
+        label = f"{key}: {value['class_name']}"
+        registered = value.get("registered_name")
+        if isinstance(registered, str) and ">" in registered:
+            label += f" ({registered})"
+        if set(inner) <= {"name"}:
+            tree.add(Text(label + (f" {inner['name']}" if "name" in inner else "")))
+            return
+        branch = tree.add(Text(label))
+        for k, v in inner.items():
+            _config_node(branch, str(k), v)
+    elif isinstance(value, dict) and value:
+        branch = tree.add(Text(key))
+        for k, v in value.items():
+            _config_node(branch, str(k), v)
+    elif isinstance(value, list) and any(isinstance(v, (dict, list)) for v in value):
+        branch = tree.add(Text(key))
+        for i, v in enumerate(value):
+            _config_node(branch, f"[{i}]", v)
+    else:
+        tree.add(Text(f"{key}: {json.dumps(value)}"))
+
+
+def _arrays(group: Any) -> list[Any]:
+    return list(group.arrays) + [a for g in group.groups for a in _arrays(g)]
+
+
+def _array_text(array: Any) -> Text:
+    return Text(f"{array.name}  {format_shape(array.shape)} {array.dtype}")
+
+
+def _group_node(tree: Any, group: Any, depth: int | None, level: int) -> None:
+    label = f"{group.name}  " + ("training state, not counted as params"
+                                 if group.training_state else f"{group.params:,} params")
+    if depth is not None and level >= depth and group.groups:
+        count = len(_arrays(group))
+        tree.add(Text(f"{label} ({count} arrays)"))
+        return
+    branch = tree.add(Text(label))
+    for array in group.arrays:
+        branch.add(_array_text(array))
+    for child in group.groups:
+        _group_node(branch, child, depth, level + 1)
 
 
 def cost_lines(cost: Cost) -> str:

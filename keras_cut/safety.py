@@ -44,6 +44,7 @@ class Finding:
     severity: str
     kind: str
     message: str
+    needs: str | None = None  # the package loading needs ("keras_hub"), where one is known
 
     def to_dict(self) -> dict[str, str]:
         return asdict(self)
@@ -89,28 +90,12 @@ def _layer_findings(layer: Layer) -> Iterator[Finding]:
         origin = layer.registered_name or (
             f"{layer.module}.{cls}" if layer.module else cls
         )
-        package = layer.module.split(".")[0] if layer.module else None
-        if package and package.startswith("__"):  # defined in a script (`__main__`)
-            package = None
-        needs = (f"needs {package} (--custom-objects {package})" if package
-                 else "needs its code (--custom-objects)")
+        package = needed_package(layer.module) or registered_package(layer.registered_name)
         yield Finding(
             layer.path, UNLOADABLE, "custom",
-            f"class {origin!r} is not part of Keras; loading {needs}",
+            f"class {origin!r} is not part of Keras; loading {needs_text(package)}", package,
         )
-    for where, obj in _nested_objects(layer.config):
-        if obj.get("class_name") == "__lambda__" and cls != "Lambda":
-            yield Finding(
-                layer.path, UNSAFE, "code",
-                f"{where}: serialized Python function (bytecode) that would run on load",
-            )
-        elif _foreign_object(obj):
-            name = obj.get("registered_name") or obj.get("class_name")
-            yield Finding(
-                layer.path, UNLOADABLE, "custom",
-                f"{where}: {name!r} from module {obj.get('module')!r} is not part of Keras; "
-                "loading needs its code (--custom-objects)",
-            )
+    yield from config_findings(layer.path, layer.config, cls == "Lambda")
     if cls in FILE_READING_LAYERS:
         for key in ("vocabulary", "vocabulary_path"):
             value = layer.config.get(key)
@@ -120,6 +105,59 @@ def _layer_findings(layer: Layer) -> Iterator[Finding]:
                     f"{cls} reads its {key} from another file ({value!r})",
                 )
     yield from _weight_count_findings(layer)
+
+
+def needed_package(module: str | None) -> str | None:
+    """The package a class's module belongs to (`keras_hub`), None for a script's own."""
+    package = module.split(".")[0] if module else None
+    if not package or package.startswith("__"):  # defined in a script (`__main__`)
+        return None
+    return package
+
+
+def registered_package(registered_name: str | None) -> str | None:
+    """`keras_hub` of a registered name `keras_hub>BertBackbone`."""
+    if registered_name and ">" in registered_name:
+        return needed_package(registered_name.split(">", 1)[0])
+    return None
+
+
+def needs_text(module: str | None) -> str:
+    package = needed_package(module)
+    return (f"needs {package} (--custom-objects {package})" if package
+            else "needs its code (--custom-objects)")
+
+
+def config_findings(where_layer: str, config: dict[str, Any],
+                    is_lambda: bool = False) -> Iterator[Finding]:
+    """Serialized objects inside a config that would run code or need code to load."""
+    for where, obj in _nested_objects(config):
+        if obj.get("class_name") == "__lambda__" and not is_lambda:
+            yield Finding(
+                where_layer, UNSAFE, "code",
+                f"{where}: serialized Python function (bytecode) that would run on load",
+            )
+        elif _registered_function(obj) is not None:
+            name = _registered_function(obj)
+            package = name.split(">", 1)[0]  # type: ignore[union-attr]
+            yield Finding(
+                where_layer, UNLOADABLE, "custom",
+                f"{where}: function {name!r} is not part of Keras; loading "
+                f"{needs_text(package)}", needed_package(package),
+            )
+        elif _foreign_object(obj):
+            name = obj.get("registered_name") or obj.get("class_name")
+            package = needed_package(_text(obj.get("module"))) or \
+                registered_package(_text(obj.get("registered_name")))
+            yield Finding(
+                where_layer, UNLOADABLE, "custom",
+                f"{where}: {name!r} from module {obj.get('module')!r} is not part of Keras; "
+                f"loading {needs_text(package)}", package,
+            )
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def _weight_count_findings(layer: Layer) -> Iterator[Finding]:
@@ -166,6 +204,16 @@ def _nested_objects(config: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any
 def _keras_module(module: str) -> bool:
     """Keras' own package: `keras` and `keras.…`, not `keras_hub…` or `keras_cv…`."""
     return module == "keras" or module.startswith("keras.")
+
+
+def _registered_function(obj: dict[str, Any]) -> str | None:
+    """A function registered by a package, as Keras writes it: module `builtins`, class
+    `function`, config `"keras_hub>gelu_approximate"`; None for anything else."""
+    if obj.get("module") == "builtins" and obj.get("class_name") == "function":
+        name = obj.get("config")
+        if isinstance(name, str) and ">" in name:
+            return name
+    return None
 
 
 def _foreign_object(obj: dict[str, Any]) -> bool:

@@ -146,14 +146,14 @@ def verify_models(
     golden_path = check_output(save_golden, submodel, force, GOLDEN_FORMATS, (parent,)) \
         if save_golden is not None else None
 
-    sub_file, sub_graph = open_model(submodel)
+    sub_file, sub_graph = open_model(submodel, custom_objects, unsafe, "verify")
     sub_flat = FlatGraph(sub_graph)
     if golden is not None:
         check_loadable(submodel, find_hazards(sub_file, sub_graph), unsafe, bool(custom_objects))
         return _verify_golden(parent, golden, submodel, sub_flat, tol, batch_size, unsafe,
                               custom_objects, say, submodel_label)
 
-    parent_file, parent_graph = open_model(parent)
+    parent_file, parent_graph = open_model(parent, custom_objects, unsafe, "verify against")
     for path, model_file, graph in ((parent, parent_file, parent_graph),
                                     (submodel, sub_file, sub_graph)):
         check_loadable(path, find_hazards(model_file, graph), unsafe, bool(custom_objects))

@@ -95,14 +95,22 @@ def load_model(path: Path, unsafe: bool = False, custom_objects: dict[str, Any] 
             path, compile=False, safe_mode=not unsafe, custom_objects=custom_objects or None
         )
     except Exception as exc:
-        raise LoadError(f"{path}: Keras could not load the model ({_one_line(exc)})") from exc
+        raise LoadError(f"{path}: Keras could not load the model ({one_line(exc)})") from exc
 
 
 def load_parent(model_file: Any, unsafe: bool = False,
                 custom_objects: dict[str, Any] | None = None) -> tuple[Any, str | None]:
     """Keras' own loader; for a tf.keras 2 file it refuses, the normalised config instead.
 
-    Returns the model and, when normalisation was needed, a sentence saying so."""
+    Returns the model and, when normalisation was needed, a sentence saying so. A model
+    saved as its class, whose graph keras-cut built with --custom-objects, is that same
+    object (`materialize`), so its layers carry the names keras-cut read."""
+    if getattr(model_file, "storage", None) is not None:
+        from . import materialize
+
+        built = materialize.built_model(model_file.storage)
+        if built is not None:
+            return built, None
     try:
         return load_model(model_file.path, unsafe, custom_objects), None
     except LoadError:
@@ -125,7 +133,7 @@ def load_normalized(model_file: Any, unsafe: bool = False,
     except Exception as exc:
         raise LoadError(
             f"{model_file.path}: Keras 3 cannot build even the normalised legacy config "
-            f"({_one_line(exc)})"
+            f"({one_line(exc)})"
         ) from exc
     with model_file.open_weights() as h5:
         for path, entries in model_file.weights.items():
@@ -144,7 +152,7 @@ def _from_legacy_config(config: dict[str, Any], custom_objects: dict[str, Any] |
     return private.legacy_model_from_config(config, custom_objects, safe_mode=not unsafe)
 
 
-def _one_line(exc: BaseException, limit: int = 300) -> str:
+def one_line(exc: BaseException, limit: int = 300) -> str:
     """Keras' messages span lines; an error here is one line."""
     return " ".join(str(exc).split())[:limit]
 

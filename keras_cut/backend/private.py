@@ -28,6 +28,8 @@ PRIVATE_ATTRIBUTES: dict[str, str] = {
         "builds tf.keras 2 configs the way Keras' own .h5 loader does",
     "keras.src.saving.serialization_lib.SafeModeScope":
         "keeps safe mode on while building a normalised tf.keras 2 config",
+    "keras.src.models.functional.Functional":
+        "tells a Functional subclass (a keras_hub backbone) from a plain Functional model",
 }
 
 
@@ -92,3 +94,23 @@ def copy_mask(source: Any, target: Any) -> None:
     mask = backend.get_keras_mask(source)
     if mask is not None:
         backend.set_keras_mask(target, mask)
+
+
+def _functional_class() -> Any:
+    from keras.src.models.functional import Functional
+
+    return Functional
+
+
+def is_functional(layer: Any) -> bool:
+    """A model built with the functional API: Functional or a subclass of it."""
+    return isinstance(layer, _functional_class())
+
+
+def is_plain_functional(layer: Any) -> bool:
+    return type(layer) is _functional_class()
+
+
+def overrides_call(layer: Any) -> bool:
+    """A Functional subclass whose call() is its own, not the graph's."""
+    return type(layer).call is not _functional_class().call

@@ -1,0 +1,114 @@
+"""A model saved as its class (a keras_hub backbone) turned into its functional graph.
+
+Runs only on the user's explicit opt-in (`--custom-objects keras_hub`): the class's code
+builds the model (Keras' own loader, compile=False, safe mode unless --unsafe), every
+Functional subclass in it (the model, and nested ones such as a task's backbone) is rebuilt as
+a plain Functional model made of the same layer objects, and that is saved with Keras' own
+`model.save` to a private temporary folder. keras-cut then reads that file like any other:
+one graph reader, one cut path.
+"""
+
+from __future__ import annotations
+
+import atexit
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import LoadError
+from . import loading, private
+
+
+@dataclass(frozen=True)
+class BuiltFrom:
+    """What built the functional graph keras-cut reads in place of the file's config."""
+
+    class_name: str  # "BertBackbone"
+    registered_name: str | None  # "keras_hub>BertBackbone"
+    code: str  # the --custom-objects given ("keras_hub")
+    rebuilt: tuple[str, ...]  # every model rebuilt as plain Functional ("bert_backbone", ...)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"class_name": self.class_name, "registered_name": self.registered_name,
+                "code": self.code, "rebuilt": list(self.rebuilt)}
+
+
+_folders: list[str] = []
+# One build per file and code in a process: Keras names operations it creates (`get_item`,
+# `get_item_1`) by what the process built before, so a second build of the same model could
+# name them differently from the graph already read. Also what `verify` runs as the parent:
+# the model object as the class built it. (resolved path, code, unsafe) -> (copy, built, model)
+_built: dict[tuple[str, str, bool], tuple[Path, BuiltFrom, Any]] = {}
+
+
+@atexit.register
+def _remove_folders() -> None:
+    for folder in _folders:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def functional_copy(path: Path, class_name: str, registered_name: str | None, code: str,
+                    unsafe: bool = False) -> tuple[Path, BuiltFrom]:
+    """Load `path` with `code`, rebuild it as plain Functional models, save that; return the
+    saved file (removed when the process ends) and what was done."""
+    key = (str(Path(path).resolve()), code, unsafe)
+    if key in _built:
+        return _built[key][0], _built[key][1]
+    custom = loading.load_custom_objects(code)  # imports it: its classes register themselves
+    model = loading.load_model(path, unsafe=unsafe, custom_objects=custom)
+    if not private.is_functional(model):
+        raise LoadError(
+            f"{path}: {class_name!r} is a subclassed model with its own call(), not one built "
+            "with the functional API; it has no layer graph keras-cut could cut"
+        )
+    rebuilt: list[str] = []
+    plain = _plain(model, path, rebuilt)
+    folder = tempfile.mkdtemp(prefix="keras-cut-functional-")
+    _folders.append(folder)
+    target = Path(folder) / (Path(path).stem + ".keras")
+    try:
+        plain.save(target)
+    except Exception as exc:
+        raise LoadError(
+            f"{path}: Keras could not save the functional graph of {class_name!r} "
+            f"({loading.one_line(exc)})"
+        ) from exc
+    built = BuiltFrom(class_name, registered_name, code, tuple(rebuilt))
+    _built[key] = (target, built, model)
+    return target, built
+
+
+def built_model(copy: Path) -> Any:
+    """The model object (of its own class) whose functional graph was saved to `copy`."""
+    for target, _, model in _built.values():
+        if target == copy:
+            return model
+    return None
+
+
+def _plain(layer: Any, path: Path, rebuilt: list[str]) -> Any:
+    """`layer` itself, or a plain Functional of the same layer objects where it (or a model
+    inside it) is a Functional subclass."""
+    if not private.is_functional(layer) or not _needs_rebuild(layer):
+        return layer
+    if private.overrides_call(layer):
+        raise LoadError(
+            f"{path}: {type(layer).__name__!r} ({layer.name}) overrides call(), so what it "
+            "computes is not its functional graph; keras-cut will not cut it"
+        )
+    keras = loading.keras_module()
+    copy = keras.models.clone_model(layer, clone_function=lambda op: _plain(op, path, rebuilt))
+    if not private.is_plain_functional(copy):
+        raise LoadError(f"{path}: could not rebuild {layer.name!r} as a Functional model")
+    rebuilt.append(layer.name)
+    return copy
+
+
+def _needs_rebuild(layer: Any) -> bool:
+    if not private.is_functional(layer):
+        return False
+    if not private.is_plain_functional(layer):
+        return True
+    return any(_needs_rebuild(inner) for inner in layer.layers)
