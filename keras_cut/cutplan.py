@@ -90,10 +90,12 @@ def plan_cut(flat: FlatGraph, output_specs: list[str], input_specs: list[str],
         outputs = [output_labels(flat, t.node)[t.index] for t in flat.parent_outputs]
 
     cut_inputs: dict[FlatTensor, str] = {}
-    for node, chosen in in_picks:
+    pick_of: dict[FlatTensor, int] = {}  # which --input-layer named the tensor
+    for number, (node, chosen) in enumerate(in_picks):
         labels = output_labels(flat, node)
         for i in chosen:
             cut_inputs.setdefault(*labels[i])
+            pick_of.setdefault(labels[i][0], number)
 
     downstream = _downstream(flat, cut_inputs) if in_nodes else None
     kept: set[FlatNode] = set()
@@ -133,8 +135,9 @@ def plan_cut(flat: FlatGraph, output_specs: list[str], input_specs: list[str],
 
     # an input layer named without [i] is used when any of its outputs is; its unused outputs
     # are simply not inputs (an LSTM's states when only its sequence is read)
-    used_nodes = {t.node for t in found_inputs}
-    for t in [t for t in cut_inputs if t not in found_inputs and t.node in used_nodes]:
+    # (a nested model's outputs come from different inner layers: grouped by the name given)
+    used_picks = {pick_of[t] for t in found_inputs if t in pick_of}
+    for t in [t for t in cut_inputs if t not in found_inputs and pick_of[t] in used_picks]:
         del cut_inputs[t]
     unused = [label for t, label in cut_inputs.items() if t not in found_inputs]
     if unused:

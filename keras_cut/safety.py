@@ -58,6 +58,14 @@ def find_hazards(model_file: ModelFile, graph: LayerGraph) -> list[Finding]:
         found.extend(_weight_shape_findings(layer, owner))
     for change in model_file.legacy_changes:
         found.append(Finding(change.layer, NOTE, "legacy", change.message))
+    built = getattr(model_file, "built_from", None)
+    for layer, why in (built.unbuildable if built is not None else ()):
+        found.append(Finding(
+            layer, UNLOADABLE, "config",
+            f"its own saved config does not rebuild it ({why}): the model loads through its "
+            f"class ({built.class_name}), but a file that keeps this layer on its own cannot "
+            f"be loaded; a bug in {built.code}'s get_config, so cut around it",
+            built.code))
     if model_file.stray_weights:
         shown = ", ".join(model_file.stray_weights[:3])
         more = f" and {len(model_file.stray_weights) - 3} more" if len(

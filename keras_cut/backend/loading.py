@@ -77,6 +77,15 @@ def load_custom_objects(spec: str | None) -> dict[str, Any]:
         keras_module()
         try:
             module = importlib.import_module(spec)
+        except ModuleNotFoundError as exc:
+            top = spec.split(".")[0]
+            if exc.name == top:
+                raise UsageError(
+                    f"--custom-objects {spec}: no module {top!r} is installed where keras-cut "
+                    f"runs ({sys.executable}); install it (pip install "
+                    f"{top.replace('_', '-')}) or give a .py file"
+                ) from exc
+            raise UsageError(f"--custom-objects {spec}: cannot import module ({exc})") from exc
         except Exception as exc:
             raise UsageError(f"--custom-objects {spec}: cannot import module ({exc})") from exc
     return {

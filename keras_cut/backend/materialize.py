@@ -29,10 +29,14 @@ class BuiltFrom:
     registered_name: str | None  # "keras_hub>BertBackbone"
     code: str  # the --custom-objects given ("keras_hub")
     rebuilt: tuple[str, ...]  # every model rebuilt as plain Functional ("bert_backbone", ...)
+    # layers whose own saved config does not rebuild them (path, why): the class's
+    # get_config and __init__ disagree, so a file that keeps such a layer cannot be loaded
+    unbuildable: tuple[tuple[str, str], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {"class_name": self.class_name, "registered_name": self.registered_name,
-                "code": self.code, "rebuilt": list(self.rebuilt)}
+                "code": self.code, "rebuilt": list(self.rebuilt),
+                "unbuildable": [{"layer": p, "why": why} for p, why in self.unbuildable]}
 
 
 _folders: list[str] = []
@@ -75,7 +79,8 @@ def functional_copy(path: Path, class_name: str, registered_name: str | None, co
             f"{path}: Keras could not save the functional graph of {class_name!r} "
             f"({loading.one_line(exc)})"
         ) from exc
-    built = BuiltFrom(class_name, registered_name, code, tuple(rebuilt))
+    built = BuiltFrom(class_name, registered_name, code, tuple(rebuilt),
+                      tuple(_unbuildable(plain, "")))
     _built[key] = (target, built, model)
     return target, built
 
@@ -104,6 +109,31 @@ def _plain(layer: Any, path: Path, rebuilt: list[str]) -> Any:
         raise LoadError(f"{path}: could not rebuild {layer.name!r} as a Functional model")
     rebuilt.append(layer.name)
     return copy
+
+
+def _unbuildable(model: Any, prefix: str) -> list[tuple[str, str]]:
+    """Layers that `from_config(get_config())` does not rebuild: what loading any file that
+    keeps them would hit (keras_hub 0.32's ViTPatchingAndEmbedding saves arguments its
+    constructor refuses). Building a layer from its config creates no weights."""
+    from ..names import escape
+
+    found = []
+    for layer in model.layers:
+        path = prefix + escape(layer.name)
+        if private.is_functional(layer):
+            found += _unbuildable(layer, path + "/")
+            continue
+        if type(layer).__name__ == "InputLayer":
+            continue
+        try:
+            type(layer).from_config(layer.get_config())
+        except Exception as exc:  # the package's code: any failure means "will not load"
+            why = loading.one_line(exc, 100_000)
+            # Keras wraps it: "Error when deserializing class … using config={…}. Exception
+            # encountered: <the class's own error>"
+            why = why.rsplit("Exception encountered:", 1)[-1].strip()
+            found.append((path, why[:300]))
+    return found
 
 
 def _needs_rebuild(layer: Any) -> bool:
