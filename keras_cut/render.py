@@ -141,14 +141,16 @@ def render_inspect(report: InspectReport, console: Console,
             ("Keras version", report.keras_version or "not recorded")]
     if report.date_saved:
         rows.append(("Saved", report.date_saved))
-    rows.append(("Model", f"{report.name} ({report.class_name})"))
+    built = report.built_from
+    rows.append(("Model", f"{report.name} ({built.class_name if built else report.class_name})"))
     for label, tensors in (("Inputs", report.inputs), ("Outputs", report.outputs)):
         rows.append((label, "\n".join(f"{t.name}: {format_shape(t.shape)} {t.dtype or '?'}"
                                       for t in tensors)))
     if report.built_from is not None:
         built = report.built_from
-        rows.append(("Built from", f"{built.registered_name or built.class_name}, by running "
-                     f"{built.code} (--custom-objects); shown as its functional graph"))
+        rows.append(("Layer graph", f"built by running {built.code} (--custom-objects): "
+                     f"{built.registered_name or built.class_name} read as a Functional model "
+                     "of the same layers"))
     _header(rows, console)
     console.print()
     layer_table(report.layers, columns).print(console)
@@ -359,10 +361,36 @@ def render_findings(findings: list[Finding], console: Console) -> None:
         console.print("Findings: none (nothing runs code, every class is part of Keras)")
         return
     grid = Grid(["Severity", "Layer", "What"], whole=(1,), title="Findings")
-    for f in findings:
-        grid.add_row(Text(f.severity, style=SEVERITY_STYLE.get(f.severity, "")),
-                     f.layer or "(file)", Text(f.message))
+    for severity, layer, message in _grouped_findings(findings):
+        grid.add_row(Text(severity, style=SEVERITY_STYLE.get(severity, "")), layer,
+                     Text(message))
     grid.print(console)
+
+
+def _grouped_findings(findings: list[Finding]) -> list[tuple[str, str, str]]:
+    """One row per finding; but layers that all need the same package (every transformer
+    layer of a keras_hub model) share one row naming the layers and classes. `--json` keeps
+    every finding."""
+    groups: dict[str, list[Finding]] = {}
+    for f in findings:
+        if f.severity == "unloadable" and f.kind == "custom" and f.needs and f.layer:
+            groups.setdefault(f.needs, []).append(f)
+    rows: list[tuple[str, str, str]] = []
+    done: set[str] = set()
+    for f in findings:
+        group = groups.get(f.needs or "") if f in groups.get(f.needs or "", []) else None
+        if group is None or len(group) < 3:
+            rows.append((f.severity, f.layer or "(file)", f.message))
+        elif f.needs not in done:
+            done.add(f.needs or "")
+            layers = list(dict.fromkeys(g.layer for g in group))
+            shown = ", ".join(layers[:4]) + (f", … ({len(layers)} layers)"
+                                             if len(layers) > 4 else "")
+            rows.append((f.severity, shown,
+                         f"{len(layers)} layers use classes or functions from {f.needs} "
+                         f"(--json lists each); loading needs {f.needs} (--custom-objects "
+                         f"{f.needs})"))
+    return rows
 
 
 def _one(shapes: list[Any]) -> Any:
