@@ -129,6 +129,7 @@ _INSPECT_EXAMPLES = _examples(
     "keras-cut inspect resnet50.keras",
     "keras-cut inspect resnet50.keras --columns shape,params,macs,memory --filter conv4",
     "keras-cut inspect model.keras --json | jq .total_macs",
+    "keras-cut inspect bert.keras --custom-objects keras_hub   # runs keras_hub: its layers",
 )
 
 
@@ -229,6 +230,8 @@ _CUT_EXAMPLES = _examples(
     "keras-cut cut resnet50.keras -o head.keras --input-layer conv4_block6_out --verify",
     "keras-cut cut model.keras -o part.keras --input-layer backbone/block_5_add "
     "--output-layer pool",
+    "keras-cut cut bert.keras -o first4.keras --output-layer transformer_layer_3 "
+    "--custom-objects keras_hub",
 )
 
 
