@@ -82,7 +82,62 @@ class Grid:
             total += width + 3  # padding both sides and a border
         return total
 
+    def natural_width(self) -> int:
+        """The table's width with every cell on its own lines, unwrapped."""
+        return 1 + sum(w + 3 for w in self._column_widths())
+
+    def _column_widths(self) -> list[int]:
+        from rich.cells import cell_len
+
+        return [max(cell_len(line) for cell in [header, *(row[i] for row in self.rows)]
+                    for line in (str(cell).split("\n") or [""]))
+                for i, header in enumerate(self.headers)]
+
+    def fast_text(self) -> Text:
+        """What Rich prints for `table()` when nothing needs wrapping, assembled directly:
+        Rich measures and renders every cell of a 200-row table, which costs more than
+        reading the model (`inspect` of ResNet50). `tests/test_render.py` holds it to Rich's
+        own output."""
+        widths = self._column_widths()
+        out = Text(end="")
+        if self.title:
+            out.append(self.title.ljust(1 + sum(w + 3 for w in widths)) + "\n")
+        out.append("┏" + "┳".join("━" * (w + 2) for w in widths) + "┓\n")
+        self._fast_row(out, [Text(h, style="bold") for h in self.headers], widths, "┃")
+        out.append("┡" + "╇".join("━" * (w + 2) for w in widths) + "┩\n")
+        for row in self.rows:
+            self._fast_row(out, [c if isinstance(c, Text) else Text(str(c)) for c in row],
+                           widths, "│")
+        out.append("└" + "┴".join("─" * (w + 2) for w in widths) + "┘\n")
+        return out
+
+    def _fast_row(self, out: Text, cells: list[Text], widths: list[int], bar: str) -> None:
+        lines = [cell.split("\n", allow_blank=True) for cell in cells]
+        height = max(len(cell_lines) for cell_lines in lines)
+        for n in range(height):
+            out.append(bar)
+            for i, cell_lines in enumerate(lines):
+                line = cell_lines[n] if n < len(cell_lines) else Text("")
+                gap = " " * (widths[i] - line.cell_len)
+                right = i in self.right
+                out.append(" " + (gap if right else ""))
+                out.append_text(line)
+                out.append(("" if right else gap) + " " + bar)
+            out.append("\n")
+
+    def fast_ok(self) -> bool:
+        """Cells the fast table renders as Rich does: Rich trims and re-justifies lines that
+        start or end with whitespace, and expands tabs; those tables go through Rich."""
+        cells = [*self.headers, *(cell for row in self.rows for cell in row)]
+        return bool(self.rows) and all(
+            line == line.strip() and line.isprintable()
+            for cell in cells for line in str(cell).split("\n"))
+
     def print(self, console: Console) -> None:
+        width = self.natural_width() if self.fast_ok() else console.width + 1
+        if width <= console.width and len(self.title or "") <= width:
+            console.print(self.fast_text(), soft_wrap=True, end="")
+            return
         if self.needed_width() <= console.width:
             console.print(self.table())
             return

@@ -1,0 +1,53 @@
+"""The fast table (`Grid.fast_text`) prints exactly what Rich prints for the same table."""
+
+from __future__ import annotations
+
+import io
+import re
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from rich.console import Console
+from rich.text import Text
+
+from keras_cut.render import Grid
+
+CELL = st.text(st.sampled_from(list("ab_/@[]x1 ,.-") + ["日", "ï", "\n", "é"]), max_size=12)
+
+
+def printed(grid: Grid, fast: bool, color: str | None = None) -> str:
+    """`Grid.print` (which takes the fast path where it can), or Rich's own table."""
+    buf = io.StringIO()
+    console = Console(file=buf, width=10_000, color_system=color, force_terminal=bool(color))
+    if fast:
+        grid.print(console)
+    else:
+        console.print(grid.table())
+    return buf.getvalue()
+
+
+def test_the_fast_path_is_taken_for_ordinary_tables():
+    grid = Grid(["Layer (path)", "Params"], right=(1,))
+    grid.add_row("conv1", "1,234")
+    assert grid.fast_ok()
+    grid.add_row("name ", "1")  # a trailing space: Rich re-justifies it
+    assert not grid.fast_ok()
+
+
+@settings(max_examples=150, deadline=None)
+@given(columns=st.integers(1, 5), data=st.data(),
+       title=st.none() | st.text("Findings ", min_size=1), styled=st.booleans())
+def test_fast_table_is_richs_table(columns, data, title, styled):
+    headers = data.draw(st.lists(CELL.filter(lambda t: "\n" not in t), min_size=columns,
+                                 max_size=columns))
+    right = tuple(i for i in range(columns) if data.draw(st.booleans()))
+    grid = Grid(headers, right=right, title=title)
+    for row in data.draw(st.lists(st.lists(CELL, min_size=columns, max_size=columns),
+                                  min_size=1, max_size=6)):
+        grid.add_row(*[Text(c, style="yellow") if styled and i == 0 else c
+                       for i, c in enumerate(row)])
+    assert printed(grid, fast=True) == printed(grid, fast=False)
+    # with colours the escape codes may sit differently, the visible text may not
+    plain = re.compile(r"\x1b\[[0-9;]*m")
+    assert plain.sub("", printed(grid, True, "truecolor")) == \
+        plain.sub("", printed(grid, False, "truecolor"))
