@@ -215,19 +215,13 @@ def _read_keras_zip(path: Path, weights: bool = True) -> ModelFile:
         if not weights:
             return model
         if "model.weights.h5" in names:
-            import h5py
-
+            size = zf.getinfo("model.weights.h5").file_size
             try:
-                with open_member(path, zf, "model.weights.h5") as member, h5py.File(
-                    member, "r"
-                ) as h5:
-                    size = zf.getinfo("model.weights.h5").file_size
-                    h5_groups: set[str] = set()
-                    entries = _scan_h5(path, h5, stored_size=size, groups=h5_groups)
-                    model.arrays = entries
-                    model.weights, model.stray_weights, model.groups = _index_keras_weights(
-                        path, h5, model.config, entries, h5_groups
-                    )
+                with open_member(path, zf, "model.weights.h5") as member:
+                    index = _scan_member(path, member, size)
+                model.arrays = index.datasets
+                model.weights, model.stray_weights, model.groups = _index_keras_weights(
+                    model.config, index)
             except (OSError, zipfile.BadZipFile) as exc:
                 raise ModelFileError(
                     f"{path}: model.weights.h5 inside the zip is damaged ({exc}); "
@@ -476,15 +470,36 @@ def _check_dataset(path: Path, name: str, ds: Any, stored_size: int) -> tuple[tu
         attr_text(ds.attrs.get("dtype")) == "bfloat16" else ds.dtype.name
     declared = math.prod(shape) * ds.dtype.itemsize
     if declared > MIN_BOMB_BYTES:
-        stored = ds.id.get_storage_size()
-        if declared > MAX_DATASET_EXPANSION * max(stored, 1) or declared > (
-            MAX_DATASET_EXPANSION * max(stored_size, 1)
-        ):
-            raise UnsafeModelError(
-                f"{path}: dataset {name!r} declares shape {shape} ({declared} bytes) but "
-                f"stores {stored} bytes (a shape bomb?); refusing it"
-            )
+        _check_bytes(path, name, shape, declared, ds.id.get_storage_size(), stored_size)
     return shape, dtype
+
+
+def _check_bytes(path: Path, name: str, shape: tuple[int, ...], declared: int, stored: int,
+                 stored_size: int) -> None:
+    """Refuse a dataset declaring far more bytes than it (or the whole file) stores."""
+    if declared > MIN_BOMB_BYTES and (
+            declared > MAX_DATASET_EXPANSION * max(stored, 1)
+            or declared > MAX_DATASET_EXPANSION * max(stored_size, 1)):
+        raise UnsafeModelError(
+            f"{path}: dataset {name!r} declares shape {shape} ({declared} bytes) but "
+            f"stores {stored} bytes (a shape bomb?); refusing it"
+        )
+
+
+def _scan_lite(path: Path, member: Any, stored_size: int) -> Any:
+    """The weight file's index without h5py (`hdf5lite`); raises hdf5lite.Unsupported for
+    anything outside the subset Keras writes, which h5py then reads."""
+    from . import hdf5lite
+
+    def read(offset: int, count: int) -> bytes:
+        member.seek(offset)
+        return member.read(count)
+
+    def check(name: str, shape: tuple[int, ...], itemsize: int, stored: int) -> None:
+        _check_bytes(path, name, shape, math.prod(shape) * itemsize, stored, stored_size)
+
+    return hdf5lite.scan(read, stored_size, (MAX_H5_OBJECTS, MAX_H5_DEPTH),
+                         lambda message: UnsafeModelError(f"{path}: {message}"), check)
 
 
 def model_layer_configs(model_config: dict[str, Any]) -> list[dict[str, Any]]:
@@ -521,12 +536,42 @@ def saved_layers(model_config: dict[str, Any]) -> list[dict[str, Any]]:
     return layers
 
 
+def _scan_member(path: Path, member: Any, size: int) -> Any:
+    """Groups, datasets and group attributes of the weight h5: in pure Python when the file
+    is what Keras writes (no h5py import: most of `inspect`'s start-up), else with h5py."""
+    from . import hdf5lite
+
+    try:
+        return _scan_lite(path, member, size)
+    except hdf5lite.Unsupported:
+        pass
+    import h5py
+
+    member.seek(0)
+    with h5py.File(member, "r") as h5:
+        found = hdf5lite.Index()
+        found.datasets = _scan_h5(path, h5, stored_size=size, groups=found.groups)
+        for group in found.groups:  # only what the index reads: a vars group's layer name
+            if group.endswith("/vars") or group == "vars":
+                name = h5[group].attrs.get("name")
+                if name is not None:
+                    found.attrs[group] = {"name": attr_text(name) or ""}
+        return found
+
+
 def _index_keras_weights(
-    path: Path, h5: Any, config: dict[str, Any], entries: DatasetIndex, h5_groups: set[str]
+    config: dict[str, Any], scanned: Any
 ) -> tuple[dict[NestedKey, list[WeightEntry]], list[str], dict[NestedKey, str]]:
     """Map `.keras` weight groups (named by class, `dense_1`) to layers (named by name).
 
-    `h5_groups` is every group's path (from the scan): looking a path up in HDF5 costs ~20 µs."""
+    `scanned` (an hdf5lite.Index) holds every group's path and a vars group's saved layer
+    name: looking a path up in HDF5 costs ~20 µs."""
+    entries: DatasetIndex = scanned.datasets
+    h5_groups: set[str] = scanned.groups
+    children: dict[str, list[str]] = {}
+    for group in h5_groups:
+        parent, _, leaf = group.rpartition("/")
+        children.setdefault(parent, []).append(leaf)
     index: dict[NestedKey, list[WeightEntry]] = {}
     groups: dict[NestedKey, str] = {}
     claimed: set[str] = set()
@@ -556,12 +601,11 @@ def _index_keras_weights(
         used: dict[str, int] = {}
         by_attr = {}
         if group_path + "layers" in h5_groups:
-            group = h5[group_path + "layers"]
-            for gname in group:
-                if f"{group_path}layers/{gname}/vars" in h5_groups:
-                    saved_name = group[gname]["vars"].attrs.get("name")
-                    if saved_name is not None:
-                        by_attr[attr_text(saved_name)] = gname
+            for gname in sorted(children.get(group_path + "layers", [])):
+                saved_name = scanned.attrs.get(f"{group_path}layers/{gname}/vars", {}).get(
+                    "name")
+                if saved_name is not None:
+                    by_attr[saved_name] = gname
         for layer in saved_layers(model_config):
             expected = unique_name(snake_case(str(layer.get("class_name", ""))), used)
             name = layer_name(layer)
@@ -699,9 +743,16 @@ def _str_or_none(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
+_ITEMSIZES = {"bfloat16": 2, "bool": 1, "complex64": 8, "complex128": 16,
+              **{f"{kind}{bits}": bits // 8 for kind in ("int", "uint")
+                 for bits in (8, 16, 32, 64)},
+              **{f"float{bits}": bits // 8 for bits in (16, 32, 64)}}
+
+
 def _itemsize(dtype: str) -> int:
-    if dtype == "bfloat16":
-        return 2
+    """Bytes per element of a NumPy dtype name; without importing NumPy for the usual ones."""
+    if dtype in _ITEMSIZES:
+        return _ITEMSIZES[dtype]
     import numpy as np
 
     try:

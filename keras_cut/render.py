@@ -63,7 +63,7 @@ class Grid:
     def table(self) -> Table:
         table = Table(header_style="bold", title=self.title, title_justify="left")
         for i, header in enumerate(self.headers):
-            table.add_column(header, justify="right" if i in self.right else "left",
+            table.add_column(Text(header), justify="right" if i in self.right else "left",
                              no_wrap=i in self.whole, overflow="fold")
         for row in self.rows:  # plain strings are text, never Rich markup ("[red]x" is a name)
             table.add_row(*(cell if isinstance(cell, Text) else Text(str(cell)) for cell in row))

@@ -1,0 +1,380 @@
+"""Index the HDF5 files Keras writes, in pure Python: groups, datasets' shapes and dtypes, and
+the string attributes of groups. No h5py, no NumPy (their import is most of `inspect`'s
+start-up), and one small read per object.
+
+Only the subset Keras' `model.weights.h5` uses (through h5py's defaults) is read: superblock
+version 0 or 1, version-1 object headers, groups as symbol tables (v1 B-tree and local heap),
+contiguous or compact datasets of IEEE floats and little-endian integers, attributes holding
+strings. Anything else raises `Unsupported`, and the caller reads the file with h5py instead,
+whose checks (links, external storage, virtual datasets, compression bombs) then apply; the
+checks that apply to this subset (soft links, more bytes declared than stored, nesting and
+object limits) are made here, with the same messages.
+
+Layout: the HDF5 file format specification, version 2 ("Disk Format: Level 0-2"), sections
+II.A (superblock), III.A.1 (v1 B-trees), III.B-C (symbol table nodes and entries), III.D
+(local heaps), III.E (global heap) and IV.A (v1 object headers and their messages).
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+SIGNATURE = b"\x89HDF\r\n\x1a\n"
+UNDEFINED = 0xFFFFFFFFFFFFFFFF
+
+# message types (IV.A.2)
+NIL, DATASPACE, LINK_INFO, DATATYPE, FILL_OLD, FILL, LINK, EXTERNAL, LAYOUT = range(9)
+GROUP_INFO, FILTERS, ATTRIBUTE, COMMENT, MTIME_OLD, SHARED_TABLE = 10, 11, 12, 13, 14, 15
+CONTINUATION, SYMBOL_TABLE, MTIME, BTREE_K, DRIVER, ATTRIBUTE_INFO, REFCOUNT = range(16, 23)
+IGNORED = {NIL, FILL_OLD, FILL, COMMENT, MTIME_OLD, MTIME, BTREE_K, REFCOUNT}
+
+# IEEE formats h5py writes for NumPy's floats: size -> (exponent location, exponent size,
+# mantissa location, mantissa size, exponent bias)
+IEEE = {2: (10, 5, 0, 10, 15), 4: (23, 8, 0, 23, 127), 8: (52, 11, 0, 52, 1023)}
+
+
+class Unsupported(Exception):
+    """Outside the subset this reader handles: read the file with h5py."""
+
+
+@dataclass
+class Index:
+    datasets: dict[str, tuple[tuple[int, ...], str]] = field(default_factory=dict)
+    groups: set[str] = field(default_factory=set)
+    # string attributes of groups ("layers/dense/vars" -> {"name": "fc1"})
+    attrs: dict[str, dict[str, str]] = field(default_factory=dict)
+
+
+@dataclass
+class _Object:
+    kind: str  # "group", "dataset" or "other"
+    btree: int = 0
+    heap: int = 0
+    shape: tuple[int, ...] = ()
+    dtype: str = ""
+    itemsize: int = 0
+    stored: int = 0  # bytes the file holds for the data
+    address: int = UNDEFINED
+    attrs: dict[str, str] = field(default_factory=dict)
+
+
+Read = Callable[[int, int], bytes]  # (absolute offset, size) -> bytes
+
+
+def scan(read: Read, size: int, limits: tuple[int, int], unsafe: Callable[[str], Exception],
+         check_bytes: Callable[[str, tuple[int, ...], int, int], None]) -> Index:
+    """Every group, dataset and group string attribute of the HDF5 file of `size` bytes that
+    `read` returns bytes of. `limits`: (most objects, deepest nesting); `unsafe(message)`
+    makes the error for a hostile file; `check_bytes(path, shape, itemsize, stored)` refuses
+    datasets declaring far more bytes than they store."""
+    return _Reader(read, size, limits, unsafe, check_bytes).run()
+
+
+class _Reader:
+    def __init__(self, read: Read, size: int, limits: tuple[int, int],
+                 unsafe: Callable[[str], Exception],
+                 check_bytes: Callable[[str, tuple[int, ...], int, int], None]):
+        self._read, self.size = read, size
+        self.max_objects, self.max_depth = limits
+        self.unsafe, self.check_bytes = unsafe, check_bytes
+        self.seen = 0
+        self.index = Index()
+        self.heaps: dict[int, bytes] = {}
+        self.global_heaps: dict[int, dict[int, bytes]] = {}
+
+    # --- bytes ------------------------------------------------------------------------------
+
+    def read(self, address: int, count: int) -> bytes:
+        """`count` bytes at a file address (relative to the superblock's base)."""
+        if address == UNDEFINED or address < 0 or self.base + address + count > self.size:
+            raise Unsupported(f"address {address} outside the file")
+        data = self._read(self.base + address, count)
+        if len(data) != count:
+            raise Unsupported("short read")
+        return data
+
+    # --- superblock -------------------------------------------------------------------------
+
+    def run(self) -> Index:
+        self.base = self._find_superblock()
+        head = self._read(self.base, 96)
+        version = head[8]
+        if version not in (0, 1) or head[13] != 8 or head[14] != 8:
+            raise Unsupported(f"superblock version {version}")
+        # Addresses count from the superblock, wherever it is found: the base address field
+        # says where it sat in the file it was written as (512 when keras-cut wrote it after
+        # a user block holding the zip header), and readers of the bare image, HDF5's own
+        # included, count from the signature they found.
+        at = 24 if version == 0 else 28
+        root = struct.unpack_from("<Q", head, at + 32 + 8)[0]  # the root entry's header
+        self._group(root, "", 0)
+        return self.index
+
+    def _find_superblock(self) -> int:
+        offset = 0
+        while offset + 8 <= self.size:
+            if self._read(offset, 8) == SIGNATURE:
+                return offset
+            offset = 512 if offset == 0 else offset * 2
+        raise Unsupported("no superblock")
+
+    # --- groups -----------------------------------------------------------------------------
+
+    def _group(self, header: int, prefix: str, depth: int) -> None:
+        if depth > self.max_depth:
+            raise self.unsafe(f"HDF5 groups nest deeper than {self.max_depth}")
+        group = self._object(header)
+        if group.kind != "group":
+            raise Unsupported("the root is not a group")
+        heap = self._local_heap(group.heap)
+        for name, child, cache in self._symbols(group.btree, heap):
+            self.seen += 1
+            if self.seen > self.max_objects:
+                raise self.unsafe("the HDF5 file has too many objects")
+            full = f"{prefix}{name}"
+            if cache == 2:
+                raise self.unsafe(f"HDF5 soft link at {full!r}; refusing to follow it")
+            obj = self._object(child)
+            if obj.kind == "group":
+                self.index.groups.add(full)
+                if obj.attrs:
+                    self.index.attrs[full] = obj.attrs
+                self._group(child, full + "/", depth + 1)
+            elif obj.kind == "dataset":
+                self.index.datasets[full] = self._dataset(full, obj)
+
+    def _symbols(self, btree: int, heap: bytes) -> list[tuple[str, int, int]]:
+        """(name, object header address, cache type) of every entry of a group's B-tree."""
+        found: list[tuple[str, int, int]] = []
+        todo, visited = [btree], set()
+        while todo:
+            node = todo.pop()
+            if node in visited:
+                raise Unsupported("a B-tree node twice")
+            visited.add(node)
+            head = self.read(node, 24)
+            if head[:4] != b"TREE" or head[4] != 0:
+                raise Unsupported("not a group B-tree node")
+            level, used = head[5], struct.unpack_from("<H", head, 6)[0]
+            body = self.read(node + 24, 8 + used * 16)
+            children = [struct.unpack_from("<Q", body, 8 + 16 * i)[0] for i in range(used)]
+            if level > 0:
+                todo.extend(reversed(children))
+                continue
+            for snod in children:
+                found.extend(self._symbol_node(snod, heap))
+        return found
+
+    def _symbol_node(self, address: int, heap: bytes) -> list[tuple[str, int, int]]:
+        head = self.read(address, 8)
+        if head[:4] != b"SNOD" or head[4] != 1:
+            raise Unsupported("not a symbol table node")
+        count = struct.unpack_from("<H", head, 6)[0]
+        body = self.read(address + 8, 40 * count)
+        entries = []
+        for i in range(count):
+            name_at, header, cache = struct.unpack_from("<QQI", body, 40 * i)
+            end = heap.find(b"\0", name_at)
+            if end < 0:
+                raise Unsupported("a name outside the local heap")
+            entries.append((heap[name_at:end].decode("utf-8", "surrogateescape"), header, cache))
+        return entries
+
+    def _local_heap(self, address: int) -> bytes:
+        if address not in self.heaps:
+            head = self.read(address, 32)
+            if head[:4] != b"HEAP" or head[4] != 0:
+                raise Unsupported("not a local heap")
+            size, _, data = struct.unpack_from("<QQQ", head, 8)
+            self.heaps[address] = self.read(data, size)
+        return self.heaps[address]
+
+    # --- object headers ---------------------------------------------------------------------
+
+    def _object(self, address: int) -> _Object:
+        head = self.read(address, 16)
+        if head[0] != 1:
+            raise Unsupported("an object header other than version 1")
+        messages, _, size = struct.unpack_from("<HII", head, 2)
+        obj = _Object("other")
+        blocks, seen, done = [(address + 16, size)], set(), 0
+        layout: bytes | None = None
+        while blocks and done < messages:
+            start, length = blocks.pop(0)
+            if (start, length) in seen or length > 1 << 24:
+                raise Unsupported("a header continuation loop")
+            seen.add((start, length))
+            block = self.read(start, length)
+            at = 0
+            while at + 8 <= length and done < messages:
+                kind, msize, flags = struct.unpack_from("<HHB", block, at)
+                data = block[at + 8:at + 8 + msize]
+                at += 8 + msize
+                done += 1
+                if flags & 0x02:  # stored elsewhere (a shared datatype)
+                    raise Unsupported("a shared message")
+                if kind == CONTINUATION:
+                    blocks.append(struct.unpack_from("<QQ", data))
+                elif kind == SYMBOL_TABLE:
+                    obj.kind = "group"
+                    obj.btree, obj.heap = struct.unpack_from("<QQ", data)
+                elif kind == DATASPACE:
+                    obj.shape = _dataspace(data)
+                elif kind == DATATYPE:
+                    obj.dtype, obj.itemsize = _datatype(data)
+                elif kind == LAYOUT:
+                    layout = data
+                elif kind == ATTRIBUTE:
+                    self._attribute(data, obj.attrs)
+                elif kind == ATTRIBUTE_INFO:
+                    _attribute_info(data)
+                elif kind in IGNORED:
+                    continue
+                else:  # external files, filters, links, anything newer: h5py decides
+                    raise Unsupported(f"message type {kind}")
+        if layout is not None:
+            obj.kind = "dataset"
+            obj.stored, obj.address = _layout(layout)
+        return obj
+
+    def _dataset(self, path: str, obj: _Object) -> tuple[tuple[int, ...], str]:
+        dtype = obj.dtype
+        if obj.itemsize == 2 and obj.attrs.get("dtype") == "bfloat16":
+            dtype = "bfloat16"  # Keras' own marker: 2-byte data holding bfloat16
+        elif not dtype:
+            raise Unsupported(f"dataset {path!r} has a type this reader does not map")
+        if obj.address != UNDEFINED and obj.stored and (
+                self.base + obj.address + obj.stored > self.size):
+            raise Unsupported("data outside the file")
+        self.check_bytes(path, obj.shape, obj.itemsize, obj.stored)
+        return obj.shape, dtype
+
+    # --- attributes -------------------------------------------------------------------------
+
+    def _attribute(self, data: bytes, attrs: dict[str, str]) -> None:
+        """String attributes only (Keras writes a vars group's layer name); others are
+        skipped, as nothing else of an attribute matters to keras-cut."""
+        version = data[0]
+        name_size, type_size, space_size = struct.unpack_from("<HHH", data, 2)
+        if version == 1:
+            at = 8
+            name = data[at:at + name_size]
+            at += _pad8(name_size)
+            dtype = data[at:at + type_size]
+            at += _pad8(type_size)
+            space = data[at:at + space_size]
+            at += _pad8(space_size)
+        elif version in (2, 3):
+            at = 8 if version == 2 else 9
+            name = data[at:at + name_size]
+            dtype = data[at + name_size:at + name_size + type_size]
+            space = data[at + name_size + type_size:at + name_size + type_size + space_size]
+            at += name_size + type_size + space_size
+        else:
+            raise Unsupported(f"attribute message version {version}")
+        key = name.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+        try:
+            shape = _dataspace(space)
+        except Unsupported:
+            return
+        if shape != ():
+            return
+        value = self._string(dtype, data[at:])
+        if value is not None:
+            attrs[key] = value
+
+    def _string(self, dtype: bytes, value: bytes) -> str | None:
+        cls = dtype[0] & 0x0F
+        if cls == 3:  # fixed-length string
+            size = struct.unpack_from("<I", dtype, 4)[0]
+            return value[:size].split(b"\0", 1)[0].decode("utf-8", "replace")
+        if cls == 9 and (dtype[1] & 0x0F) == 1:  # variable-length string: in the global heap
+            length, collection, index = struct.unpack_from("<IQI", value)
+            return self._global(collection, index)[:length].decode("utf-8", "replace")
+        return None
+
+    def _global(self, collection: int, index: int) -> bytes:
+        if collection not in self.global_heaps:
+            head = self.read(collection, 16)
+            if head[:4] != b"GCOL" or head[4] != 1:
+                raise Unsupported("not a global heap collection")
+            size = struct.unpack_from("<Q", head, 8)[0]
+            body = self.read(collection, size)
+            objects, at = {}, 16
+            while at + 16 <= size:
+                number, _, _, length = struct.unpack_from("<HHIQ", body, at)
+                if number == 0:  # free space: the rest of the collection
+                    break
+                objects[number] = body[at + 16:at + 16 + length]
+                at += 16 + _pad8(length)
+            self.global_heaps[collection] = objects
+        try:
+            return self.global_heaps[collection][index]
+        except KeyError:
+            raise Unsupported("a global heap object that is not there") from None
+
+
+def _pad8(n: int) -> int:
+    return (n + 7) & ~7
+
+
+def _dataspace(data: bytes) -> tuple[int, ...]:
+    version, rank, flags = data[0], data[1], data[2]
+    if version == 1:
+        at = 8
+    elif version == 2:
+        if data[3] == 2:  # null dataspace: no data
+            raise Unsupported("a null dataspace")
+        at = 4
+    else:
+        raise Unsupported(f"dataspace version {version}")
+    if flags & 0x02:
+        raise Unsupported("a permuted dataspace")
+    return tuple(struct.unpack_from(f"<{rank}Q", data, at)) if rank else ()
+
+
+def _datatype(data: bytes) -> tuple[str, int]:
+    """NumPy's name for the type (as h5py names it), and the size of one element."""
+    cls, bits = data[0] & 0x0F, data[1] | data[2] << 8 | data[3] << 16
+    size = struct.unpack_from("<I", data, 4)[0]
+    if cls == 0:  # fixed point: byte order bit 0 (0 = little), signed bit 3
+        offset, precision = struct.unpack_from("<HH", data, 8)
+        if bits & 0x01 or offset != 0 or precision != 8 * size or size not in (1, 2, 4, 8):
+            raise Unsupported("an integer type NumPy would not name plainly")
+        return ("int" if bits & 0x08 else "uint") + str(8 * size), size
+    if cls == 1:  # floating point, IEEE little-endian only
+        offset, precision, exp_at, exp_size, man_at, man_size, bias = struct.unpack_from(
+            "<HHBBBBI", data, 8)
+        little = not bits & 0x01 and not bits & 0x40
+        sign_at = bits >> 8 & 0xFF
+        if not little or offset != 0 or precision != 8 * size or sign_at != 8 * size - 1 or \
+                IEEE.get(size) != (exp_at, exp_size, man_at, man_size, bias):
+            raise Unsupported("a float type that is not IEEE little-endian")
+        return "float" + str(8 * size), size
+    if cls == 5:  # opaque: Keras' bfloat16 (told apart by the dataset's "dtype" attribute)
+        return "", size
+    raise Unsupported(f"datatype class {cls}")
+
+
+def _layout(data: bytes) -> tuple[int, int]:
+    """(bytes stored, address) of a dataset's data."""
+    version, layout = data[0], data[1]
+    if version != 3:
+        raise Unsupported(f"layout message version {version}")
+    if layout == 1:  # contiguous
+        address, size = struct.unpack_from("<QQ", data, 2)
+        return (0 if address == UNDEFINED else size), address
+    if layout == 0:  # compact: the data is in the header
+        return struct.unpack_from("<H", data, 2)[0], UNDEFINED
+    raise Unsupported(f"layout class {layout}")  # chunked (compression), virtual
+
+
+def _attribute_info(data: bytes) -> None:
+    """Attributes in dense storage (a fractal heap) are not read here."""
+    flags = data[1]
+    at = 2 + (2 if flags & 0x01 else 0)
+    heap = struct.unpack_from("<Q", data, at)[0]
+    if heap != UNDEFINED:
+        raise Unsupported("dense attribute storage")
