@@ -219,7 +219,7 @@ def _refuse_broken(path: Path, findings: list[Finding], kept: set[str]) -> None:
     unbuildable = [f for f in findings if f.kind == "config" and f.layer in kept]
     if unbuildable:
         where = "; ".join(f"{f.layer!r}: {f.message}" for f in unbuildable[:2])
-        raise CutError(f"{path}: the cut keeps a layer no saved file can rebuild ({where})")
+        raise CutError(f"{path}: the cut keeps a layer that no saved file can hold ({where})")
     broken = [f for f in findings if f.severity == BROKEN and f.layer in kept]
     if broken:
         where = "; ".join(f"{f.layer}: {f.message}" for f in broken[:2])

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .errors import LayerNameError, ModelFileError
-from .graph import Layer, LayerGraph, parse_layer_spec, unknown_layer_message
+from .graph import Layer, LayerGraph, parse_layer_spec
 from .names import Segment, format_name
 
 Context = tuple[tuple[str, int], ...]  # ((model layer name, call index), ...) from the top
@@ -195,4 +195,4 @@ class FlatGraph:
             return  # the first reading that names a call wins
 
     def _unknown(self, spec: str, option: str) -> str:
-        return unknown_layer_message(spec, self.top.all_paths(), prefix=f"{option} {spec!r}: ")
+        return f"{option} {spec!r}: {self.top.why_not_found(spec)}"

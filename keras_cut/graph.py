@@ -180,6 +180,10 @@ class LayerGraph:
             elif layer.submodel is not None:
                 layer.submodel._find(rest, found)
 
+    def why_not_found(self, spec: str) -> str:
+        """One line for a name that is not in the model, with what the user may have meant."""
+        return self._why_not_found(spec, parse_layer_spec(spec))
+
     def _why_not_found(self, spec: str, name: LayerName) -> str:
         graph: LayerGraph = self
         for segment in name.segments[:-1]:
@@ -187,6 +191,11 @@ class LayerGraph:
             if layer is None:
                 break
             if layer.submodel is None:
+                package = (layer.module or "").split(".")[0]
+                if package and package != "keras" and not package.startswith("__"):
+                    return (f"layer {layer.path!r} is a {layer.class_name} from {package}, whose "
+                            "layers exist only when its code runs: to reach inside it, pass "
+                            f"--custom-objects {package} (this runs that code)")
                 return (f"layer {layer.path!r} is a {layer.class_name}, not a nested model, so "
                         f"{spec!r} does not exist; see `keras-cut inspect`")
             graph = layer.submodel

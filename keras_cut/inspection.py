@@ -173,15 +173,21 @@ def graph_of(model_file: ModelFile, code: str | None = None, unsafe: bool = Fals
         return _built_from_code(model_file, code, unsafe)
     graph = build_graph(model_file)
     if code and nested_class_models(model_file, graph):
-        return _built_from_code(model_file, code, unsafe)
+        return _built_from_code(model_file, code, unsafe, graph)
     return model_file, graph
 
 
-def _built_from_code(model_file: ModelFile, code: str,
-                     unsafe: bool) -> tuple[ModelFile, LayerGraph]:
+def _built_from_code(model_file: ModelFile, code: str, unsafe: bool,
+                     graph: LayerGraph | None = None) -> tuple[ModelFile, LayerGraph]:
     from .backend import materialize
+    from .safety import UNSAFE, check_loadable, config_findings
 
+    # building runs the model's code: what would run code from the file needs --unsafe first
     config = model_file.config
+    inner = config.get("config") if isinstance(config.get("config"), dict) else {}
+    found = find_hazards(model_file, graph) if graph is not None else \
+        list(config_findings("", inner))
+    check_loadable(model_file.path, [f for f in found if f.severity == UNSAFE], unsafe, True)
     registered = config.get("registered_name")
     storage, built_from = materialize.functional_copy(
         model_file.path, str(config.get("class_name")),

@@ -59,12 +59,18 @@ def find_hazards(model_file: ModelFile, graph: LayerGraph) -> list[Finding]:
     for change in model_file.legacy_changes:
         found.append(Finding(change.layer, NOTE, "legacy", change.message))
     built = getattr(model_file, "built_from", None)
+    if built is not None:
+        package = registered_package(built.registered_name) or needed_package(built.code)
+        found.append(Finding(
+            "", UNLOADABLE, "custom",
+            f"the file holds a {built.class_name!r} ({built.registered_name or 'custom'}): "
+            f"loading it needs {built.code} (--custom-objects {built.code}); the layer graph "
+            "shown was built by running that code", package))
     for layer, why in (built.unbuildable if built is not None else ()):
         found.append(Finding(
             layer, UNLOADABLE, "config",
-            f"its own saved config does not rebuild it ({why}): the model loads through its "
-            f"class ({built.class_name}), but a file that keeps this layer on its own cannot "
-            f"be loaded; a bug in {built.code}'s get_config, so cut around it",
+            f"{why}: the model loads through its class ({built.class_name}), but a file "
+            "that keeps this layer cannot be loaded; cut around it",
             built.code))
     if model_file.stray_weights:
         shown = ", ".join(model_file.stray_weights[:3])
@@ -103,7 +109,10 @@ def _layer_findings(layer: Layer) -> Iterator[Finding]:
             layer.path, UNLOADABLE, "custom",
             f"class {origin!r} is not part of Keras; loading {needs_text(package)}", package,
         )
-    yield from config_findings(layer.path, layer.config, cls == "Lambda")
+    # a nested model's own layers are findings of their own, not of the model's config
+    own = {k: v for k, v in layer.config.items() if k != "layers"} \
+        if layer.submodel is not None else layer.config
+    yield from config_findings(layer.path, own, cls == "Lambda")
     if cls in FILE_READING_LAYERS:
         for key in ("vocabulary", "vocabulary_path"):
             value = layer.config.get(key)

@@ -173,7 +173,12 @@ def verify_models(
     if load_note:
         notices.append(load_note)
     say(f"loading {submodel_label or submodel}")
-    sub_model, load_note = loading.load_parent(sub_file, unsafe, custom)
+    try:
+        sub_model, load_note = loading.load_parent(sub_file, unsafe, custom)
+    except LoadError as exc:  # `cut --verify` checks a temporary file: name the user's
+        if submodel_label is None:
+            raise
+        raise LoadError(str(exc).replace(str(submodel), submodel_label)) from exc
     if load_note:
         notices.append(load_note)
     wanted = [_key(link.parent) for link in links.inputs + links.outputs]

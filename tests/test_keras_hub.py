@@ -346,3 +346,70 @@ def test_fresh_process_cut_and_verify(hub, tmp_path):
     checked = run_process("verify", hub["bert"], sub, *HUB, "--json")
     assert checked.code == 0, checked.err
     assert json.loads(checked.out)["passed"] is True
+
+
+def test_image_backbone_with_an_unnamed_input(tmp_path, capsys):
+    """keras_hub's image backbones use an unnamed keras.Input: the rebuilt graph keeps the
+    input layer's name (`input_layer`), which the loaded model is fed by."""
+    model = keras_hub.models.ResNetBackbone(
+        input_conv_filters=[64], input_conv_kernel_sizes=[7], stackwise_num_filters=[64, 16],
+        stackwise_num_blocks=[1, 1], stackwise_num_strides=[1, 2], block_type="basic_block",
+        use_pre_activation=False, image_shape=(32, 32, 3))
+    path = tmp_path / "resnet.keras"
+    model.save(path)
+    parent = loaded(path)
+    doc = json.loads(run_cli(capsys, "inspect", path, "--json", *HUB).out)
+    # Keras names an unnamed input by what the process built before (input_layer_N): the
+    # rebuilt graph must carry an input layer's name, never its tensor's (keras_tensor_N)
+    (name,) = [t["name"] for t in doc["inputs"]]
+    assert name.startswith("input_layer"), name
+    assert doc["total_params"] == parent.count_params()
+    # as a user runs it: a process that cuts and verifies, another that verifies again
+    result = run_process("cut", path, "-o", tmp_path / "p.keras", "--output-layer",
+                         "stack0_block0_out", "--verify", *HUB)
+    assert result.code == 0, result.err
+    again = run_process("verify", path, tmp_path / "p.keras", *HUB)
+    assert again.code == 0, again.err
+    images = np.random.default_rng(2).uniform(-1, 1, (2, 32, 32, 3)).astype("float32")
+    (want,) = activations(parent, [parent.get_layer("stack0_block0_out").output], images)
+    got = loaded(tmp_path / "p.keras")(images, training=False)
+    np.testing.assert_allclose(np.asarray(got), want, atol=1e-5)
+
+
+def test_tied_embeddings_are_never_written_without_their_weights(tmp_path, capsys):
+    """GPT2CausalLM calls its backbone's token_embedding again at the top (tied weights).
+    Keras saves that layer's array once, inside the backbone: a file keeping the top-level use
+    could not be loaded, so such cuts are refused; cuts inside the backbone work."""
+    lm = keras_hub.models.GPT2CausalLM(
+        backbone=keras_hub.models.GPT2Backbone(
+            vocabulary_size=40, num_layers=2, num_heads=2, hidden_dim=16, intermediate_dim=32,
+            max_sequence_length=SEQ, name="gpt2_backbone"), preprocessor=None)
+    path = tmp_path / "lm.keras"
+    lm.save(path)
+    for args in (("cut", "--input-layer", "gpt2_backbone/transformer_layer_1"), ("convert",)):
+        result = run_cli(capsys, args[0], path, "-o", tmp_path / "x.keras", *args[1:], *HUB)
+        assert_one_line_error(result, "token_embedding", "gpt2_backbone/token_embedding")
+        assert not (tmp_path / "x.keras").exists()
+    sub = cut(capsys, path, tmp_path / "inner.keras",
+              "--output-layer", "gpt2_backbone/transformer_layer_1", "--verify")
+    backbone = loaded(path).get_layer("gpt2_backbone")
+    feed = text_inputs(40)
+    (want,) = activations(backbone, [backbone.get_layer("transformer_layer_1").output], feed)
+    np.testing.assert_allclose(np.asarray(loaded(sub)(feed, training=False)), want, atol=1e-6)
+
+
+def test_building_never_runs_file_code_without_unsafe(hub, tmp_path, capsys):
+    backbone = loaded(hub["gpt2"])
+    inputs = {k: keras.Input((None,), dtype="int32", name=k)
+              for k in ("token_ids", "padding_mask")}
+    x = keras.layers.Lambda(lambda t: t * 2.0, name="double")(backbone(inputs))
+    path = tmp_path / "lambda.keras"
+    keras.Model(inputs, x).save(path)
+    result = run_cli(capsys, "inspect", path, *HUB)
+    assert_one_line_error(result, "double", "--unsafe")
+    without = run_cli(capsys, "cut", path, "-o", tmp_path / "x.keras", "--output-layer",
+                      "gpt2_backbone/transformer_layer_0")
+    assert_one_line_error(without, "gpt2_backbone", "--custom-objects keras_hub")
+    with_it = run_cli(capsys, "cut", path, "-o", tmp_path / "x.keras", "--output-layer",
+                      "gpt2_backbone/transformer_layer_0", "--unsafe", *HUB)
+    assert with_it.code == 0, with_it.err

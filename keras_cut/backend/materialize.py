@@ -77,10 +77,10 @@ def functional_copy(path: Path, class_name: str, registered_name: str | None, co
     except Exception as exc:
         raise LoadError(
             f"{path}: Keras could not save the functional graph of {class_name!r} "
-            f"({loading.one_line(exc)})"
+            f"({loading.one_line(exc, 1000)})"
         ) from exc
     built = BuiltFrom(class_name, registered_name, code, tuple(rebuilt),
-                      tuple(_unbuildable(plain, "")))
+                      tuple(_unbuildable(plain, "") + _shared_across_models(plain)))
     _built[key] = (target, built, model)
     return target, built
 
@@ -104,7 +104,14 @@ def _plain(layer: Any, path: Path, rebuilt: list[str]) -> Any:
             "computes is not its functional graph; keras-cut will not cut it"
         )
     keras = loading.keras_module()
-    copy = keras.models.clone_model(layer, clone_function=lambda op: _plain(op, path, rebuilt))
+    # New inputs named as the model's own input layers: clone_model would name them after
+    # their tensors (`keras_tensor` for an unnamed keras.Input), which the loaded model, fed
+    # by input name, does not know.
+    inputs = keras.tree.map_structure(
+        lambda t: keras.Input(batch_shape=t.shape, dtype=t.dtype, sparse=t.sparse,
+                              name=private.history(t)[0].name), layer.input)
+    copy = keras.models.clone_model(layer, input_tensors=inputs,
+                                    clone_function=lambda op: _plain(op, path, rebuilt))
     if not private.is_plain_functional(copy):
         raise LoadError(f"{path}: could not rebuild {layer.name!r} as a Functional model")
     rebuilt.append(layer.name)
@@ -132,7 +139,33 @@ def _unbuildable(model: Any, prefix: str) -> list[tuple[str, str]]:
             # Keras wraps it: "Error when deserializing class … using config={…}. Exception
             # encountered: <the class's own error>"
             why = why.rsplit("Exception encountered:", 1)[-1].strip()
-            found.append((path, why[:300]))
+            found.append((path, f"its own saved config does not rebuild it ({why[:300]}), "
+                                "a bug in the class's get_config"))
+    return found
+
+
+def _shared_across_models(model: Any) -> list[tuple[str, str]]:
+    """Layer objects used in two models of the graph (GPT2CausalLM's output layer is its
+    backbone's `token_embedding`, called again with reverse=True: tied weights). Keras saves a
+    layer's arrays once, where it meets it first, and its other place in an empty group; a
+    file that keeps the other place cannot be loaded (Keras' own files neither)."""
+    from ..names import escape
+
+    first: dict[int, str] = {}
+    found = []
+
+    def walk(graph: Any, prefix: str) -> None:
+        for layer in graph.layers:
+            path = prefix + escape(layer.name)
+            if id(layer) in first:
+                found.append((path, f"the same layer object as {first[id(layer)]!r}, whose "
+                              "arrays Keras saves only there (weights tied across models)"))
+                continue
+            first[id(layer)] = path
+            if private.is_functional(layer):
+                walk(layer, path + "/")
+
+    walk(model, "")
     return found
 
 
