@@ -11,13 +11,15 @@ pass materialises if nothing is freed (the convention of torchinfo's "forward pa
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .cutplan import CutPlan, ModelCall
 from .flatgraph import FlatGraph, FlatNode
 from .graph import Call, Layer, LayerGraph, Tensor
 from .known_layers import layer_macs
 from .macs import per_sample
+
+if TYPE_CHECKING:  # `inspect` needs no cut planning
+    from .cutplan import CutPlan
 
 DTYPE_BYTES = {"float16": 2, "bfloat16": 2, "float32": 4, "float64": 8, "int8": 1, "uint8": 1,
                "int16": 2, "uint16": 2, "int32": 4, "uint32": 4, "int64": 8, "uint64": 8,
@@ -122,6 +124,8 @@ def layer_call_costs(graph: LayerGraph, layer: Layer) -> tuple[list[int | None],
 def cut_cost(plan: CutPlan) -> Cost:
     """The cost of what a cut keeps: its kept calls (a nested model kept whole: all of its
     calls), fed by the submodel's inputs."""
+    from .cutplan import ModelCall
+
     nodes: list[FlatNode] = []
     for step in plan.steps:
         if isinstance(step, ModelCall):

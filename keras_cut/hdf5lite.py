@@ -35,6 +35,9 @@ IGNORED = {NIL, FILL_OLD, FILL, COMMENT, MTIME_OLD, MTIME, BTREE_K, REFCOUNT}
 IEEE = {2: (10, 5, 0, 10, 15), 4: (23, 8, 0, 23, 127), 8: (52, 11, 0, 52, 1023)}
 
 
+BLOCK = 4096  # bytes read at once
+
+
 class Unsupported(Exception):
     """Outside the subset this reader handles: read the file with h5py."""
 
@@ -80,6 +83,7 @@ class _Reader:
         self.max_objects, self.max_depth = limits
         self.unsafe, self.check_bytes = unsafe, check_bytes
         self.seen = 0
+        self.block: tuple[int, bytes] = (0, b"")
         self.index = Index()
         self.heaps: dict[int, bytes] = {}
         self.global_heaps: dict[int, dict[int, bytes]] = {}
@@ -87,13 +91,22 @@ class _Reader:
     # --- bytes ------------------------------------------------------------------------------
 
     def read(self, address: int, count: int) -> bytes:
-        """`count` bytes at a file address (relative to the superblock's base)."""
-        if address == UNDEFINED or address < 0 or self.base + address + count > self.size:
+        """`count` bytes at a file address (relative to the superblock's base).
+
+        Metadata comes in small pieces, mostly near each other (an object header, then its
+        continuation; a B-tree node, then its symbol node): one read of a 4 KB block serves
+        several of them."""
+        start = self.base + address
+        if address == UNDEFINED or address < 0 or start + count > self.size:
             raise Unsupported(f"address {address} outside the file")
-        data = self._read(self.base + address, count)
-        if len(data) != count:
+        at, block = self.block
+        if at <= start and start + count <= at + len(block):
+            return block[start - at:start - at + count]
+        block = self._read(start, min(max(count, BLOCK), self.size - start))
+        if len(block) < count:
             raise Unsupported("short read")
-        return data
+        self.block = (start, block)
+        return block[:count]
 
     # --- superblock -------------------------------------------------------------------------
 

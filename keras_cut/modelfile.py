@@ -285,6 +285,11 @@ class _StoredMember(io.RawIOBase):
         self._pos += done
         return done
 
+    def pread(self, offset: int, count: int) -> bytes:
+        """`count` bytes at `offset` in the member (fewer at its end), without seeking."""
+        count = max(0, min(count, self._size - offset))
+        return os.pread(self._fh.fileno(), count, self._start + offset) if count else b""
+
     def close(self) -> None:
         self._fh.close()
         super().close()
@@ -492,6 +497,8 @@ def _scan_lite(path: Path, member: Any, stored_size: int) -> Any:
     from . import hdf5lite
 
     def read(offset: int, count: int) -> bytes:
+        if hasattr(member, "pread"):
+            return member.pread(offset, count)
         member.seek(offset)
         return member.read(count)
 

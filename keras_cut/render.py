@@ -8,7 +8,6 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
-from rich.table import Table
 from rich.text import Text
 
 from .classmodel import ClassModelReport
@@ -60,7 +59,9 @@ class Grid:
     def add_row(self, *cells: Any) -> None:
         self.rows.append(list(cells))
 
-    def table(self) -> Table:
+    def table(self) -> Any:
+        from rich.table import Table  # the fast path (`fast_text`) does without it
+
         table = Table(header_style="bold", title=self.title, title_justify="left")
         for i, header in enumerate(self.headers):
             table.add_column(Text(header), justify="right" if i in self.right else "left",
@@ -221,18 +222,46 @@ def render_inspect(report: InspectReport, console: Console,
 def _header(rows: list[tuple[str, str]], console: Console) -> None:
     """Label/value lines; one line each on a narrow terminal, never wrapped inside a name."""
     widest = max(len(line) for _, value in rows for line in value.splitlines() or [""])
+    fast = _header_text(rows)
+    if fast is not None and fast[1] <= console.width:
+        console.print(fast[0], soft_wrap=True, end="")
+        return
     if 15 + widest <= console.width:
+        from rich.table import Table
+
         header = Table.grid(padding=(0, 2))
         header.add_column(style="bold")
         header.add_column(overflow="fold")
         for label, value in rows:
-            header.add_row(label, Text(value))
+            header.add_row(Text(label), Text(value))
         console.print(header)
     else:
         for label, value in rows:
             for i, line in enumerate(value.splitlines() or [""]):
                 console.print(Text.assemble((f"{label}: " if i == 0 else "  ", "bold"), line),
                               soft_wrap=True)
+
+
+def _header_text(rows: list[tuple[str, str]]) -> tuple[Text, int] | None:
+    """What Rich prints for the header grid (labels in bold, two spaces, values), assembled
+    directly, and its width; None where Rich would lay it out differently (held to Rich's
+    output by tests/test_render.py)."""
+    from rich.cells import cell_len
+
+    lines = [(label if i == 0 else "", line) for label, value in rows
+             for i, line in enumerate(value.split("\n"))]
+    if not lines or any(line != line.strip() or not line.isprintable() or
+                        label != label.strip() for label, line in lines):
+        return None
+    left = max(cell_len(label) for label, _ in rows)
+    right = max(cell_len(line) for _, line in lines)
+    if not left or not right:
+        return None
+    out = Text(end="")
+    for label, line in lines:
+        out.append(label + " " * (left - cell_len(label)), style="bold")
+        out.append("  " + line + " " * (right - cell_len(line)) + "\n")
+    return out, left + 2 + right
 
 
 def render_class_model(report: ClassModelReport, console: Console,
@@ -394,6 +423,8 @@ def render_layer(detail: LayerDetail, console: Console) -> None:
     row = detail.row
     layer_table([row]).print(console)
     if detail.weights:
+        from rich.table import Table
+
         weights = Table(title="Weights", header_style="bold", title_justify="left")
         for col in ("Name", "Shape", "Dtype", "Trainable", "Min", "Max", "Mean"):
             weights.add_column(col, justify="right" if col in ("Min", "Max", "Mean") else "left",

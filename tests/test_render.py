@@ -51,3 +51,29 @@ def test_fast_table_is_richs_table(columns, data, title, styled):
     plain = re.compile(r"\x1b\[[0-9;]*m")
     assert plain.sub("", printed(grid, True, "truecolor")) == \
         plain.sub("", printed(grid, False, "truecolor"))
+
+
+@settings(max_examples=150, deadline=None)
+@given(rows=st.lists(st.tuples(CELL.filter(lambda t: "\n" not in t), CELL), min_size=1,
+                     max_size=6))
+def test_fast_header_is_richs_grid(rows):
+    from rich.table import Table
+
+    from keras_cut.render import _header
+
+    def rich_grid(console):
+        header = Table.grid(padding=(0, 2))
+        header.add_column(style="bold")
+        header.add_column(overflow="fold")
+        for label, value in rows:
+            header.add_row(Text(label), Text(value))
+        console.print(header)
+
+    for color in (None, "truecolor"):
+        outs = []
+        for fn in (lambda c: _header(rows, c), rich_grid):
+            buf = io.StringIO()
+            fn(Console(file=buf, width=10_000, color_system=color, force_terminal=bool(color)))
+            outs.append(re.sub(r"\x1b\[[0-9;]*m", "", buf.getvalue()) if color else
+                        buf.getvalue())
+        assert outs[0] == outs[1]
