@@ -119,8 +119,8 @@ class WeightGroup:
 
 
 @dataclass
-class ClassModelReport:
-    """`inspect` of a model saved as a class and its constructor arguments, without its code."""
+class FileHeader:
+    """What every `inspect` report starts with: the file and the model it holds."""
 
     file: str
     format: str
@@ -128,6 +128,16 @@ class ClassModelReport:
     date_saved: str | None
     name: str
     class_name: str
+
+    def header_dict(self) -> dict[str, Any]:
+        return {"file": self.file, "format": self.format, "keras_version": self.keras_version,
+                "date_saved": self.date_saved, "name": self.name, "class_name": self.class_name}
+
+
+@dataclass
+class ClassModelReport(FileHeader):
+    """`inspect` of a model saved as a class and its constructor arguments, without its code."""
+
     registered_name: str | None
     module: str | None
     package: str | None  # what loading needs (`keras_hub`)
@@ -139,8 +149,7 @@ class ClassModelReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "file": self.file, "format": self.format, "keras_version": self.keras_version,
-            "date_saved": self.date_saved, "name": self.name, "class_name": self.class_name,
+            **self.header_dict(),
             "registered_name": self.registered_name, "module": self.module,
             "layer_graph": False, "needs": self.package,
             "config": self.config, "weights": self.weights.to_dict(),

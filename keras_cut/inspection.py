@@ -9,6 +9,7 @@ from typing import Any
 
 from .classmodel import (
     ClassModelReport,
+    FileHeader,
     inspect_class_model,
     is_class_model,
     needs_code_error,
@@ -76,13 +77,7 @@ class LayerRow:
 
 
 @dataclass
-class InspectReport:
-    file: str
-    format: str
-    keras_version: str | None
-    date_saved: str | None
-    name: str
-    class_name: str
+class InspectReport(FileHeader):
     inputs: list[TensorInfo]
     outputs: list[TensorInfo]
     layers: list[LayerRow]
@@ -99,12 +94,7 @@ class InspectReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "file": self.file,
-            "format": self.format,
-            "keras_version": self.keras_version,
-            "date_saved": self.date_saved,
-            "name": self.name,
-            "class_name": self.class_name,
+            **self.header_dict(),
             "inputs": [t.to_dict() for t in self.inputs],
             "outputs": [t.to_dict() for t in self.outputs],
             "layers": [row.to_dict() for row in self.layers],

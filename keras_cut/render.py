@@ -192,11 +192,7 @@ def format_count(count: int) -> str:
 
 def render_inspect(report: InspectReport, console: Console,
                    columns: list[str] | None = None) -> None:
-    rows = [("File", report.file),
-            ("Format", report.format + (" (legacy HDF5)" if report.format == "h5" else "")),
-            ("Keras version", report.keras_version or "not recorded")]
-    if report.date_saved:
-        rows.append(("Saved", report.date_saved))
+    rows = _file_rows(report)
     built = report.built_from
     rows.append(("Model", f"{report.name} ({built.class_name if built else report.class_name})"))
     for label, tensors in (("Inputs", report.inputs), ("Outputs", report.outputs)):
@@ -217,6 +213,15 @@ def render_inspect(report: InspectReport, console: Console,
     )
     console.print(cost_lines(report.cost), markup=False, soft_wrap=True)
     render_findings(report.findings, console)
+
+
+def _file_rows(report: Any) -> list[tuple[str, str]]:
+    rows = [("File", report.file),
+            ("Format", report.format + (" (legacy HDF5)" if report.format == "h5" else "")),
+            ("Keras version", report.keras_version or "not recorded")]
+    if report.date_saved:
+        rows.append(("Saved", report.date_saved))
+    return rows
 
 
 def _header(rows: list[tuple[str, str]], console: Console) -> None:
@@ -270,11 +275,7 @@ def render_class_model(report: ClassModelReport, console: Console,
     arguments, its weights tree (groups nested to `depth`), what loading needs."""
     from rich.tree import Tree
 
-    rows = [("File", report.file),
-            ("Format", report.format + (" (legacy HDF5)" if report.format == "h5" else "")),
-            ("Keras version", report.keras_version or "not recorded")]
-    if report.date_saved:
-        rows.append(("Saved", report.date_saved))
+    rows = _file_rows(report)
     rows.append(("Model", f"{report.name} ({report.class_name})"))
     if report.registered_name:
         rows.append(("Registered as", report.registered_name))
