@@ -459,6 +459,8 @@ class _Builder:
 
     def _fill_tensors(self, graph: LayerGraph, layer_configs: list[dict[str, Any]]) -> None:
         recorded = _recorded_tensors(layer_configs)
+        built = getattr(self.file, "built_from", None)  # shapes Keras gave a graph built by code
+        hints: dict[str, list[list[Any]]] = built.shapes if built is not None else {}
         for name, index in graph.order:
             layer = graph.by_name[name]
             call = layer.calls[index]
@@ -470,12 +472,17 @@ class _Builder:
                 inferred = infer_output_shapes(layer.class_name, layer.config, in_shapes) or []
                 dtype = _input_dtype(layer) if layer.is_input else _policy_dtype(layer.config)
                 dtypes = [dtype] * max(len(inferred), 1)
+            calls = hints.get(layer.path, [])
+            hinted = [_shape(list(s)) for s in calls[index]] if index < len(calls) else []
             count = max(
-                [len(inferred), 1] + [t + 1 for (n, c, t) in recorded if (n, c) == (name, index)]
+                [len(inferred), len(hinted), 1]
+                + [t + 1 for (n, c, t) in recorded if (n, c) == (name, index)]
             )
             call.outputs = []
             for t in range(count):
                 shape, dtype = recorded.get((name, index, t), (None, None))
+                if shape is None and t < len(hinted):
+                    shape = hinted[t]
                 if shape is None and t < len(inferred):
                     shape = inferred[t]
                 if dtype is None and t < len(dtypes):

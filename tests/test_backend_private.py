@@ -58,6 +58,11 @@ def _saved_state(m):
     return [getattr(v, "name", None) for v in state[""].values()] == ["kernel", "bias"]
 
 
+def _output_shapes(m):
+    (node,) = private.own_calls(private.own_graph(m[0]), m[1])
+    return private.output_shapes(node) == [(None, 3)]
+
+
 def _module_attr(dotted):
     module, _, name = dotted.rpartition(".")
     return lambda m: hasattr(importlib.import_module(module), name)
@@ -69,6 +74,7 @@ CHECKS = {
     "Functional._nodes": _nodes,
     "Operation._inbound_nodes": _nodes,
     "Node.arguments.fill_in": _fill_in,
+    "Node.output_tensors": _output_shapes,
     "KerasTensor._keras_history": _history,
     "Layer._call_context_args": _call_context_args,
     "keras.src.saving.saving_lib._save_state": _saved_state,

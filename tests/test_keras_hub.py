@@ -171,9 +171,11 @@ def test_inspect_with_code_shows_the_layer_graph(hub, name, capsys):
     names = {row["name"] for row in doc["layers"]}
     expected = {layer.name for layer in model.layers}
     assert expected <= names
-    for layer in model.layers:  # every top-level layer's params, as Keras counts them
+    for layer in model.layers:  # every top-level layer's params and shape, as Keras has them
         row = next(r for r in doc["layers"] if r["name"] == layer.name)
         assert row["params"] == layer.count_params(), layer.name
+        if len(layer._inbound_nodes) == 1 and not isinstance(layer.output, (list, dict)):
+            assert row["output_shape"] == list(layer.output.shape), layer.name
 
 
 def cut(capsys, model, out, *args):

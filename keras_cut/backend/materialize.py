@@ -13,7 +13,7 @@ from __future__ import annotations
 import atexit
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,11 @@ class BuiltFrom:
     # layers whose own saved config does not rebuild them (path, why): the class's
     # get_config and __init__ disagree, so a file that keeps such a layer cannot be loaded
     unbuildable: tuple[tuple[str, str], ...] = ()
+    # layer path -> per call, its outputs' shapes as Keras built them: Keras 3's config records
+    # a tensor's shape only where it is consumed, and keras-cut has no shape rule for a
+    # package's own layers
+    shapes: dict[str, list[list[tuple[int | None, ...]]]] = field(
+        default_factory=dict, compare=False, hash=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {"class_name": self.class_name, "registered_name": self.registered_name,
@@ -80,7 +85,8 @@ def functional_copy(path: Path, class_name: str, registered_name: str | None, co
             f"({loading.one_line(exc, 1000)})"
         ) from exc
     built = BuiltFrom(class_name, registered_name, code, tuple(rebuilt),
-                      tuple(_unbuildable(plain, "") + _shared_across_models(plain)))
+                      tuple(_unbuildable(plain, "") + _shared_across_models(plain)),
+                      _output_shapes(plain, ""))
     _built[key] = (target, built, model)
     return target, built
 
@@ -141,6 +147,21 @@ def _unbuildable(model: Any, prefix: str) -> list[tuple[str, str]]:
             why = why.rsplit("Exception encountered:", 1)[-1].strip()
             found.append((path, f"its own saved config does not rebuild it ({why[:300]}), "
                                 "a bug in the class's get_config"))
+    return found
+
+
+def _output_shapes(model: Any, prefix: str) -> dict[str, list[list[tuple[Any, ...]]]]:
+    """Each layer's calls' output shapes, by path, as the built graph has them."""
+    from ..names import escape
+
+    found: dict[str, list[list[tuple[Any, ...]]]] = {}
+    for layer in model.layers:
+        path = prefix + escape(layer.name)
+        if private.is_functional(layer):
+            found.update(_output_shapes(layer, path + "/"))
+        else:
+            found[path] = [private.output_shapes(node)
+                           for node in private.own_calls(model, layer)]
     return found
 
 

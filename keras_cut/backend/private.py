@@ -28,6 +28,7 @@ PRIVATE_ATTRIBUTES: dict[str, str] = {
         "builds tf.keras 2 configs the way Keras' own .h5 loader does",
     "keras.src.saving.serialization_lib.SafeModeScope":
         "keeps safe mode on while building a normalised tf.keras 2 config",
+    "Node.output_tensors": "the shapes of each call's outputs, for a graph built from code",
     "keras.src.models.functional.Functional":
         "tells a Functional subclass (a keras_hub backbone) from a plain Functional model",
 }
@@ -114,3 +115,8 @@ def is_plain_functional(layer: Any) -> bool:
 def overrides_call(layer: Any) -> bool:
     """A Functional subclass whose call() is its own, not the graph's."""
     return type(layer).call is not _functional_class().call
+
+
+def output_shapes(node: Any) -> list[tuple[Any, ...]]:
+    """The shapes of a call's outputs (None for unknown dimensions)."""
+    return [tuple(t.shape) for t in node.output_tensors]
