@@ -95,6 +95,7 @@ class InspectReport(FileHeader):
     def to_dict(self) -> dict[str, Any]:
         return {
             **self.header_dict(),
+            "layer_graph": True,  # false: a model saved as its class, read without its code
             "inputs": [t.to_dict() for t in self.inputs],
             "outputs": [t.to_dict() for t in self.outputs],
             "layers": [row.to_dict() for row in self.layers],
