@@ -129,10 +129,10 @@ class Grid:
     def fast_ok(self) -> bool:
         """Cells the fast table renders as Rich does: Rich trims and re-justifies lines that
         start or end with whitespace, and expands tabs; those tables go through Rich."""
-        cells = [*self.headers, *(cell for row in self.rows for cell in row)]
-        return bool(self.rows) and all(
+        cells = [str(c) for c in (*self.headers, *(cell for row in self.rows for cell in row))]
+        return bool(self.rows) and not any(cell.endswith("\n") for cell in cells) and all(
             line == line.strip() and line.isprintable()
-            for cell in cells for line in str(cell).split("\n"))
+            for cell in cells for line in cell.split("\n"))
 
     def print(self, console: Console) -> None:
         width = self.natural_width() if self.fast_ok() else console.width + 1
@@ -255,8 +255,9 @@ def _header_text(rows: list[tuple[str, str]]) -> tuple[Text, int] | None:
 
     lines = [(label if i == 0 else "", line) for label, value in rows
              for i, line in enumerate(value.split("\n"))]
-    if not lines or any(line != line.strip() or not line.isprintable() or
-                        label != label.strip() for label, line in lines):
+    plain = all(text == text.strip() and text.isprintable()
+                for label, line in lines for text in (label, line))
+    if not lines or not plain or any(value.endswith("\n") for _, value in rows):
         return None
     left = max(cell_len(label) for label, _ in rows)
     right = max(cell_len(line) for _, line in lines)
