@@ -48,7 +48,7 @@ _folders: list[str] = []
 # One build per file and code in a process: Keras names operations it creates (`get_item`,
 # `get_item_1`) by what the process built before, so a second build of the same model could
 # name them differently from the graph already read. Also what `verify` runs as the parent:
-# the model object as the class built it. (resolved path, code, unsafe) -> (copy, built, model)
+# the model object as the class built it. (file, code, unsafe) -> (copy, built, model)
 _built: dict[tuple[str, str, bool], tuple[Path, BuiltFrom, Any]] = {}
 
 
@@ -62,7 +62,8 @@ def functional_copy(path: Path, class_name: str, registered_name: str | None, co
                     unsafe: bool = False) -> tuple[Path, BuiltFrom]:
     """Load `path` with `code`, rebuild it as plain Functional models, save that; return the
     saved file (removed when the process ends) and what was done."""
-    key = (str(Path(path).resolve()), code, unsafe)
+    stat = Path(path).stat()  # a file rewritten since (a library session) is built anew
+    key = (f"{Path(path).resolve()}:{stat.st_mtime_ns}:{stat.st_size}", code, unsafe)
     if key in _built:
         return _built[key][0], _built[key][1]
     custom = loading.load_custom_objects(code)  # imports it: its classes register themselves
