@@ -72,7 +72,11 @@ def scan(read: Read, size: int, limits: tuple[int, int], unsafe: Callable[[str],
     `read` returns bytes of. `limits`: (most objects, deepest nesting); `unsafe(message)`
     makes the error for a hostile file; `check_bytes(path, shape, itemsize, stored)` refuses
     datasets declaring far more bytes than they store."""
-    return _Reader(read, size, limits, unsafe, check_bytes).run()
+    try:
+        return _Reader(read, size, limits, unsafe, check_bytes).run()
+    except (struct.error, IndexError, ValueError, OverflowError, RecursionError) as exc:
+        # truncated or inconsistent metadata: h5py (and its error messages) decide
+        raise Unsupported(f"malformed metadata ({exc})") from None
 
 
 class _Reader:

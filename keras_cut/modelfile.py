@@ -222,7 +222,8 @@ def _read_keras_zip(path: Path, weights: bool = True) -> ModelFile:
                 model.arrays = index.datasets
                 model.weights, model.stray_weights, model.groups = _index_keras_weights(
                     model.config, index)
-            except (OSError, zipfile.BadZipFile) as exc:
+            except (OSError, zipfile.BadZipFile, RuntimeError, KeyError, ValueError) as exc:
+                # h5py's errors for damaged HDF5 metadata (a broken link table, a bad heap)
                 raise ModelFileError(
                     f"{path}: model.weights.h5 inside the zip is damaged ({exc}); "
                     "re-save or re-download the model"

@@ -11,10 +11,12 @@ import zipfile
 import h5py
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from keras_cut import hdf5lite, modelfile
 from keras_cut.cutting import cut_model
-from keras_cut.errors import UnsafeModelError
+from keras_cut.errors import KerasCutError, UnsafeModelError
 from keras_cut.modelfile import read_model_file
 from sample_models.registry import BY_NAME, SAMPLES
 from tests.cli_helpers import ROOT
@@ -179,3 +181,21 @@ def test_inspect_of_a_keras_file_imports_neither_h5py_nor_numpy():
                           cwd=ROOT, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]", proc.stdout
+
+
+@settings(max_examples=300, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(flips=st.lists(st.tuples(st.floats(0, 1), st.integers(1, 255)), min_size=1, max_size=8))
+def test_damaged_weight_files_are_read_or_refused_in_one_line(flips, tmp_path):
+    """Bytes flipped anywhere in the weight file: the index is read (by either reader) or the
+    file refused with a keras-cut error; never another exception, never a hang."""
+    with zipfile.ZipFile(BY_NAME["nested"].path) as zf:
+        data = bytearray(zf.read("model.weights.h5"))
+    for where, value in flips:
+        data[int(where * (len(data) - 1))] ^= value
+    path = rezip(tmp_path / "flipped.keras", BY_NAME["nested"].path,
+                 replace={"model.weights.h5": bytes(data)})
+    try:
+        read_model_file(path)
+    except KerasCutError as exc:
+        assert str(exc) and "\n" not in str(exc)
