@@ -36,6 +36,7 @@ IEEE = {2: (10, 5, 0, 10, 15), 4: (23, 8, 0, 23, 127), 8: (52, 11, 0, 52, 1023)}
 
 
 BLOCK = 4096  # bytes read at once
+MAX_NAME = 4096  # bytes in one link name (Keras' are a few dozen)
 
 
 class Unsupported(Exception):
@@ -74,7 +75,8 @@ def scan(read: Read, size: int, limits: tuple[int, int], unsafe: Callable[[str],
     datasets declaring far more bytes than they store."""
     try:
         return _Reader(read, size, limits, unsafe, check_bytes).run()
-    except (struct.error, IndexError, ValueError, OverflowError, RecursionError) as exc:
+    except (struct.error, IndexError, ValueError, OverflowError, RecursionError,
+            MemoryError) as exc:
         # truncated or inconsistent metadata: h5py (and its error messages) decide
         raise Unsupported(f"malformed metadata ({exc})") from None
 
@@ -87,6 +89,9 @@ class _Reader:
         self.max_objects, self.max_depth = limits
         self.unsafe, self.check_bytes = unsafe, check_bytes
         self.seen = 0
+        self.held = 0  # bytes of heaps kept
+        self.objects: dict[int, _Object] = {}
+        self.symbol_nodes: set[int] = set()
         self.block: tuple[int, bytes] = (0, b"")
         self.index = Index()
         self.heaps: dict[int, bytes] = {}
@@ -124,6 +129,7 @@ class _Reader:
         # says where it sat in the file it was written as (512 when keras-cut wrote it after
         # a user block holding the zip header), and readers of the bare image, HDF5's own
         # included, count from the signature they found.
+        self.leaf_k, self.internal_k = struct.unpack_from("<HH", head, 16)
         at = 24 if version == 0 else 28
         root = struct.unpack_from("<Q", head, at + 32 + 8)[0]  # the root entry's header
         self._group(root, "", 0)
@@ -147,9 +153,6 @@ class _Reader:
             raise Unsupported("the root is not a group")
         heap = self._local_heap(group.heap)
         for name, child, cache in self._symbols(group.btree, heap):
-            self.seen += 1
-            if self.seen > self.max_objects:
-                raise self.unsafe("the HDF5 file has too many objects")
             full = f"{prefix}{name}"
             if cache == 2:
                 raise self.unsafe(f"HDF5 soft link at {full!r}; refusing to follow it")
@@ -163,24 +166,31 @@ class _Reader:
                 self.index.datasets[full] = self._dataset(full, obj)
 
     def _symbols(self, btree: int, heap: bytes) -> list[tuple[str, int, int]]:
-        """(name, object header address, cache type) of every entry of a group's B-tree."""
+        """(name, object header address, cache type) of every entry of a group's B-tree,
+        each counted against the object limit as it is read (a hostile tree can name one
+        node many times)."""
         found: list[tuple[str, int, int]] = []
         todo, visited = [btree], set()
         while todo:
             node = todo.pop()
-            if node in visited:
-                raise Unsupported("a B-tree node twice")
+            if node in visited or node in self.symbol_nodes:
+                raise Unsupported("a B-tree or symbol table node twice")
             visited.add(node)
             head = self.read(node, 24)
             if head[:4] != b"TREE" or head[4] != 0:
                 raise Unsupported("not a group B-tree node")
             level, used = head[5], struct.unpack_from("<H", head, 6)[0]
+            if used > 2 * self.internal_k:
+                raise Unsupported("a B-tree node fuller than the file's K allows")
             body = self.read(node + 24, 8 + used * 16)
             children = [struct.unpack_from("<Q", body, 8 + 16 * i)[0] for i in range(used)]
             if level > 0:
                 todo.extend(reversed(children))
                 continue
             for snod in children:
+                if snod in self.symbol_nodes:
+                    raise Unsupported("a symbol table node twice")
+                self.symbol_nodes.add(snod)
                 found.extend(self._symbol_node(snod, heap))
         return found
 
@@ -189,14 +199,22 @@ class _Reader:
         if head[:4] != b"SNOD" or head[4] != 1:
             raise Unsupported("not a symbol table node")
         count = struct.unpack_from("<H", head, 6)[0]
+        if count > 2 * self.leaf_k:
+            raise Unsupported("a symbol table node fuller than the file's K allows")
         body = self.read(address + 8, 40 * count)
         entries = []
         for i in range(count):
+            self.seen += 1
+            if self.seen > self.max_objects:
+                raise self.unsafe("the HDF5 file has too many objects")
             name_at, header, cache = struct.unpack_from("<QQI", body, 40 * i)
-            end = heap.find(b"\0", name_at)
+            end = heap.find(b"\0", name_at, name_at + MAX_NAME + 1)
             if end < 0:
-                raise Unsupported("a name outside the local heap")
-            entries.append((heap[name_at:end].decode("utf-8", "surrogateescape"), header, cache))
+                raise Unsupported("a name outside the local heap, or too long")
+            raw = heap[name_at:end]
+            if not raw or raw == b"." or b"/" in raw:
+                raise Unsupported("a link name HDF5 would not store")
+            entries.append((raw.decode("utf-8", "surrogateescape"), header, cache))
         return entries
 
     def _local_heap(self, address: int) -> bytes:
@@ -205,28 +223,42 @@ class _Reader:
             if head[:4] != b"HEAP" or head[4] != 0:
                 raise Unsupported("not a local heap")
             size, _, data = struct.unpack_from("<QQQ", head, 8)
+            self._hold(size)
             self.heaps[address] = self.read(data, size)
         return self.heaps[address]
+
+    def _hold(self, count: int) -> None:
+        """Heaps kept in memory add up to at most the file's size: several heap headers
+        pointing at one range of a hostile file would otherwise multiply it."""
+        self.held += count
+        if self.held > self.size:
+            raise Unsupported("heaps larger than the file")
 
     # --- object headers ---------------------------------------------------------------------
 
     def _object(self, address: int) -> _Object:
+        """An object header, parsed once (many links may name it). Every message of every
+        chunk is read, as HDF5 reads them: one the declared count leaves out still counts."""
+        if address in self.objects:
+            return self.objects[address]
         head = self.read(address, 16)
         if head[0] != 1:
             raise Unsupported("an object header other than version 1")
         messages, _, size = struct.unpack_from("<HII", head, 2)
         obj = _Object("other")
         blocks, seen, done = [(address + 16, size)], set(), 0
-        layout: bytes | None = None
-        while blocks and done < messages:
+        found: dict[int, bytes] = {}
+        while blocks:
             start, length = blocks.pop(0)
-            if (start, length) in seen or length > 1 << 24:
+            if (start, length) in seen or length > 1 << 24 or len(seen) > 64:
                 raise Unsupported("a header continuation loop")
             seen.add((start, length))
             block = self.read(start, length)
             at = 0
-            while at + 8 <= length and done < messages:
+            while at + 8 <= length:
                 kind, msize, flags = struct.unpack_from("<HHB", block, at)
+                if at + 8 + msize > length:
+                    raise Unsupported("a message past its chunk")
                 data = block[at + 8:at + 8 + msize]
                 at += 8 + msize
                 done += 1
@@ -234,26 +266,32 @@ class _Reader:
                     raise Unsupported("a shared message")
                 if kind == CONTINUATION:
                     blocks.append(struct.unpack_from("<QQ", data))
-                elif kind == SYMBOL_TABLE:
-                    obj.kind = "group"
-                    obj.btree, obj.heap = struct.unpack_from("<QQ", data)
-                elif kind == DATASPACE:
-                    obj.shape = _dataspace(data)
-                elif kind == DATATYPE:
-                    obj.dtype, obj.itemsize = _datatype(data)
-                elif kind == LAYOUT:
-                    layout = data
                 elif kind == ATTRIBUTE:
                     self._attribute(data, obj.attrs)
                 elif kind == ATTRIBUTE_INFO:
                     _attribute_info(data)
-                elif kind in IGNORED:
-                    continue
-                else:  # external files, filters, links, anything newer: h5py decides
+                elif kind in (SYMBOL_TABLE, DATASPACE, DATATYPE, LAYOUT):
+                    if kind in found:
+                        raise Unsupported(f"message type {kind} twice")
+                    found[kind] = data
+                elif kind not in IGNORED:  # external files, filters, links, anything newer
                     raise Unsupported(f"message type {kind}")
-        if layout is not None:
+        if done != messages:
+            raise Unsupported("an object header whose message count is not its messages")
+        dataset_parts = {DATASPACE, DATATYPE, LAYOUT} & set(found)
+        if SYMBOL_TABLE in found:
+            if dataset_parts:
+                raise Unsupported("a group with dataset messages")
+            obj.kind = "group"
+            obj.btree, obj.heap = struct.unpack_from("<QQ", found[SYMBOL_TABLE])
+        elif dataset_parts:
+            if dataset_parts != {DATASPACE, DATATYPE, LAYOUT}:
+                raise Unsupported("a dataset without its dataspace, datatype or layout")
             obj.kind = "dataset"
-            obj.stored, obj.address = _layout(layout)
+            obj.shape = _dataspace(found[DATASPACE])
+            obj.dtype, obj.itemsize = _datatype(found[DATATYPE])
+            obj.stored, obj.address = _layout(found[LAYOUT])
+        self.objects[address] = obj
         return obj
 
     def _dataset(self, path: str, obj: _Object) -> tuple[tuple[int, ...], str]:
@@ -284,6 +322,8 @@ class _Reader:
             space = data[at:at + space_size]
             at += _pad8(space_size)
         elif version in (2, 3):
+            if data[1] & 0x03:  # its datatype or dataspace is shared: stored elsewhere
+                raise Unsupported("an attribute with a shared datatype or dataspace")
             at = 8 if version == 2 else 9
             name = data[at:at + name_size]
             dtype = data[at + name_size:at + name_size + type_size]
@@ -304,9 +344,12 @@ class _Reader:
 
     def _string(self, dtype: bytes, value: bytes) -> str | None:
         cls = dtype[0] & 0x0F
-        if cls == 3:  # fixed-length string
+        if cls == 3:  # fixed-length string: NumPy drops trailing NULs only
             size = struct.unpack_from("<I", dtype, 4)[0]
-            return value[:size].split(b"\0", 1)[0].decode("utf-8", "replace")
+            text = value[:size].rstrip(b"\0")
+            if dtype[1] & 0x0F == 2 or b"\0" in text:  # space-padded, or NULs inside
+                raise Unsupported("a fixed-length string h5py reads its own way")
+            return text.decode("utf-8", "replace")
         if cls == 9 and (dtype[1] & 0x0F) == 1:  # variable-length string: in the global heap
             length, collection, index = struct.unpack_from("<IQI", value)
             return self._global(collection, index)[:length].decode("utf-8", "replace")

@@ -16,6 +16,7 @@ import math
 import os
 import struct
 import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -222,7 +223,8 @@ def _read_keras_zip(path: Path, weights: bool = True) -> ModelFile:
                 model.arrays = index.datasets
                 model.weights, model.stray_weights, model.groups = _index_keras_weights(
                     model.config, index)
-            except (OSError, zipfile.BadZipFile, RuntimeError, KeyError, ValueError) as exc:
+            except (OSError, zipfile.BadZipFile, RuntimeError, KeyError, ValueError,
+                    EOFError, zlib.error) as exc:
                 # h5py's errors for damaged HDF5 metadata (a broken link table, a bad heap)
                 raise ModelFileError(
                     f"{path}: model.weights.h5 inside the zip is damaged ({exc}); "
@@ -444,8 +446,10 @@ def _scan_h5(path: Path, h5: Any, stored_size: int,
             seen += 1
             if seen > MAX_H5_OBJECTS:
                 raise UnsafeModelError(f"{path}: the HDF5 file has too many objects")
+            # h5py hands a name that is not UTF-8 over as bytes
+            encoded = name if isinstance(name, bytes) else name.encode()
+            name = encoded.decode("utf-8", "surrogateescape")
             full = f"{prefix}{name}"
-            encoded = name.encode()
             link_type = gid.links.get_info(encoded).type
             if link_type != h5py.h5l.TYPE_HARD:
                 kind = "soft" if link_type == h5py.h5l.TYPE_SOFT else "external"

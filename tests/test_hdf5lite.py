@@ -4,6 +4,7 @@ guards against hostile files, and its fallback to h5py for anything outside its 
 from __future__ import annotations
 
 import io
+import struct
 import subprocess
 import sys
 import zipfile
@@ -19,6 +20,7 @@ from keras_cut.cutting import cut_model
 from keras_cut.errors import KerasCutError, UnsafeModelError
 from keras_cut.modelfile import read_model_file
 from sample_models.registry import BY_NAME, SAMPLES
+from tests import h5surgery
 from tests.cli_helpers import ROOT
 from tests.corpus import rezip
 
@@ -199,3 +201,106 @@ def test_damaged_weight_files_are_read_or_refused_in_one_line(flips, tmp_path):
         read_model_file(path)
     except KerasCutError as exc:
         assert str(exc) and "\n" not in str(exc)
+
+
+# --- crafted inconsistencies (from a review: each fooled an earlier version) -----------------
+
+
+def crafted(tmp_path, name, edit_h5=None, edit_bytes=None):
+    with zipfile.ZipFile(CNN) as zf:
+        buffer = io.BytesIO(zf.read("model.weights.h5"))
+    if edit_h5 is not None:
+        with h5py.File(buffer, "a") as h5:
+            edit_h5(h5)
+    data = bytearray(buffer.getvalue())
+    if edit_bytes is not None:
+        edit_bytes(data)
+    return rezip(tmp_path / name, CNN, replace={"model.weights.h5": bytes(data)})
+
+
+def test_an_external_file_hidden_past_the_message_count_is_refused(tmp_path):
+    secret = tmp_path / "secret.bin"
+    secret.write_bytes(b"SECRET" * 10)
+
+    def external(h5):
+        del h5["layers/dense_1/vars/1"]
+        h5["layers/dense_1/vars"].create_dataset("1", shape=(10,), dtype="<f4",
+                                                 external=[(str(secret), 0, 40)])
+    path = crafted(tmp_path, "hidden_external.keras", external,
+                   lambda data: h5surgery.hide_in_continuation(data, "layers/dense_1/vars/1", 7))
+    with pytest.raises(UnsafeModelError, match="external file"):
+        read_model_file(path)
+
+
+def test_a_layout_hidden_past_the_message_count_is_still_read(tmp_path):
+    path = crafted(tmp_path, "hidden_layout.keras", edit_bytes=lambda data:
+                   h5surgery.hide_in_continuation(data, "layers/dense_1/vars/0", 8))
+    assert read_model_file(path).arrays == h5py_index(path)[0]
+
+
+def test_two_dataspaces_and_a_group_that_is_also_a_dataset_go_to_h5py(tmp_path):
+    def two_dataspaces(data):
+        addr = h5surgery.header_addr(data, "layers/dense_1/vars/1")
+        msgs, _, _ = h5surgery.messages(data, addr)
+        other = bytes([1, 2, 0, 0, 0, 0, 0, 0]) + struct.pack("<QQ", 5, 2)
+        h5surgery.rewrite(data, addr, [m for m in msgs if m[0] != 0] + [(1, 0, other)])
+    path = crafted(tmp_path, "two_dataspaces.keras", edit_bytes=two_dataspaces)
+    with zipfile.ZipFile(path) as zf, modelfile.open_member(path, zf, "model.weights.h5") as m:
+        with pytest.raises(hdf5lite.Unsupported, match="twice"):
+            modelfile._scan_lite(path, m, zf.getinfo("model.weights.h5").file_size)
+    assert read_model_file(path).arrays == h5py_index(path)[0]
+
+
+def test_names_with_a_slash_are_not_taken_as_paths(tmp_path):
+    def slash(data):
+        i = data.find(b"varsX0\0")
+        data[i:i + 7] = b"vars/0\0"
+    path = crafted(tmp_path, "slash.keras", lambda h5: h5["layers/dense_1"].create_dataset(
+        "varsX0", data=np.zeros((7, 7), "f4")), slash)
+    assert read_model_file(path).arrays == h5py_index(path)[0]
+
+
+def test_a_node_named_many_times_is_not_multiplied(tmp_path):
+    """A B-tree whose children all name one symbol table node (a few KB of file, millions of
+    entries): refused at once, never read N x M times."""
+    def fanout(data):
+        layers = h5surgery.header_addr(data, "layers")
+        msgs, _, _ = h5surgery.messages(data, layers)
+        btree = struct.unpack_from("<Q", [b for t, _, b in msgs if t == 17][0])[0]
+        used = struct.unpack_from("<H", data, btree + 6)[0]
+        assert used > 1 and data[btree + 5] == 0  # one level: its children are symbol nodes
+        first = struct.unpack_from("<Q", data, btree + 32)[0]
+        for i in range(used):
+            struct.pack_into("<Q", data, btree + 32 + 16 * i, first)
+    def many(h5):
+        for i in range(40):  # several symbol table nodes under "layers"
+            h5["layers"].create_group(f"extra_{i}")
+    path = crafted(tmp_path, "fanout.keras", many, fanout)
+    with zipfile.ZipFile(path) as zf, modelfile.open_member(path, zf, "model.weights.h5") as m:
+        with pytest.raises(hdf5lite.Unsupported, match="twice"):
+            modelfile._scan_lite(path, m, zf.getinfo("model.weights.h5").file_size)
+
+
+def test_fixed_strings_h5py_reads_its_own_way_go_to_h5py(tmp_path):
+    path = crafted(tmp_path, "nul.keras", lambda h5: h5["layers/dense_1/vars"].attrs.__setitem__(
+        "name", np.bytes_(b"classification_head\0junk")))
+    with zipfile.ZipFile(path) as zf, modelfile.open_member(path, zf, "model.weights.h5") as m:
+        with pytest.raises(hdf5lite.Unsupported, match="fixed-length"):
+            modelfile._scan_lite(path, m, zf.getinfo("model.weights.h5").file_size)
+
+
+def test_a_corrupt_deflated_weight_member_is_a_one_line_error(tmp_path):
+    path = tmp_path / "deflated.keras"
+    with zipfile.ZipFile(CNN) as zin, zipfile.ZipFile(path, "w") as zout:
+        for info in zin.infolist():
+            zout.writestr(info.filename, zin.read(info.filename),
+                          compress_type=zipfile.ZIP_DEFLATED)
+    data = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as zf:
+        info = zf.getinfo("model.weights.h5")
+    start = info.header_offset + 30 + len(info.filename) + len(info.extra)
+    for i in range(start + 200, start + 260):
+        data[i] ^= 0x5A
+    path.write_bytes(bytes(data))
+    with pytest.raises(KerasCutError, match="damaged"):
+        read_model_file(path)
