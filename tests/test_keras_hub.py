@@ -258,6 +258,13 @@ def test_gpt2_prefix_and_head_match_keras(hub, tmp_path, capsys):
     got = head([mid if "transformer" in n else feed["padding_mask"] for n in names],
                training=False)
     np.testing.assert_allclose(np.asarray(got), end, atol=1e-5)
+    (last,) = activations(parent, [parent.get_layer("transformer_layer_1").output], feed)
+    segment = loaded(cut(capsys, hub["gpt2"], tmp_path / "s.keras", "--input-layer",
+                         "transformer_layer_0", "--output-layer", "transformer_layer_1"))
+    names = [t.name for t in segment.inputs]
+    got = segment([mid if "transformer" in n else feed["padding_mask"] for n in names],
+                  training=False)
+    np.testing.assert_allclose(np.asarray(got), last, atol=1e-5)
 
 
 def test_vit_head_matches_keras(hub, tmp_path, capsys):
@@ -300,7 +307,10 @@ def test_task_model_nested_backbone_paths(hub, tmp_path, capsys):
     head = cut(capsys, hub["classifier"], tmp_path / "head.keras",
                "--input-layer", "bert_backbone")
     assert run_cli(capsys, "verify", hub["classifier"], head, *HUB).code == 0
-    assert {layer.name for layer in loaded(head).layers} >= {"logits"}
+    pooled, logits = activations(parent, [backbone.output["pooled_output"], parent.output],
+                                 feed)
+    np.testing.assert_allclose(np.asarray(loaded(head)(pooled, training=False)), logits,
+                               atol=1e-6)
 
 
 def test_whole_model_converts_to_a_plain_functional_file(hub, tmp_path, capsys):
