@@ -11,12 +11,14 @@ command then reads like any Functional model.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import ModelFileError
 from .modelfile import ModelFile, is_model_config
-from .safety import UNLOADABLE, Finding, config_findings, needed_package, needs_text
+from .packages import is_keras_module, package_of
+from .safety import UNLOADABLE, Finding, config_findings, needs_text
 
 
 def is_class_model(model_file: ModelFile) -> bool:
@@ -34,20 +36,19 @@ def describe_class(model_file: ModelFile) -> str:
     return repr(name)
 
 
-def package_of(model_file: ModelFile) -> str | None:
+def package_of_file(model_file: ModelFile) -> str | None:
     """The package whose code builds the model (`keras_hub`), from the config's module."""
     config = model_file.config
-    module = config.get("module") if isinstance(config.get("module"), str) else None
-    registered = config.get("registered_name")
-    package = needed_package(module)
-    if package is None and isinstance(registered, str) and ">" in registered:
-        package = registered.split(">", 1)[0] or None
-    return package
+    return package_of(_text(config.get("module")), _text(config.get("registered_name")))
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def needs_code_error(model_file: ModelFile, what: str) -> ModelFileError:
     """The one-line refusal when a command needs the layer graph and no code was given."""
-    package = package_of(model_file)
+    package = package_of_file(model_file)
     code = package or "FILE.py"
     return ModelFileError(
         f"{model_file.path}: the model is a {describe_class(model_file)}, whose layer graph "
@@ -69,8 +70,7 @@ def nested_class_models(model_file: ModelFile, graph: Any) -> list[str]:
             if layer.submodel is not None:
                 walk(layer.submodel, key + (layer.name,))
                 continue
-            module = layer.module
-            if module is None or module == "keras" or module.startswith("keras."):
+            if layer.module is None or is_keras_module(layer.module):
                 continue
             group = model_file.groups.get(key + (layer.name,))
             if group and any(p.startswith(group + "/layers/") for p in model_file.arrays):
@@ -89,10 +89,7 @@ class ArrayInfo:
 
     @property
     def size(self) -> int:
-        total = 1
-        for d in self.shape:
-            total *= d
-        return total
+        return math.prod(self.shape)
 
     def to_dict(self) -> dict[str, Any]:
         return {"path": self.path, "shape": list(self.shape), "dtype": self.dtype}
@@ -162,10 +159,8 @@ def inspect_class_model(model_file: ModelFile) -> ClassModelReport:
     """What the file itself says of a model saved as a class: nothing runs."""
     config = model_file.config
     inner = config.get("config") if isinstance(config.get("config"), dict) else {}
-    module = config.get("module") if isinstance(config.get("module"), str) else None
-    registered = config.get("registered_name")
-    registered = registered if isinstance(registered, str) else None
-    package = package_of(model_file)
+    module, registered = _text(config.get("module")), _text(config.get("registered_name"))
+    package = package_of_file(model_file)
     tree = weights_tree(model_file)
     findings = [Finding(
         "", UNLOADABLE, "custom",

@@ -24,6 +24,7 @@ from .modelfile import (
     model_layer_configs,
 )
 from .names import LayerName, NameSyntaxError, Segment, escape, parse_name
+from .packages import package_of
 from .shapes import Shape
 
 MODEL_CLASSES = {"Functional", "Sequential", "Model"}
@@ -191,8 +192,8 @@ class LayerGraph:
             if layer is None:
                 break
             if layer.submodel is None:
-                package = (layer.module or "").split(".")[0]
-                if package and package != "keras" and not package.startswith("__"):
+                package = package_of(layer.module, layer.registered_name)
+                if package and package != "keras":
                     return (f"layer {layer.path!r} is a {layer.class_name} from {package}, whose "
                             "layers exist only when its code runs: to reach inside it, pass "
                             f"--custom-objects {package} (this runs that code)")

@@ -22,6 +22,7 @@ from .errors import LoadError, ModelFileError, UnsafeModelError
 from .graph import MODEL_CLASSES, Layer, LayerGraph
 from .known_layers import TF_OP_LAYERS, expected_shapes, weight_specs
 from .modelfile import ModelFile
+from .packages import is_keras_module, needed_package, package_of, registered_package
 
 UNSAFE, UNLOADABLE, BROKEN = "unsafe", "unloadable", "broken"
 WARNING, NOTE = "warning", "note"
@@ -104,7 +105,7 @@ def _layer_findings(layer: Layer) -> Iterator[Finding]:
         origin = layer.registered_name or (
             f"{layer.module}.{cls}" if layer.module else cls
         )
-        package = needed_package(layer.module) or registered_package(layer.registered_name)
+        package = package_of(layer.module, layer.registered_name)
         yield Finding(
             layer.path, UNLOADABLE, "custom",
             f"class {origin!r} is not part of Keras; loading {needs_text(package)}", package,
@@ -124,21 +125,6 @@ def _layer_findings(layer: Layer) -> Iterator[Finding]:
     yield from _weight_count_findings(layer)
 
 
-def needed_package(module: str | None) -> str | None:
-    """The package a class's module belongs to (`keras_hub`), None for a script's own."""
-    package = module.split(".")[0] if module else None
-    if not package or package.startswith("__"):  # defined in a script (`__main__`)
-        return None
-    return package
-
-
-def registered_package(registered_name: str | None) -> str | None:
-    """`keras_hub` of a registered name `keras_hub>BertBackbone`."""
-    if registered_name and ">" in registered_name:
-        return needed_package(registered_name.split(">", 1)[0])
-    return None
-
-
 def needs_text(module: str | None) -> str:
     package = needed_package(module)
     return (f"needs {package} (--custom-objects {package})" if package
@@ -154,9 +140,8 @@ def config_findings(where_layer: str, config: dict[str, Any],
                 where_layer, UNSAFE, "code",
                 f"{where}: serialized Python function (bytecode) that would run on load",
             )
-        elif _registered_function(obj) is not None:
-            name = _registered_function(obj)
-            package = name.split(">", 1)[0]  # type: ignore[union-attr]
+        elif (name := _registered_function(obj)) is not None:
+            package = name.split(">", 1)[0]
             yield Finding(
                 where_layer, UNLOADABLE, "custom",
                 f"{where}: function {name!r} is not part of Keras; loading "
@@ -164,8 +149,7 @@ def config_findings(where_layer: str, config: dict[str, Any],
             )
         elif _foreign_object(obj):
             name = obj.get("registered_name") or obj.get("class_name")
-            package = needed_package(_text(obj.get("module"))) or \
-                registered_package(_text(obj.get("registered_name")))
+            package = package_of(_text(obj.get("module")), _text(obj.get("registered_name")))
             yield Finding(
                 where_layer, UNLOADABLE, "custom",
                 f"{where}: {name!r} from module {obj.get('module')!r} is not part of Keras; "
@@ -218,11 +202,6 @@ def _nested_objects(config: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any
             stack.extend((f"{where}[{i}]", v) for i, v in enumerate(value))
 
 
-def _keras_module(module: str) -> bool:
-    """Keras' own package: `keras` and `keras.…`, not `keras_hub…` or `keras_cv…`."""
-    return module == "keras" or module.startswith("keras.")
-
-
 def _registered_function(obj: dict[str, Any]) -> str | None:
     """A function registered by a package, as Keras writes it: module `builtins`, class
     `function`, config `"keras_hub>gelu_approximate"`; None for anything else."""
@@ -238,7 +217,7 @@ def _foreign_object(obj: dict[str, Any]) -> bool:
     registered = obj.get("registered_name")
     if isinstance(registered, str) and ">" in registered:
         return True
-    if isinstance(module, str) and module and not _keras_module(module):
+    if isinstance(module, str) and module and not is_keras_module(module):
         return True
     return False
 
@@ -250,7 +229,7 @@ def _is_keras_class(layer: Layer) -> bool:
     if registered and ">" in registered:
         return False
     if layer.module is not None:
-        return _keras_module(layer.module)
+        return is_keras_module(layer.module)
     return layer.class_name in MODEL_CLASSES or layer.class_name in keras_layer_classes()
 
 

@@ -255,3 +255,24 @@ def test_unknown_dimensions_use_input_shape(tmp_path, keras, capsys):
     given = run_cli(capsys, "verify", tmp_path / "var.keras", tmp_path / "sub.keras",
                     "--input-shape", "seq=11,4")
     assert given.code == 0 and "Notice" not in given.err
+
+
+def test_cut_verify_names_the_users_output_when_keras_cannot_load_it(tmp_path, capsys,
+                                                                     monkeypatch):
+    """`cut --verify` checks a temporary file; an error loading it names the user's OUTPUT."""
+    from keras_cut.backend import loading
+    from keras_cut.errors import LoadError
+
+    real = loading.load_parent
+
+    def refuse_submodel(model_file, *args):
+        if ".partial" in str(model_file.path):
+            raise LoadError(f"{model_file.path}: Keras could not load the model (test)")
+        return real(model_file, *args)
+
+    monkeypatch.setattr(loading, "load_parent", refuse_submodel)
+    out = tmp_path / "features.keras"
+    result = run_cli(capsys, "cut", BY_NAME["cnn"].path, "-o", out, "--output-layer",
+                     "intermediate_dense", "--verify")
+    assert_one_line_error(result, str(out), "could not load")
+    assert "partial" not in result.err
