@@ -14,7 +14,7 @@ __version__ = "0.1.0"
 
 _API = {
     "CutResult": "cutting", "cut_model": "cutting", "convert_model": "cutting",
-    "DiffReport": "diffing", "diff_models": "diffing",
+    "ChangeKind": "filediff", "DiffReport": "diffing", "diff_models": "diffing",
     "Drawing": "drawing", "draw_model": "drawing",
     "KerasCutError": "errors",
     "InspectReport": "inspection", "inspect_layer": "inspection", "inspect_model": "inspection",

@@ -7,6 +7,7 @@ Each command opens, calls one library function and renders; errors meet the user
 from __future__ import annotations
 
 import contextlib
+import math
 import sys
 import traceback
 from collections.abc import Iterator
@@ -17,7 +18,8 @@ import typer
 
 from . import __version__
 from .classmodel import ClassModelReport
-from .errors import KerasCutError
+from .errors import KerasCutError, UsageError
+from .filediff import ChangeKind
 from .inspection import inspect_layer, inspect_model
 from .render import (
     parse_columns,
@@ -501,7 +503,13 @@ def diff_command(
         False, "--structure-only", help="Compare layers, connections, configs and array "
         "shapes, not array values."),
     atol: float = typer.Option(
-        0.0, "--atol", min=0.0, help="Treat array values that differ by at most this as equal."),
+        0.0, "--atol", help="Treat array values that differ by at most this (a finite number "
+        ">= 0) as equal; NaN and infinities that differ always count."),
+    ignore: list[str] = typer.Option(
+        [], "--ignore", metavar="KIND", help="Report differences of this kind but still exit 0 "
+        "for them: metadata (names, versions, compile settings), bits (equal values in other "
+        "bit patterns), safety (class origins, zip members and arrays Keras does not read), "
+        "behaviour. Repeatable.", autocompletion=lambda: [k.value for k in ChangeKind]),
     json_output: bool = typer.Option(False, "--json", help="Print one JSON document."),
     custom_objects: str | None = _code_option(),
     unsafe: bool = _unsafe_option("--custom-objects to build"),
@@ -517,8 +525,15 @@ def diff_command(
     from .diffing import diff_models
 
     with _user_errors():
+        if not math.isfinite(atol) or atol < 0:
+            raise UsageError(f"--atol {atol}: a tolerance is a finite number >= 0")
+        kinds = {k.value: k for k in ChangeKind}
+        unknown = [k for k in ignore if k not in kinds]
+        if unknown:
+            raise UsageError(f"--ignore {unknown[0]!r}: a kind is one of {', '.join(kinds)}")
         report = diff_models(a, b, structure_only=structure_only, atol=atol,
-                             code=custom_objects, unsafe=unsafe)
+                             code=custom_objects, unsafe=unsafe,
+                             ignore={kinds[k] for k in ignore})
         if json_output:
             print_json(report.to_dict())
         else:

@@ -68,13 +68,20 @@ class Tolerances:
 
 def _tolerance(option: str, value: str, number: str) -> float:
     try:
-        parsed = float(number)
-    except ValueError:
-        parsed = math.nan
-    if math.isnan(parsed) or parsed < 0:
-        raise UsageError(f"{option} {value!r}: a tolerance is a number >= 0 (or NAME=number "
-                         "for one output)")
-    return parsed
+        return check_tolerance(option, float(number))
+    except (ValueError, UsageError):
+        raise UsageError(f"{option} {value!r}: a tolerance is a finite number >= 0 (or "
+                         "NAME=number for one output)") from None
+
+
+def check_tolerance(what: str, value: Any) -> float:
+    """A tolerance as given: a finite number >= 0 (NaN would pass everything, a negative
+    one fail everything, inf hide any difference), else a UsageError."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and \
+        math.isfinite(value) and value >= 0
+    if not ok:
+        raise UsageError(f"{what}: a tolerance is a finite number >= 0, not {value!r}")
+    return float(value)
 
 
 @dataclass

@@ -13,15 +13,17 @@ from __future__ import annotations
 
 import difflib
 import math
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .comparison import check_tolerance
+from .filediff import ChangeKind, FileChange, file_changes
 from .graph import Layer, LayerGraph, Weight
 from .inspection import open_model
 from .modelfile import ModelFile
 from .shapes import format_shape
+from .structure import call_arguments, loose_changes
 
 ADDED, REMOVED, RENAMED, CHANGED = "added", "removed", "renamed", "changed"
 
@@ -31,26 +33,34 @@ class FieldChange:
     field: str  # dotted path inside the layer's config ("dtype", "kernel_initializer.seed")
     old: Any
     new: Any
+    kind: ChangeKind = ChangeKind.BEHAVIOUR
 
     def to_dict(self) -> dict[str, Any]:
-        return {"field": self.field, "old": self.old, "new": self.new}
+        return {"field": self.field, "old": self.old, "new": self.new, "kind": str(self.kind)}
 
 
 @dataclass
 class WeightChange:
     name: str
-    status: str  # added, removed, shape, dtype, values
+    status: str  # added, removed, shape, dtype, values, bits (equal values, other bytes)
     old: str = ""  # dtype[shape]
     new: str = ""
-    max_abs_diff: float | None = None
+    max_abs_diff: float | None = None  # over the elements finite on both sides
     mean_abs_diff: float | None = None
     changed_fraction: float | None = None
+    nan: int = 0  # elements NaN on one side only
+    inf: int = 0  # elements infinite on one side, or infinities of opposite signs
+
+    @property
+    def kind(self) -> ChangeKind:
+        return ChangeKind.BITS if self.status == "bits" else ChangeKind.BEHAVIOUR
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "status": self.status, "old": self.old or None,
                 "new": self.new or None, "max_abs_diff": _finite(self.max_abs_diff),
                 "mean_abs_diff": _finite(self.mean_abs_diff),
-                "changed_fraction": self.changed_fraction}
+                "changed_fraction": self.changed_fraction, "nan": self.nan, "inf": self.inf,
+                "kind": str(self.kind)}
 
 
 @dataclass
@@ -62,8 +72,15 @@ class LayerChange:
     new_class_name: str | None = None  # when the class changed
     connections: tuple[str, str] | None = None  # old -> new, in A's names
     config: list[FieldChange] = field(default_factory=list)
+    arguments: list[FieldChange] = field(default_factory=list)  # "call 0: kwargs.training"
     weights: list[WeightChange] = field(default_factory=list)
-    weights_compared: int = 0
+
+    def kinds(self) -> set[ChangeKind]:
+        """What the differences in this entry mean."""
+        found = {c.kind for c in self.config + self.arguments} | {w.kind for w in self.weights}
+        if self.status != CHANGED or self.connections or self.new_class_name:
+            found.add(ChangeKind.BEHAVIOUR)
+        return found
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -72,7 +89,9 @@ class LayerChange:
             "connections": {"old": self.connections[0], "new": self.connections[1]}
             if self.connections else None,
             "config": [c.to_dict() for c in self.config],
+            "call_arguments": [c.to_dict() for c in self.arguments],
             "weights": [w.to_dict() for w in self.weights],
+            "kinds": sorted(str(k) for k in self.kinds()),
         }
 
 
@@ -96,11 +115,18 @@ class DiffReport:
     arrays_compared: int
     structure_only: bool
     atol: float
+    files: list[FileChange] = field(default_factory=list)
+    ignore: frozenset[ChangeKind] = frozenset()
     notes: list[str] = field(default_factory=list)
 
     @property
     def identical(self) -> bool:
-        return not self.endpoints and not self.layers
+        """No difference of a kind not ignored."""
+        kinds = {ChangeKind.BEHAVIOUR} if self.endpoints else set()
+        kinds |= {f.kind for f in self.files}
+        for change in self.layers:
+            kinds |= change.kinds()
+        return kinds <= self.ignore
 
     @property
     def summary(self) -> dict[str, int]:
@@ -109,6 +135,7 @@ class DiffReport:
             counts[change.status] += 1
         counts["arrays_differ"] = sum(len(c.weights) for c in self.layers)
         counts["endpoints_changed"] = len(self.endpoints)
+        counts["file_changes"] = len(self.files)
         return counts
 
     def to_dict(self) -> dict[str, Any]:
@@ -118,15 +145,20 @@ class DiffReport:
             "endpoints": [e.to_dict() for e in self.endpoints],
             "layers": [c.to_dict() for c in self.layers],
             "totals": {k: {"old": a, "new": b} for k, (a, b) in self.totals.items()},
+            "files": [f.to_dict() for f in self.files],
+            "ignored": sorted(str(k) for k in self.ignore),
             "arrays_compared": self.arrays_compared, "summary": self.summary,
             "notes": self.notes,
         }
 
 
 def diff_models(a: str | Path, b: str | Path, structure_only: bool = False,
-                atol: float = 0.0, code: str | None = None, unsafe: bool = False) -> DiffReport:
-    """Compare two model files; `atol` treats value changes up to it as equal. `code` builds
-    models saved as their class (`open_model`)."""
+                atol: float = 0.0, code: str | None = None, unsafe: bool = False,
+                ignore: frozenset[ChangeKind] | set[ChangeKind] = frozenset()) -> DiffReport:
+    """Compare two model files; `atol` treats value changes up to it as equal; differences of
+    the kinds in `ignore` are reported but leave the files identical. `code` builds models
+    saved as their class (`open_model`)."""
+    atol = check_tolerance("atol", atol)
     file_a, graph_a = open_model(a, code, unsafe, "compare")
     file_b, graph_b = open_model(b, code, unsafe, "compare")
     pairs: list[Pair] = []
@@ -147,6 +179,7 @@ def diff_models(a: str | Path, b: str | Path, structure_only: bool = False,
                 "trainable_params": (graph_a.trainable_params, graph_b.trainable_params),
                 "weight_bytes": (graph_a.weight_bytes, graph_b.weight_bytes)},
         arrays_compared=0, structure_only=structure_only, atol=atol,
+        files=file_changes(file_a, file_b), ignore=frozenset(ignore),
     )
     if cut_from is not None or cut_into is not None:
         sub, parent = (b, a) if cut_from is not None else (a, b)
@@ -156,8 +189,7 @@ def diff_models(a: str | Path, b: str | Path, structure_only: bool = False,
         report.notes.append(f"formats differ: {_format(file_a)} vs {_format(file_b)}; layers, "
                             "configs and arrays are compared as Keras 3 reads them")
     _compare_weights(file_a, file_b, pairs, report, structure_only, atol)
-    report.layers = [c for c in changes if c.status != CHANGED or c.config or c.weights
-                     or c.connections or c.new_class_name]
+    report.layers = [c for c in changes if c.kinds()]
     return report
 
 
@@ -282,24 +314,40 @@ def _compare_level(a: LayerGraph, b: LayerGraph, changes: list[LayerChange],
 
 def _compare_pair(la: Layer, lb: Layer, renamed: bool, back: dict[str, str] | None,
                   changes: list[LayerChange], pairs: list[Pair]) -> None:
-    """One matched pair: class, inputs (when `back` maps B's names to A's), config; nested
-    models are compared layer by layer."""
+    """One matched pair: class and where it comes from, inputs (when `back` maps B's names to
+    A's) and call arguments, config; nested models are compared layer by layer."""
     change = LayerChange(la.path, lb.path if renamed else None, RENAMED if renamed else CHANGED,
                          la.class_name)
     if la.class_name != lb.class_name:
         change.new_class_name = lb.class_name
+    for key in ("module", "registered_name"):
+        old, new = la.raw.get(key), lb.raw.get(key)
+        if old != new and key in la.raw and key in lb.raw:  # some formats write neither
+            change.config.append(FieldChange(key, old, new, ChangeKind.SAFETY))
     if back is not None:
         old, new = _connections(la), _connections(lb, back)
         if old != new:
             change.connections = (old, new)
+    if back is not None or len(la.calls) == len(lb.calls):  # a cut may keep fewer calls
+        change.arguments = _argument_changes(la, lb)
     if la.submodel is None or lb.submodel is None:
-        change.config = _config_changes(la.config, lb.config)
+        change.config += _config_changes(la.config, lb.config)
     else:
-        change.config = _config_changes(_model_fields(la.config), _model_fields(lb.config))
+        change.config += _config_changes(_model_fields(la.config), _model_fields(lb.config))
     changes.append(change)
     pairs.append((la, lb, change))
     if la.submodel is not None and lb.submodel is not None:
         _compare_level(la.submodel, lb.submodel, changes, pairs)
+
+
+def _argument_changes(la: Layer, lb: Layer) -> list[FieldChange]:
+    """What each call passes besides its input tensors (`training=True`, a causal mask)."""
+    found = []
+    for i, (ca, cb) in enumerate(zip(la.calls, lb.calls)):
+        old, new = call_arguments(ca.data), call_arguments(cb.data)
+        for key, x, y in loose_changes(old, new):
+            found.append(FieldChange(f"call {i}: {key}", x, y))
+    return found
 
 
 def _connections(layer: Layer, rename: dict[str, str] | None = None) -> str:
@@ -322,22 +370,32 @@ def _endpoints(a: LayerGraph, b: LayerGraph, back: dict[str, str]) -> list[Endpo
         for i in range(max(len(old), len(new))):
             o = old[i] if i < len(old) else None
             n = new[i] if i < len(new) else None
-            if o != n:
-                changes.append(EndpointChange(kind, o, n))
+            if o is None or n is None or not _same_endpoint(o, n):
+                changes.append(EndpointChange(kind, _endpoint_text(o), _endpoint_text(n)))
     return changes
 
 
-def _endpoint(graph: LayerGraph, ref: Any, name: str) -> str:
+Endpoint = tuple[str, Any, Any]  # name, shape (None: not known), dtype (None: not known)
+
+
+def _endpoint(graph: LayerGraph, ref: Any, name: str) -> Endpoint:
     tensor = graph.tensor(ref)
-    return (f"{name}{f'[{ref.index}]' if ref.index else ''} {format_shape(tensor.shape)} "
-            f"{tensor.dtype or '?'}")
+    return (f"{name}{f'[{ref.index}]' if ref.index else ''}", tensor.shape, tensor.dtype)
+
+
+def _same_endpoint(a: Endpoint, b: Endpoint) -> bool:
+    """A shape or dtype keras-cut could not work out is not a difference in itself."""
+    return a[0] == b[0] and (a[1] is None or b[1] is None or tuple(a[1]) == tuple(b[1])) and \
+        (a[2] is None or b[2] is None or a[2] == b[2])
+
+
+def _endpoint_text(e: Endpoint | None) -> str | None:
+    return None if e is None else f"{e[0]} {format_shape(e[1])} {e[2] or '?'}"
 
 
 # --- configs ---------------------------------------------------------------------------------
 
 IGNORED_FIELDS = {"name"}  # a rename is reported as such
-ABSENT = "(absent)"
-ALIASES = {"batch_input_shape": "batch_shape"}  # tf.keras 2 spelling -> Keras 3's
 
 
 def _model_fields(config: dict[str, Any]) -> dict[str, Any]:
@@ -347,55 +405,40 @@ def _model_fields(config: dict[str, Any]) -> dict[str, Any]:
 
 
 def _config_changes(old: dict[str, Any], new: dict[str, Any]) -> list[FieldChange]:
-    flat_old, flat_new = dict(_flatten(_canonical(old))), dict(_flatten(_canonical(new)))
     changes = []
-    for key in list(flat_old) + [k for k in flat_new if k not in flat_old]:
+    for key, o, n in loose_changes(old, new):
         if key.split(".", 1)[0] in IGNORED_FIELDS:
             continue
-        o, n = flat_old.get(key), flat_new.get(key)
-        if o != n:  # an absent field and a null one are the same: Keras' default
-            changes.append(FieldChange(key, flat_old.get(key, ABSENT), flat_new.get(key, ABSENT)))
+        leaf = key.rsplit(".", 1)[-1]
+        kind = ChangeKind.SAFETY if leaf in ("module", "registered_name") and "." in key \
+            else ChangeKind.BEHAVIOUR
+        changes.append(FieldChange(key, o, n, kind))
     return changes
-
-
-def _canonical(value: Any) -> Any:
-    """One spelling for what Keras writes in several: a dtype policy object is its name; a
-    serialized object is its class and config (module and registered name dropped); tf.keras 2
-    field names are Keras 3's (`batch_input_shape` is `batch_shape`); tuples are lists."""
-    if isinstance(value, dict):
-        if value.get("class_name") in ("DTypePolicy", "Policy") and \
-                isinstance(value.get("config"), dict):
-            return value["config"].get("name")
-        if "class_name" in value and "config" in value:
-            return {"class_name": value["class_name"], "config": _canonical(value["config"])}
-        return {ALIASES.get(k, k): _canonical(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_canonical(v) for v in value]
-    return value
-
-
-def _flatten(value: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
-    if isinstance(value, dict) and value:
-        for key, item in value.items():
-            yield from _flatten(item, f"{prefix}.{key}" if prefix else str(key))
-    else:
-        yield prefix, value
 
 
 # --- weights ---------------------------------------------------------------------------------
 
 
 def _weight_pairs(la: Layer, lb: Layer) -> list[tuple[Weight | None, Weight | None]]:
-    """By position when the names line up (the common case, also where a layer has several
-    arrays of one name), else by name."""
-    if [w.name for w in la.weights] == [w.name for w in lb.weights]:
-        return list(zip(la.weights, lb.weights))
-    names_b = {w.name: w for w in lb.weights}
-    names_a = {w.name for w in la.weights}
-    pairs: list[tuple[Weight | None, Weight | None]] = [(w, names_b.get(w.name))
-                                                         for w in la.weights]
-    pairs += [(None, w) for w in lb.weights if w.name not in names_a]
-    return pairs
+    """Arrays at the same place in the layer's group with the same shape first (one array
+    added to a layer must not make every array look renamed), then by name, then by
+    position; the rest added or removed."""
+    rest_a, rest_b = list(la.weights), list(lb.weights)
+    pairs: list[tuple[Weight | None, Weight | None]] = []
+    for same in (lambda x, y: x.entry.name == y.entry.name and x.shape == y.shape,
+                 lambda x, y: x.name == y.name):
+        for wa in list(rest_a):
+            wb = next((w for w in rest_b if same(wa, w)), None)
+            if wb is not None:
+                pairs.append((wa, wb))
+                rest_a.remove(wa)
+                rest_b.remove(wb)
+    if len(rest_a) == len(rest_b):
+        pairs += list(zip(rest_a, rest_b))
+    else:
+        pairs += [(w, None) for w in rest_a] + [(None, w) for w in rest_b]
+    order = {id(w): i for i, w in enumerate(la.weights + lb.weights)}
+    return sorted(pairs, key=lambda p: order[id(p[0] if p[0] is not None else p[1])])
 
 
 def _compare_weights(file_a: ModelFile, file_b: ModelFile, pairs: list[Pair],
@@ -428,7 +471,10 @@ def _compare_weights(file_a: ModelFile, file_b: ModelFile, pairs: list[Pair],
 
 
 def _values(a: Any, b: Any, atol: float) -> WeightChange | None:
-    """None when equal (bytes, or every element within atol); else the statistics."""
+    """None when the bytes are equal; `bits` when the values are (0.0 and -0.0, NaN payloads);
+    else the statistics. NaN and infinity never hide in them: elements NaN on one side only,
+    and infinities that differ, are counted apart; max and mean are over the elements finite
+    on both sides, and any counted element is a change whatever `atol`."""
     import numpy as np
 
     if a.tobytes() == b.tobytes():
@@ -436,19 +482,26 @@ def _values(a: Any, b: Any, atol: float) -> WeightChange | None:
     if a.dtype.kind not in "fc":
         changed = a != b
         count = int(changed.sum())
+        if not count:
+            return WeightChange("", "bits", changed_fraction=0.0)
         return WeightChange("", "values", changed_fraction=count / max(a.size, 1))
-    x, y = a.astype(np.float64), b.astype(np.float64)
-    same = (x == y) | (np.isnan(x) & np.isnan(y))
+    x, y = a.astype(np.complex128 if a.dtype.kind == "c" else np.float64), \
+        b.astype(np.complex128 if b.dtype.kind == "c" else np.float64)
+    nan_x, nan_y = np.isnan(x), np.isnan(y)
+    finite = np.isfinite(x) & np.isfinite(y)
+    nan = nan_x ^ nan_y
+    inf = ~finite & ~nan_x & ~nan_y & (x != y)
     with np.errstate(invalid="ignore", over="ignore"):
-        diff = np.where(same, 0.0, np.abs(x - y))
-    diff = np.where(np.isnan(diff), np.inf, diff)
-    changed = diff > atol
-    if not changed.any():
-        return None
-    finite = diff[np.isfinite(diff)]
-    return WeightChange("", "values", max_abs_diff=float(diff.max()),
-                        mean_abs_diff=float(finite.mean()) if finite.size else math.inf,
-                        changed_fraction=float(changed.sum()) / diff.size)
+        diff = np.abs(np.where(finite, x - y, 0))
+    changed = (diff > atol) | nan | inf
+    count = int(changed.sum())
+    if not count:
+        equal = bool(((x == y) | (nan_x & nan_y)).all())
+        return WeightChange("", "bits", changed_fraction=0.0) if equal else None
+    return WeightChange("", "values", max_abs_diff=float(diff.max()) if finite.any() else None,
+                        mean_abs_diff=float(diff[finite].mean()) if finite.any() else None,
+                        changed_fraction=count / diff.size, nan=int(nan.sum()),
+                        inf=int(inf.sum()))
 
 
 def _sig(w: Weight | None) -> str:

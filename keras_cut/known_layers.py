@@ -18,7 +18,7 @@ variables first, then the non-trainable ones, each in creation order.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from . import macs, shapes
@@ -54,6 +54,9 @@ class LayerKind:
     # where a `.keras` file keeps `count` arrays given in creation order, when not `vars/i`
     # (or `cell/vars/i` for `cell` layers)
     layout: Callable[[Config, int], list[str] | None] | None = None
+    # config fields that change training only, never what a call with training=False computes
+    # (besides the initializers, regularizers, constraints and `trainable` of every class)
+    training_only: tuple[str, ...] = ()
 
 
 # --- weight rules ----------------------------------------------------------------------------
@@ -310,6 +313,29 @@ for _rank in "123":
 _add("Add Subtract Multiply Average Maximum Minimum", shape=shapes.merge, macs=macs.none)
 _add("Concatenate", shape=shapes.concat, macs=macs.none)
 _add("Resizing", shape=shapes.resizing, macs=macs.none)
+
+
+def _training_only(names: str, fields: str) -> None:
+    for name in names.split():
+        KINDS[name] = replace(KINDS[name], training_only=tuple(fields.split()))
+
+
+_training_only("Dropout SpatialDropout1D SpatialDropout2D SpatialDropout3D AlphaDropout "
+               "GaussianDropout", "rate noise_shape seed")
+_training_only("GaussianNoise", "stddev seed")
+_training_only("BatchNormalization", "momentum renorm_momentum")
+_training_only("ActivityRegularization", "l1 l2")
+_training_only("LSTM GRU SimpleRNN LSTMCell GRUCell SimpleRNNCell ConvLSTM2D",
+               "dropout recurrent_dropout seed")
+GENERIC_TRAINING_ONLY = ("trainable", "activity_regularizer")
+GENERIC_TRAINING_SUFFIXES = ("_initializer", "_regularizer", "_constraint")
+
+
+def is_training_only(class_name: str, field: str) -> bool:
+    """Whether a layer config field (its top-level name) only matters when training."""
+    kind = KINDS.get(class_name)
+    return field in GENERIC_TRAINING_ONLY or field.endswith(GENERIC_TRAINING_SUFFIXES) or \
+        (kind is not None and field in kind.training_only)
 
 
 def _reduce_shape(config: Config, inputs: list[Shape]) -> Shape:

@@ -571,6 +571,9 @@ def _scan_member(path: Path, member: Any, size: int) -> Any:
         return found
 
 
+TRAINING_STATE = ("optimizer/",)
+
+
 def _index_keras_weights(
     config: dict[str, Any], scanned: Any
 ) -> tuple[dict[NestedKey, list[WeightEntry]], list[str], dict[NestedKey, str]]:
@@ -599,8 +602,8 @@ def _index_keras_weights(
                 continue
             shape, dtype = entries[full]
             rest = full[len(prefix) :]
-            if skip_layers and rest.startswith("layers/"):
-                continue
+            if skip_layers and not rest.startswith("vars/"):
+                continue  # a model's own arrays are its `vars`; its layers are claimed apart
             found.append(WeightEntry(rest, shape, dtype, full))
         found.sort(key=lambda e: _storage_order(e.name))
         for entry in found:
@@ -631,6 +634,8 @@ def _index_keras_weights(
                 claim(child_path, key + (name,), skip_layers=False)
 
     walk(config, "", ())
+    # Keras saves a compiled model's optimizer beside it: training state, read only to resume
+    claimed.update(p for p in entries if p.startswith(TRAINING_STATE))
     stray = sorted(set(entries) - claimed)
     return index, stray, groups
 

@@ -561,6 +561,21 @@ def render_verify(report: VerifyReport, console: Console) -> None:
                            f"{w.against}:", style="red"))
         for line in w.mismatched:
             console.print(Text(f"  {line}"))
+    c = report.configs
+    if c.passed:
+        console.print(f"Configs: {c.layers} layers and {c.calls} calls compared with the "
+                      f"{c.against}, all identical")
+    else:
+        console.print(Text(f"Configs: {len(c.mismatched)} difference(s) from the {c.against} "
+                           f"({c.layers} layers and {c.calls} calls compared):", style="red"))
+        for line in c.mismatched:
+            console.print(Text(f"  {line}"))
+    if c.training_only:
+        console.print(Text(f"Training settings: {len(c.training_only)} differ from the "
+                           f"{c.against} (no effect with training=False, so not a failure):",
+                           style="yellow"))
+        for line in c.training_only:
+            console.print(Text(f"  {line}"))
     failed = sum(not o.passed for o in report.outputs)
     data = f"seed {report.seed}" if report.seed is not None else "given inputs"
     settings = (f"{report.samples} samples, {data}, atol {report.atol:g}, "
@@ -569,8 +584,10 @@ def render_verify(report: VerifyReport, console: Console) -> None:
         console.print(Text(f"PASSED: {len(report.outputs)} of {len(report.outputs)} outputs "
                            f"agree, {w.checked} weights identical ({settings})", style="green"))
     else:
+        configs = f", {len(c.mismatched)} config difference(s)" if c.mismatched else ""
         console.print(Text(f"FAILED: {failed} of {len(report.outputs)} outputs disagree, "
-                           f"{len(w.mismatched)} weights differ ({settings})", style="bold red"))
+                           f"{len(w.mismatched)} weights differ{configs} ({settings})",
+                           style="bold red"))
 
 
 def render_diff(report: DiffReport, console: Console) -> None:
@@ -585,6 +602,12 @@ def render_diff(report: DiffReport, console: Console) -> None:
         console.print(Text("Inputs and outputs:", style="bold"))
         for e in report.endpoints:
             console.print(Text(f"  {e.kind}: {e.old or '(none)'} -> {e.new or '(none)'}"))
+    if report.files:
+        console.print(Text("File:", style="bold"))
+        for f in report.files:
+            old, new = ("(none)" if v is None else _value(v) for v in (f.old, f.new))
+            console.print(Text(f"  {f.what}: {old} -> {new}"
+                               f"{_kind_tag(f.kind, report.ignore)}"))
     if report.layers:
         console.print(Text("Layers:", style="bold"))
     marks = {"added": ("+", "green"), "removed": ("-", "red"), "renamed": ("~", "yellow"),
@@ -597,10 +620,11 @@ def render_diff(report: DiffReport, console: Console) -> None:
         console.print(Text(f"  {mark} {name} ({kind}){status}", style=style))
         if c.connections:
             console.print(Text(f"      inputs: {c.connections[0]} -> {c.connections[1]}"))
-        for f in c.config:
-            console.print(Text(f"      {f.field}: {_value(f.old)} -> {_value(f.new)}"))
+        for f in c.config + c.arguments:
+            console.print(Text(f"      {f.field}: {_value(f.old)} -> {_value(f.new)}"
+                               f"{_kind_tag(f.kind, report.ignore)}"))
         for w in c.weights:
-            console.print(Text(f"      {_weight_line(w)}"))
+            console.print(Text(f"      {_weight_line(w)}{_kind_tag(w.kind, report.ignore)}"))
     console.print(Text(_totals_line(report)))
     s = report.summary
     parts = [f"{s[k]} {k}" for k in ("added", "removed", "renamed", "changed") if s[k]]
@@ -608,10 +632,17 @@ def render_diff(report: DiffReport, console: Console) -> None:
         parts.append(f"{s['arrays_differ']} array(s) differ")
     if s["endpoints_changed"]:
         parts.append(f"{s['endpoints_changed']} input/output change(s)")
+    if s["file_changes"]:
+        parts.append(f"{s['file_changes']} other file change(s)")
+    if report.ignore:
+        parts.append(f"ignoring {', '.join(sorted(str(k) for k in report.ignore))}")
     checked = "structure only" if report.structure_only else \
         f"{report.arrays_compared} arrays compared" + \
         (f", atol {report.atol:g}" if report.atol else "")
-    if report.identical:
+    if report.identical and parts:
+        console.print(Text(f"IDENTICAL except what is ignored: {', '.join(parts)} ({checked})",
+                           style="green"))
+    elif report.identical:
         console.print(Text(f"IDENTICAL ({checked})", style="green"))
     else:
         console.print(Text(f"DIFFERENT: {', '.join(parts)} ({checked})", style="bold red"))
@@ -622,17 +653,27 @@ def _value(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
+def _kind_tag(kind: Any, ignore: Any) -> str:
+    """What a difference means, where it is not plain behaviour, and whether it is ignored."""
+    tag = "" if str(kind) == "behaviour" else f" [{kind}]"
+    return tag + (" (ignored)" if kind in ignore else "")
+
+
 def _weight_line(w: Any) -> str:
     if w.status in ("added", "removed"):
         return f"{w.name} {w.old or w.new}: {w.status}"
     if w.status in ("shape", "dtype"):
         return f"{w.name}: {w.old} -> {w.new}"
+    if w.status == "bits":
+        return f"{w.name} {w.old}: equal values, other bit patterns (0.0 vs -0.0, NaN payloads)"
     fraction = f"{100 * w.changed_fraction:.3g}% of elements" if w.changed_fraction is not None \
         else ""
+    special = "".join(f", {n} {what}" for n, what in ((w.nan, "NaN on one side only"),
+                                                      (w.inf, "infinities that differ")) if n)
     if w.max_abs_diff is None and w.mean_abs_diff is None:
-        return f"{w.name} {w.old}: values differ ({fraction})"
+        return f"{w.name} {w.old}: values differ ({fraction}{special})"
     return (f"{w.name} {w.old}: values differ (max abs {w.max_abs_diff:.3g}, mean abs "
-            f"{w.mean_abs_diff:.3g}, {fraction})")
+            f"{w.mean_abs_diff:.3g} over finite elements, {fraction}{special})")
 
 
 def _totals_line(report: DiffReport) -> str:

@@ -28,6 +28,7 @@ from .feeds import parent_data
 from .flatgraph import FlatGraph, FlatTensor
 from .inspection import open_model
 from .safety import check_loadable, find_hazards
+from .structure import ConfigCheck, ParentStructure, check_structure, parent_structure
 from .writing import atomic_output, check_output
 
 DEFAULT_SAMPLES = 32
@@ -84,6 +85,7 @@ class VerifyReport:
     inputs: list[dict[str, Any]]
     outputs: list[OutputCheck]
     weights: WeightCheck
+    configs: ConfigCheck
     notices: list[str] = field(default_factory=list)
     golden: str | None = None  # the golden file checked against, instead of the parent
     saved_golden: str | None = None
@@ -91,7 +93,8 @@ class VerifyReport:
 
     @property
     def passed(self) -> bool:
-        return all(o.passed for o in self.outputs) and self.weights.passed
+        return all(o.passed for o in self.outputs) and self.weights.passed and \
+            self.configs.passed
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -99,7 +102,8 @@ class VerifyReport:
             "samples": self.samples, "batch_size": self.batch_size, "seed": self.seed,
             "atol": self.atol, "rtol": self.rtol, "inputs": self.inputs,
             "outputs": [o.to_dict() for o in self.outputs], "weights": self.weights.to_dict(),
-            "notices": self.notices, "golden": self.golden, "saved_golden": self.saved_golden,
+            "configs": self.configs.to_dict(), "notices": self.notices, "golden": self.golden,
+            "saved_golden": self.saved_golden,
             "divergence": self.divergence.to_dict() if self.divergence else None,
         }
 
@@ -135,7 +139,7 @@ def verify_models(
     if batch_size <= 0:
         raise UsageError(f"--batch-size must be at least 1 (got {batch_size})")
     parent, submodel = Path(parent), Path(submodel)
-    is_golden = parent.suffix.lower() == ".npz" and goldens.is_golden(parent)
+    is_golden = parent.suffix.lower() == ".npz"  # a model file is never an .npz
     if is_golden and save_golden is not None:
         raise UsageError("--save-golden needs the parent model, not a golden file")
     if is_golden and inputs is not None:
@@ -158,7 +162,12 @@ def verify_models(
                                     (submodel, sub_file, sub_graph)):
         check_loadable(path, find_hazards(model_file, graph), unsafe, bool(custom_objects))
     flat = FlatGraph(parent_graph)
-    links = correspond(flat, sub_flat, provenance.read(submodel), submodel)
+    record = provenance.read(submodel)
+    links = correspond(flat, sub_flat, record, submodel)
+    structure = parent_structure(flat, _kept_paths(sub_flat, links.parent_path),
+                                 [link.parent for link in links.inputs],
+                                 [link.parent for link in links.outputs])
+    configs = check_structure(sub_flat, links.parent_path, structure, _frozen(record))
     tol.check_names([link.name for link in links.outputs],
                     [link.source for link in links.outputs])
     notices: list[str] = []
@@ -216,12 +225,37 @@ def verify_models(
         batch_size=batch_size, seed=None if inputs else seed, atol=tol.atol, rtol=tol.rtol,
         inputs=[{"name": link.name, "source": link.source, "kind": link.kind}
                 for link in links.inputs],
-        outputs=checks, weights=weights, notices=notices, divergence=divergence,
+        outputs=checks, weights=weights, configs=configs, notices=notices,
+        divergence=divergence,
     )
     if golden_path is not None:
         _save_golden(golden_path, report, links, kept_inputs, kept_outputs, parent, hashes or {},
-                     tol)
+                     tol, structure)
     return report
+
+
+def _kept_paths(sub: FlatGraph, parent_path: Callable[[str], str | None]) -> set[str]:
+    """The parent layer paths the submodel's layers stand for."""
+    paths = {parent_path(layer.path) for _, layer, graph in sub.top.walk()
+             if not (layer.is_input and graph is sub.top)}
+    return {p for p in paths if p is not None}
+
+
+def _frozen(record: dict[str, Any] | None) -> bool:
+    """Whether keras-cut's record says the cut set every layer's `trainable` to false."""
+    return isinstance(record, dict) and record.get("frozen") is True
+
+
+def _record_layers(record: dict[str, Any] | None) -> Callable[[str], str]:
+    """A submodel layer path -> the parent path the record gives its top-level layer."""
+    layers = record.get("layers") if isinstance(record, dict) else None
+    layers = layers if isinstance(layers, dict) else {}
+
+    def parent_path(sub_path: str) -> str:
+        head, sep, rest = sub_path.partition("/")
+        return str(layers.get(head, head)) + sep + rest
+
+    return parent_path
 
 
 def _options(value: float | list[str] | None) -> list[str] | None:
@@ -230,16 +264,21 @@ def _options(value: float | list[str] | None) -> list[str] | None:
     return [repr(float(value))]
 
 
+GOLDEN_HINT = "the golden file's inputs do not fit this submodel; was it written for it?"
+
+
 def _run(path: Path, function: Any, feed: dict[str, Any], given: Any) -> list[Any]:
     """Run one batch; Keras refusing the data (an id outside a vocabulary, a shape the model
-    cannot take) is a one-line error, not a difference and not a traceback."""
+    cannot take) is a one-line error, not a difference and not a traceback. `given`: the
+    --inputs file, or a hint of its own (golden files)."""
     try:
         return function(feed)
     except (KerasCutError, AssertionError):
         raise
     except Exception as exc:
         detail = " ".join(str(exc).split())[:240]
-        hint = "check the arrays in --inputs" if given is not None else \
+        hint = given if given == GOLDEN_HINT else "check the arrays in --inputs" \
+            if given is not None else \
             "give real data with --inputs FILE.npz (and --input-shape for unknown dimensions)"
         raise RunError(f"{path}: Keras could not run the model on the inputs ({detail}); "
                        f"{hint}") from exc
@@ -362,7 +401,8 @@ def _index(flat: FlatGraph, t: FlatTensor) -> str:
 
 def _save_golden(path: Path, report: VerifyReport, links: Correspondence,
                  inputs: list[list[np.ndarray]], outputs: list[list[np.ndarray]],
-                 parent: Path, hashes: dict[str, str], tol: Tolerances) -> None:
+                 parent: Path, hashes: dict[str, str], tol: Tolerances,
+                 structure: ParentStructure) -> None:
     record = goldens.Golden(
         parent={"file": parent.name, "bytes": parent.stat().st_size}, seed=report.seed,
         samples=report.samples, tolerances=tol,
@@ -372,7 +412,7 @@ def _save_golden(path: Path, report: VerifyReport, links: Correspondence,
         outputs=[goldens.GoldenTensor(link.name, link.source, link.kind,
                                       [None, *a.shape[1:]], str(a.dtype))
                  for link, a in zip(links.outputs, outputs[0])],
-        weights=hashes,
+        weights=hashes, structure=structure,
         input_arrays=[np.concatenate(parts) for parts in zip(*inputs)],
         output_arrays=[np.concatenate(parts) for parts in zip(*outputs)],
     )
@@ -408,19 +448,20 @@ def _verify_golden(path: Path, golden: goldens.Golden, submodel: Path, sub_flat:
         say(f"batch {number} of {math.ceil(samples / batch_size)}")
         feed = {r.layer: a[start:start + batch_size]
                 for r, a in zip(sub.inputs, golden.input_arrays)}
-        got = run(feed)
+        got = _run(Path(submodel_label or submodel), run, feed, GOLDEN_HINT)
         for check, position, want in zip(checks, positions, golden.output_arrays):
             check.add(got[position], want[start:start + batch_size], number)
     for check in checks:
         check.finish()
-    record = provenance.read(submodel) or {}
-    layers = record.get("layers") if isinstance(record.get("layers"), dict) else {}
+    record = provenance.read(submodel)
+    parent_path = _record_layers(record)
+    configs = check_structure(sub_flat, parent_path, golden.structure, _frozen(record),
+                              against="golden file")
     weights = WeightCheck(against="golden file")
     for sub_path, layer in running.all_layers(sub_model):
         if running.is_model(layer):
             continue
-        head, sep, rest = sub_path.partition("/")
-        source = str(layers.get(head, head)) + sep + rest
+        source = parent_path(sub_path)
         for key, (label, array) in running.weight_state(layer).items():
             weights.checked += 1
             want = golden.weights.get(goldens.weight_key(source, key))
@@ -438,7 +479,7 @@ def _verify_golden(path: Path, golden: goldens.Golden, submodel: Path, sub_flat:
         submodel=submodel_label or str(submodel), samples=samples, batch_size=batch_size,
         seed=golden.seed, atol=tol.atol, rtol=tol.rtol,
         inputs=[{"name": t.name, "source": t.source, "kind": t.kind} for t in golden.inputs],
-        outputs=checks, weights=weights, notices=notices, golden=str(path),
+        outputs=checks, weights=weights, configs=configs, notices=notices, golden=str(path),
     )
 
 

@@ -101,7 +101,8 @@ def test_changed_activation(variants, capsys):
     assert code == 1
     [layer] = doc["layers"]
     assert layer["path"] == "fc" and layer["weights"] == []
-    assert layer["config"] == [{"field": "activation", "old": "relu", "new": "tanh"}]
+    assert layer["config"] == [{"field": "activation", "old": "relu", "new": "tanh",
+                               "kind": "behaviour"}]
 
 
 def test_renamed_layer(variants, capsys):
