@@ -48,7 +48,8 @@ picture: $(STAMP)
 	$(BIN)/keras-cut graph sample_models/residual.keras -o docs/residual_cut.png --input-layer res_b --force
 
 lint: $(STAMP)
-	$(BIN)/ruff check keras_cut tests sample_models
+	$(BIN)/ruff check keras_cut tests sample_models bench
+	$(BIN)/mypy
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py --repeat 3

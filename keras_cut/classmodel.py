@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import ModelFileError
+from .jsonvalues import as_dict
 from .modelfile import ModelFile, is_model_config
 from .packages import is_keras_module, package_of
 from .safety import UNLOADABLE, Finding, config_findings, needs_text
@@ -158,7 +159,7 @@ class ClassModelReport(FileHeader):
 def inspect_class_model(model_file: ModelFile) -> ClassModelReport:
     """What the file itself says of a model saved as a class: nothing runs."""
     config = model_file.config
-    inner = config.get("config") if isinstance(config.get("config"), dict) else {}
+    inner = as_dict(config.get("config"))
     module, registered = _text(config.get("module")), _text(config.get("registered_name"))
     package = package_of_file(model_file)
     tree = weights_tree(model_file)
@@ -170,7 +171,7 @@ def inspect_class_model(model_file: ModelFile) -> ClassModelReport:
         "seeing its layers, cutting and verifying it", package,
     )]
     findings.extend(config_findings("", inner))
-    name = inner.get("name") if isinstance(inner.get("name"), str) else str(
+    name = str(inner["name"]) if isinstance(inner.get("name"), str) else str(
         config.get("class_name"))
     return ClassModelReport(
         file=str(model_file.path), format=model_file.format,

@@ -82,7 +82,8 @@ def _complete_models(incomplete: str) -> list[str]:
     return complete_model_file(incomplete)
 
 # Typer vendors click privately; reach its UsageError through the public BadParameter.
-_UsageError = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
+_UsageError: type[Exception] = next(c for c in typer.BadParameter.__mro__
+                                   if c.__name__ == "UsageError")
 
 
 @contextlib.contextmanager
@@ -553,7 +554,8 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         command = ctx.command_path if ctx is not None else "keras-cut"
         stderr_console().print(
-            f"Error: {exc.format_message()} (see '{command} --help')", markup=False,
+            f"Error: {getattr(exc, 'format_message', exc.__str__)()} (see '{command} --help')",
+            markup=False,
             soft_wrap=True,
         )
         return 2

@@ -122,7 +122,7 @@ def _input_source(parent: FlatGraph, t: FlatTensor, entry: dict[str, Any] | None
                   layers: dict[str, str], sub_path: Path) -> tuple[str, FlatTensor, str]:
     if entry is not None:
         source, tensor = _recorded(parent, entry, t.layer, "input", sub_path)
-        kind = entry.get("kind") if entry.get("kind") in KINDS else "cut_input"
+        kind = str(entry["kind"]) if entry.get("kind") in KINDS else "cut_input"
         if tensor in parent.parent_inputs:
             kind = PARENT_INPUT
         return source, tensor, kind

@@ -140,19 +140,19 @@ def build_drawing(flat: FlatGraph, plan: CutPlan | None = None, depth: int | Non
                           layer.params, role, context, layer.config)
     edges: list[Edge] = []
     seen: set[tuple[str, str]] = set()
-    for node in flat.nodes:
-        target = nodes[builder.key(node)]
-        for t in flat.inputs_of(node):
+    for step in flat.nodes:
+        target = nodes[builder.key(step)]
+        for t in flat.inputs_of(step):
             source = nodes.get(_producer_key(builder, t))
             if source is None or source is target or (source.id, target.id) in seen:
                 continue
             seen.add((source.id, target.id))
             edges.append(Edge(source.id, target.id,
                               t in crossing and target.role in (KEPT, OUTPUT)))
-    clusters = {}
-    for node in nodes.values():
-        for d in range(1, len(node.context) + 1):
-            context = node.context[:d]
+    clusters: dict[Context, str] = {}
+    for drawn_node in nodes.values():
+        for d in range(1, len(drawn_node.context) + 1):
+            context = drawn_node.context[:d]
             clusters.setdefault(context, flat.label(FlatNode(context[:-1], *context[-1])))
     drawn = list(nodes.values())
     if regex is not None:

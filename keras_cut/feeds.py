@@ -50,7 +50,7 @@ def parent_data(flat: FlatGraph, graph: LayerGraph, samples: int, seed: int,
             dims = [DEFAULT_DIM if d is None else d for d in dims]
             notices.append(f"input {name!r} has unknown dimensions {tuple(shape)}; used "
                            f"{tuple(dims)} (set them with --input-shape {name}=...)")
-        full = (samples, *dims)
+        full = (samples, *(DEFAULT_DIM if d is None else d for d in dims))
         if dtype == "string":
             raise UsageError(f"input {name!r} takes strings; give real data with --inputs "
                              "FILE.npz")

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
+from .jsonvalues import as_dict
 from .modelfile import ModelFile
 from .structure import loose_changes
 
@@ -69,7 +70,7 @@ def _model_form(model_file: ModelFile) -> dict[str, Any]:
     """The model's own serialized fields (its layers and endpoints are compared apart)."""
     config = model_file.config
     form = {k: v for k, v in config.items() if k != "config"}
-    inner = config.get("config") if isinstance(config.get("config"), dict) else {}
+    inner = as_dict(config.get("config"))
     form.update({k: v for k, v in inner.items()
                  if k not in ("layers", "input_layers", "output_layers")})
     if model_file.format == "h5":

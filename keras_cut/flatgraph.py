@@ -136,7 +136,8 @@ class FlatGraph:
     # --- names ----------------------------------------------------------------------------
 
     def path(self, node: FlatNode | FlatTensor) -> str:
-        return format_name([(name, None) for name, _ in node.context] + [(node.layer, None)])
+        parts: list[tuple[str, int | None]] = [(name, None) for name, _ in node.context]
+        return format_name(parts + [(node.layer, None)])
 
     def label(self, node: FlatNode | FlatTensor) -> str:
         """The name a user types for this call: the path, `@N` where a layer has several."""

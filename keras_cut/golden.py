@@ -21,6 +21,7 @@ import numpy as np
 
 from .comparison import Tolerances, check_tolerance
 from .errors import UsageError
+from .jsonvalues import as_dict
 from .structure import ParentStructure
 
 # 2: the parent's structure (configs, calls, inputs) is stored and checked too
@@ -75,7 +76,8 @@ def write(target: Path, golden: Golden) -> None:
     arrays = {f"input/{i}": a for i, a in enumerate(golden.input_arrays)}
     arrays.update({f"output/{i}": a for i, a in enumerate(golden.output_arrays)})
     with target.open("wb") as fh:
-        np.savez(fh, **{META: np.array(json.dumps(meta))}, **arrays)
+        arrays[META] = np.array(json.dumps(meta))
+        np.savez(fh, **arrays)  # type: ignore[arg-type]  # NumPy's stub types kwds as bool
 
 
 class _Bad(ValueError):
@@ -129,7 +131,7 @@ def _golden(meta: Any) -> Golden:
     seed, samples = meta.get("seed"), meta.get("samples")
     if seed is not None and not _integer(seed):
         raise _Bad("seed is not an integer")
-    if not _integer(samples) or samples < 1:
+    if not isinstance(samples, int) or isinstance(samples, bool) or samples < 1:
         raise _Bad("samples is not a positive integer")
     weights = meta.get("weights")
     if not isinstance(weights, dict) or not all(
@@ -159,9 +161,9 @@ def _tolerances(value: Any) -> Tolerances:
         tol = Tolerances(check_tolerance("atol", value.get("atol")),
                          check_tolerance("rtol", value.get("rtol")),
                          {str(k): check_tolerance(f"atol {k}", v)
-                          for k, v in per["atol_for"].items()},
+                          for k, v in as_dict(per["atol_for"]).items()},
                          {str(k): check_tolerance(f"rtol {k}", v)
-                          for k, v in per["rtol_for"].items()})
+                          for k, v in as_dict(per["rtol_for"]).items()})
     except UsageError as exc:
         raise _Bad(str(exc)) from exc
     return tol

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import LayerNameError, ModelFileError
+from .jsonvalues import as_dict
 from .known_layers import infer_output_shapes, name_weights
 from .modelfile import (
     ModelFile,
@@ -268,7 +269,7 @@ class _Builder:
     def build(
         self, config: dict[str, Any], prefix: str, key: NestedKey, parent_trainable: bool
     ) -> LayerGraph:
-        inner = _as_dict(config.get("config"))
+        inner = as_dict(config.get("config"))
         name = str(inner.get("name") or layer_name(config) or "model")
         trainable = parent_trainable and inner.get("trainable", True) is not False
         layer_configs = model_layer_configs(config)
@@ -310,7 +311,7 @@ class _Builder:
     def _layer(
         self, raw: dict[str, Any], lname: str, prefix: str, key: NestedKey, parent_trainable: bool
     ) -> Layer:
-        inner = raw.get("config") if isinstance(raw.get("config"), dict) else {}
+        inner = as_dict(raw.get("config"))
         class_name = str(raw.get("class_name") or "?")
         trainable = parent_trainable and inner.get("trainable", True) is not False
         layer = Layer(
@@ -497,11 +498,6 @@ def _starts_with_own_node(layer: Layer) -> bool:
     return layer.submodel is not None and layer.class_name != "Sequential"
 
 
-def _as_dict(value: Any) -> dict[str, Any]:
-    """Configs come from untrusted files: treat anything but a dict as an empty one."""
-    return value if isinstance(value, dict) else {}
-
-
 def _node_inputs(node: Any) -> list[TensorRef] | None:
     """The tensors a serialized call consumes, in argument order; None if malformed."""
     if isinstance(node, dict):  # Keras 3: {"args": [...], "kwargs": {...}}
@@ -549,7 +545,7 @@ def _collect_tensors(value: Any, out: list[TensorRef]) -> None:
         item = stack.pop()
         if isinstance(item, dict):
             if item.get("class_name") == "__keras_tensor__":
-                history = _as_dict(item.get("config")).get("keras_history")
+                history = as_dict(item.get("config")).get("keras_history")
                 ref = parse_history(history)
                 if ref is not None:
                     found.append(ref)
@@ -585,7 +581,7 @@ def _recorded_tensors(
         item = stack.pop()
         if isinstance(item, dict):
             if item.get("class_name") == "__keras_tensor__":
-                cfg = _as_dict(item.get("config"))
+                cfg = as_dict(item.get("config"))
                 ref = parse_history(cfg.get("keras_history"))
                 if ref is not None and not cfg.get("keras_cut_placeholder"):
                     shape = _shape(cfg.get("shape"))
@@ -606,16 +602,16 @@ def _shape(value: Any) -> Shape | None:
     return None
 
 
-def _input_dtype(layer: Layer) -> str:
+def _input_dtype(layer: Layer) -> str | None:
     dtype = layer.config.get("dtype")
-    return _policy_dtype(layer.config) if not isinstance(dtype, str) else dtype
+    return dtype if isinstance(dtype, str) else _policy_dtype(layer.config)
 
 
 def _policy_dtype(config: dict[str, Any]) -> str | None:
     """The compute dtype a layer's dtype policy gives its outputs ("mixed_float16" → float16)."""
     policy = config.get("dtype")
     if isinstance(policy, dict):
-        policy = _as_dict(policy.get("config")).get("name")
+        policy = as_dict(policy.get("config")).get("name")
     if not isinstance(policy, str):
         return "float32" if policy is None else None
     return policy.split("_", 1)[1] if policy.startswith("mixed_") else policy

@@ -246,7 +246,8 @@ class _Reader:
             raise Unsupported("an object header other than version 1")
         messages, _, size = struct.unpack_from("<HII", head, 2)
         obj = _Object("other")
-        blocks, seen, done = [(address + 16, size)], set(), 0
+        blocks, done = [(address + 16, size)], 0
+        seen: set[tuple[int, int]] = set()
         found: dict[int, bytes] = {}
         while blocks:
             start, length = blocks.pop(0)

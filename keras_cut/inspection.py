@@ -19,6 +19,7 @@ from .costs import Cost, flat_cost, layer_call_costs
 from .errors import UsageError
 from .flatgraph import FlatGraph
 from .graph import Layer, LayerGraph, TensorRef, build_graph
+from .jsonvalues import as_dict
 from .modelfile import ModelFile, read_model_file
 from .safety import Finding, find_hazards
 from .shapes import Shape
@@ -175,7 +176,7 @@ def _built_from_code(model_file: ModelFile, code: str, unsafe: bool,
 
     # building runs the model's code: what would run code from the file needs --unsafe first
     config = model_file.config
-    inner = config.get("config") if isinstance(config.get("config"), dict) else {}
+    inner = as_dict(config.get("config"))
     found = find_hazards(model_file, graph) if graph is not None else \
         list(config_findings("", inner))
     check_loadable(model_file.path, [f for f in found if f.severity == UNSAFE], unsafe, True)

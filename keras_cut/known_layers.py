@@ -17,7 +17,7 @@ variables first, then the non-trainable ones, each in creation order.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -147,7 +147,10 @@ def _norm_expected(config: Config, input_shape: Shape) -> dict[str, tuple[int, .
         axis = axis[0]
     if not isinstance(axis, int):
         return {}
-    size = (input_shape[axis],)
+    width = input_shape[axis]
+    if width is None:
+        return {}
+    size = (width,)
     return {n: size for n in ("gamma", "beta", "moving_mean", "moving_variance")}
 
 
@@ -383,7 +386,7 @@ def array_layout(class_name: str, config: Config, count: int) -> list[str] | Non
 
 
 def infer_output_shapes(class_name: str, config: Config,
-                        inputs: list[Shape | None]) -> list[Shape | None] | None:
+                        inputs: Sequence[Shape | None]) -> list[Shape | None] | None:
     """Shapes of a call's outputs, or None where this class or these inputs are not known."""
     if class_name == "InputLayer":
         shape = config.get("batch_shape") or config.get("batch_input_shape")
@@ -400,8 +403,8 @@ def infer_output_shapes(class_name: str, config: Config,
     return result if isinstance(result, list) else [result]
 
 
-def layer_macs(class_name: str, config: Config, inputs: list[Shape | None],
-               outputs: list[Shape | None], weights: Weights) -> int | None:
+def layer_macs(class_name: str, config: Config, inputs: Sequence[Shape | None],
+               outputs: Sequence[Shape | None], weights: Weights) -> int | None:
     """Multiply-accumulates per sample of one call; None when the class or a shape is unknown."""
     kind = KINDS.get(class_name)
     if kind is None or kind.macs is None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import ModelFileError
+from .jsonvalues import as_dict
 
 # class -> {argument: the only value that may be dropped without changing the model}
 DROPPED_ARGUMENTS: dict[str, dict[str, Any]] = {
@@ -117,7 +118,7 @@ def _translate_tf_ops(inner: dict[str, Any], prefix: str, changes: list[LegacyCh
     for i, layer in enumerate(inner["layers"]):
         if not isinstance(layer, dict) or not tfops.is_tf_op(layer):
             continue
-        config = layer.get("config") if isinstance(layer.get("config"), dict) else {}
+        config = as_dict(layer.get("config"))
         path = prefix + str(layer.get("name") or config.get("name") or "?")
         try:
             translated = tfops.translate(layer)
@@ -174,7 +175,7 @@ def _renumber_nested_calls(inner: dict[str, Any], layers: list[dict[str, Any]], 
                            changes: list[LegacyChange]) -> None:
     """Shift references to nested models' calls down by one where tf.keras 2 counted from 1."""
     models = {
-        layer.get("name"): len(layer.get("inbound_nodes") or [])
+        str(layer.get("name")): len(layer.get("inbound_nodes") or [])
         for layer in layers
         if isinstance(layer.get("config"), dict) and isinstance(layer["config"].get("layers"), list)
     }

@@ -135,17 +135,21 @@ def multi_head_attention(config: dict[str, Any], inputs: list[Shape], outputs: l
     key = _declared(config.get("key_shape")) or value
     if query is None or value is None or key is None:
         return None
-    tq, tk, tv = (_prod(list(s[1:-1])) for s in (query, key, value))
+    lengths = [_prod(list(s[1:-1])) for s in (query, key, value)]
     # the widths each projection reads, from its stored kernel where the file has it (a key
     # passed as its own tensor can be narrower than the value)
-    dims = tuple(_projection_width(weights, part) or s[-1]
-                 for part, s in (("query", query), ("key", key), ("value", value)))
-    if None in (tq, tk, tv) or None in dims:
+    widths = [_projection_width(weights, part) or s[-1]
+              for part, s in (("query", query), ("key", key), ("value", value))]
+    known = [n for n in lengths + widths if n is not None]
+    if len(known) < 6:
         return None
+    tq, tk, tv, *dims = known
     heads, key_dim = int(config["num_heads"]), int(config["key_dim"])
     value_dim = int(config.get("value_dim") or key_dim)
     out = config.get("output_shape")
     out_dim = query[-1] if out is None else (out if isinstance(out, int) else math.prod(out))
+    if out_dim is None:
+        return None
     return (tq * dims[0] * heads * key_dim + tk * dims[1] * heads * key_dim
             + tv * dims[2] * heads * value_dim + tq * tk * heads * key_dim
             + tq * tk * heads * value_dim + tq * heads * value_dim * out_dim)
@@ -168,9 +172,12 @@ def dot_attention(config: dict[str, Any], inputs: list[Shape], outputs: list[Sha
     if len(inputs) < 2:
         return None
     query, value = inputs[0], inputs[1]
-    if len(query) != 3 or len(value) != 3 or None in (query[1], query[2], value[1], value[2]):
+    if len(query) != 3 or len(value) != 3:
         return None
-    return query[1] * value[1] * query[2] + query[1] * value[1] * value[2]
+    tq, dq, tv, dv = query[1], query[2], value[1], value[2]
+    if tq is None or dq is None or tv is None or dv is None:
+        return None
+    return tq * tv * dq + tq * tv * dv
 
 
 def _declared(value: Any) -> Shape | None:

@@ -652,7 +652,7 @@ def _index_h5_weights(
         group = _h5_get(weights, name)
         if group is None:
             continue
-        weight_names = [attr_text(n) for n in _attr_list(group.attrs.get("weight_names"))]
+        weight_names = [attr_text(n) or "" for n in _attr_list(group.attrs.get("weight_names"))]
         nested = _nested_leaf_names(layer) if is_model_config(layer) else {}
         for weight_name in weight_names:
             full = root + name + "/" + weight_name

@@ -67,7 +67,8 @@ def tensor_from_json(value: Any) -> FlatTensor | None:
     if not isinstance(value, dict):
         return None
     calls, index = value.get("calls"), value.get("index")
-    if not isinstance(calls, list) or not calls or not _count(index):
+    if not isinstance(calls, list) or not calls or not isinstance(index, int) or \
+            not _count(index):
         return None
     pairs = []
     for item in calls:

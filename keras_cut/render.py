@@ -620,9 +620,10 @@ def render_diff(report: DiffReport, console: Console) -> None:
         console.print(Text(f"  {mark} {name} ({kind}){status}", style=style))
         if c.connections:
             console.print(Text(f"      inputs: {c.connections[0]} -> {c.connections[1]}"))
-        for f in c.config + c.arguments:
-            console.print(Text(f"      {f.field}: {_value(f.old)} -> {_value(f.new)}"
-                               f"{_kind_tag(f.kind, report.ignore)}"))
+        for field_change in c.config + c.arguments:
+            console.print(Text(f"      {field_change.field}: {_value(field_change.old)} -> "
+                               f"{_value(field_change.new)}"
+                               f"{_kind_tag(field_change.kind, report.ignore)}"))
         for w in c.weights:
             console.print(Text(f"      {_weight_line(w)}{_kind_tag(w.kind, report.ignore)}"))
     console.print(Text(_totals_line(report)))

@@ -59,7 +59,7 @@ def find_hazards(model_file: ModelFile, graph: LayerGraph) -> list[Finding]:
         found.extend(_weight_shape_findings(layer, owner))
     for change in model_file.legacy_changes:
         found.append(Finding(change.layer, NOTE, "legacy", change.message))
-    built = getattr(model_file, "built_from", None)
+    built = model_file.built_from
     if built is not None:
         package = registered_package(built.registered_name) or needed_package(built.code)
         found.append(Finding(
@@ -68,6 +68,7 @@ def find_hazards(model_file: ModelFile, graph: LayerGraph) -> list[Finding]:
             f"loading it needs {built.code} (--custom-objects {built.code}); the layer graph "
             "shown was built by running that code", package))
     for layer, why in (built.unbuildable if built is not None else ()):
+        assert built is not None
         found.append(Finding(
             layer, UNLOADABLE, "config",
             f"{why}: the model loads through its class ({built.class_name}), but a file "
@@ -148,12 +149,12 @@ def config_findings(where_layer: str, config: dict[str, Any],
                 f"{needs_text(package)}", needed_package(package),
             )
         elif _foreign_object(obj):
-            name = obj.get("registered_name") or obj.get("class_name")
-            package = package_of(_text(obj.get("module")), _text(obj.get("registered_name")))
+            name = str(obj.get("registered_name") or obj.get("class_name"))
+            owner = package_of(_text(obj.get("module")), _text(obj.get("registered_name")))
             yield Finding(
                 where_layer, UNLOADABLE, "custom",
                 f"{where}: {name!r} from module {obj.get('module')!r} is not part of Keras; "
-                f"loading {needs_text(package)}", package,
+                f"loading {needs_text(owner)}", owner,
             )
 
 

@@ -135,16 +135,16 @@ def flatten(config: dict[str, Any], inputs: list[Shape]) -> Shape:
     shape = inputs[0]
     if not _channels_last(config) and len(shape) > 2:
         shape = (shape[0], *shape[2:], shape[1])
-    rest = shape[1:]
-    return (shape[0], None if any(d is None for d in rest) else math.prod(rest))
+    rest = [d for d in shape[1:] if d is not None]
+    return (shape[0], None if len(rest) < len(shape) - 1 else math.prod(rest))
 
 
 def reshape(config: dict[str, Any], inputs: list[Shape]) -> Shape:
     target = list(config["target_shape"])
-    rest = inputs[0][1:]
+    rest = [d for d in inputs[0][1:] if d is not None]
     if -1 in target:
         known = math.prod(d for d in target if d != -1)
-        if any(d is None for d in rest) or known == 0:
+        if len(rest) < len(inputs[0]) - 1 or known == 0:
             target[target.index(-1)] = None
         else:
             target[target.index(-1)] = math.prod(rest) // known

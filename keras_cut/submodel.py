@@ -227,9 +227,9 @@ class _Writer:
                     FlatTensor(node.context, item[0], item[1], item[2]))) for item in data]
                 rewired = _keras3_call(rewired, tensors)
             return rewired, refs
-        rewired = copy.deepcopy(data)
-        for tensor in _keras_tensors(rewired):
-            config = tensor.get("config")
+        modern = copy.deepcopy(data)
+        for serialized in _keras_tensors(modern):
+            config = serialized.get("config")
             history = parse_history(config.get("keras_history")) if isinstance(
                 config, dict) else None
             if history is None:
@@ -238,9 +238,9 @@ class _Writer:
                     "valid keras_history); the config is damaged"
                 )
             ref = new_ref(history.layer, history.call, history.index)
-            tensor["config"]["keras_history"] = list(ref)
+            serialized["config"]["keras_history"] = list(ref)
             refs.append(ref)
-        return rewired, [r for _, r in sorted(zip(_flat_order(rewired), refs))]
+        return modern, [r for _, r in sorted(zip(_flat_order(modern), refs))]
 
     def _plain_call(self, tensor: FlatTensor, ref: Ref) -> Any:
         """A call on one tensor, as a Functional config records it."""

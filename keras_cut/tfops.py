@@ -17,6 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from .jsonvalues import as_dict
+
 NUMPY, NN, CORE = "keras.src.ops.numpy", "keras.src.ops.nn", "keras.src.ops.core"
 PLACEHOLDER = "keras_cut_placeholder"  # a tensor's recorded shape that means nothing
 TRANSLATED_FROM = "keras_cut_translated_from"  # on a layer: the tf.keras 2 function it was
@@ -87,7 +89,7 @@ def is_tf_op(layer: dict[str, Any]) -> bool:
 
 def translate(layer: dict[str, Any]) -> dict[str, Any]:
     """The Keras 3 operation layer for a TF-op layer; raise Untranslatable."""
-    config = layer.get("config") if isinstance(layer.get("config"), dict) else {}
+    config = as_dict(layer.get("config"))
     function = str(config.get("function"))
     op = TRANSLATIONS.get(function)
     if op is None:

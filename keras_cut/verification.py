@@ -326,7 +326,7 @@ def _compare_weights(running: Any, parent: Any, sub: Any, links: Correspondence,
             check.mismatched.append(f"{path}: no parent layer {source or path!r}")
             continue
         theirs = running.weight_state(original)
-        if hashes is not None:
+        if hashes is not None and source is not None:
             hashes.update({goldens.weight_key(source, key): goldens.digest(array)
                            for key, (_, array) in theirs.items()})
         for key in list(mine) + [k for k in theirs if k not in mine]:
@@ -462,12 +462,12 @@ def _verify_golden(path: Path, golden: goldens.Golden, submodel: Path, sub_flat:
         if running.is_model(layer):
             continue
         source = parent_path(sub_path)
-        for key, (label, array) in running.weight_state(layer).items():
+        for key, (label, value) in running.weight_state(layer).items():
             weights.checked += 1
-            want = golden.weights.get(goldens.weight_key(source, key))
-            if want is None:
+            stored = golden.weights.get(goldens.weight_key(source, key))
+            if stored is None:
                 weights.mismatched.append(f"{sub_path}/{label}: not in the golden file")
-            elif goldens.digest(array) != want:
+            elif goldens.digest(value) != stored:
                 weights.mismatched.append(f"{sub_path}/{label}: differs from the parent's "
                                           "(SHA-256)")
     notices = []

@@ -94,7 +94,7 @@ def parent_function(model: Any, wanted: list[Key]) -> Any:
     signature = {name: tf.TensorSpec((None, *kt.shape[1:]), kt.dtype)
                  for name, kt in zip(names, top.inputs)}
 
-    @tf.function(input_signature=[signature], reduce_retracing=True)
+    @tf.function(input_signature=[signature], reduce_retracing=True, autograph=False)
     def probe(feed: dict[str, Any]) -> list[Any]:
         record = walk(model, feed)
         missing = [key for key in wanted if key not in record]
@@ -122,7 +122,7 @@ def model_function(model: Any) -> tuple[Any, list[Key]]:
     specs = [tf.TensorSpec((None, *kt.shape[1:]), kt.dtype) for kt in model.inputs]
     structure = model.input
 
-    @tf.function(input_signature=[specs], reduce_retracing=True)
+    @tf.function(input_signature=[specs], reduce_retracing=True, autograph=False)
     def infer(flat: list[Any]) -> Any:
         return keras.tree.flatten(model(keras.tree.pack_sequence_as(structure, flat),
                                         training=False))
@@ -130,7 +130,7 @@ def model_function(model: Any) -> tuple[Any, list[Key]]:
     def run(feed: dict[str, Any]) -> list[Any]:
         return [np.asarray(x) for x in infer([feed[name] for name in names])]
 
-    keys = []
+    keys: list[Key] = []
     for kt in model.outputs:
         op, node, index = private.history(kt)
         call = 0 if node.is_input else private.own_calls(graph, op).index(node)
