@@ -105,6 +105,7 @@ class OutputCheck:
     elements: int = 0
     nan: int = 0
     inf: int = 0
+    parent_nonfinite: int = 0  # NaN or Inf in the reference: equal there proves little
     problem: str = ""  # shape/dtype disagreement, if any
     first_failing_batch: int | None = None
     _abs: list[np.ndarray] = field(default_factory=list, repr=False)
@@ -134,6 +135,7 @@ class OutputCheck:
         a, b = got.astype(np.float64), want.astype(np.float64)
         self.nan += int(np.isnan(a).sum())
         self.inf += int(np.isinf(a).sum())
+        self.parent_nonfinite += int((~np.isfinite(b)).sum())
         diff = error(a, b)
         bad = diff > self.atol + self.rtol * np.abs(np.nan_to_num(b, nan=0.0, posinf=0.0,
                                                                    neginf=0.0))
@@ -179,7 +181,8 @@ class OutputCheck:
             "max_rel_error": finite(self.max_rel_error),
             "cosine_similarity": finite(self.cosine_similarity),
             "mismatched": self.mismatched, "elements": self.elements, "nan": self.nan,
-            "inf": self.inf, "problem": self.problem or None, "passed": self.passed,
+            "inf": self.inf, "parent_nonfinite": self.parent_nonfinite,
+            "problem": self.problem or None, "passed": self.passed,
         }
 
 

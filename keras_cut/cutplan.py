@@ -77,75 +77,15 @@ def plan_cut(flat: FlatGraph, output_specs: list[str], input_specs: list[str],
         raise UsageError("give at least one --output-layer or --input-layer")
     out_picks = [flat.resolve_outputs(s, "--output-layer") for s in output_specs]
     in_picks = [flat.resolve_outputs(s, "--input-layer") for s in input_specs]
-    in_nodes = [node for node, _ in in_picks]
     _no_repeats(flat, [node for node, _ in out_picks], "--output-layer")
-    _no_repeats(flat, in_nodes, "--input-layer")
-
-    outputs: list[tuple[FlatTensor, str]] = []
-    if out_picks:
-        for node, chosen in out_picks:  # `NAME[i]` keeps output i, a plain name all of them
-            labels = output_labels(flat, node)
-            outputs += [labels[i] for i in chosen]
-    else:
-        outputs = [output_labels(flat, t.node)[t.index] for t in flat.parent_outputs]
-
-    cut_inputs: dict[FlatTensor, str] = {}
-    pick_of: dict[FlatTensor, int] = {}  # which --input-layer named the tensor
-    for number, (node, chosen) in enumerate(in_picks):
-        labels = output_labels(flat, node)
-        for i in chosen:
-            cut_inputs.setdefault(*labels[i])
-            pick_of.setdefault(labels[i][0], number)
-
-    downstream = _downstream(flat, cut_inputs) if in_nodes else None
-    kept: set[FlatNode] = set()
-    found_inputs: dict[FlatTensor, str] = {}
-    parent_inputs = set(flat.parent_inputs)
-    stack = [t for t, _ in outputs]
+    _no_repeats(flat, [node for node, _ in in_picks], "--input-layer")
+    outputs = _chosen_outputs(flat, out_picks)
+    cut_inputs, pick_of = _chosen_inputs(flat, in_picks)
+    downstream = _downstream(flat, cut_inputs) if in_picks else None
     if downstream is not None:
-        for t, label in outputs:
-            if t not in cut_inputs and t.node not in downstream:
-                if not out_picks:  # the user gave no --output-layer: the model's outputs
-                    raise CutError(
-                        f"the model output {label!r} does not depend on "
-                        f"{_names('--input-layer', cut_inputs)}, so a head from there cannot "
-                        "compute it; add --output-layer for the outputs you want after the "
-                        "input layer"
-                    )
-                raise CutError(
-                    f"--output-layer {label!r} does not depend on "
-                    f"{_names('--input-layer', cut_inputs)}: it comes before the cut or sits on "
-                    "another branch; choose an output after the input layer"
-                )
-    seen: set[FlatTensor] = set()
-    while stack:
-        t = stack.pop()
-        if t in seen:
-            continue
-        seen.add(t)
-        if t in cut_inputs:
-            found_inputs[t] = CUT_INPUT
-        elif t in parent_inputs:
-            found_inputs[t] = PARENT_INPUT
-        elif downstream is not None and t.node not in downstream:
-            found_inputs[t] = CROSSING
-        else:
-            kept.add(t.node)
-            stack.extend(flat.inputs_of(t.node))
-
-    # an input layer named without [i] is used when any of its outputs is; its unused outputs
-    # are simply not inputs (an LSTM's states when only its sequence is read)
-    # (a nested model's outputs come from different inner layers: grouped by the name given)
-    used_picks = {pick_of[t] for t in found_inputs if t in pick_of}
-    for t in [t for t in cut_inputs if t not in found_inputs and pick_of[t] in used_picks]:
-        del cut_inputs[t]
-    unused = [label for t, label in cut_inputs.items() if t not in found_inputs]
-    if unused:
-        outs = ", ".join(repr(label) for _, label in outputs)
-        raise CutError(
-            f"--input-layer {unused[0]!r} is not on the way to the outputs ({outs}): it comes "
-            "after them or sits on another branch; drop it or choose another output"
-        )
+        _check_outputs_follow_inputs(outputs, cut_inputs, downstream, bool(out_picks))
+    kept, found_inputs = _walk_back(flat, outputs, cut_inputs, downstream)
+    _drop_unused_inputs(cut_inputs, found_inputs, pick_of, outputs)
     inputs = _order_inputs(flat, found_inputs, cut_inputs)
     if not kept and not whole:
         same = [label for t, label in outputs if t in cut_inputs]
@@ -164,6 +104,101 @@ def plan_cut(flat: FlatGraph, output_specs: list[str], input_specs: list[str],
     )
     _assign_names(plan)
     return plan
+
+
+Picks = list[tuple[FlatNode, list[int]]]  # each named call and which of its outputs
+
+
+def _chosen_outputs(flat: FlatGraph, out_picks: Picks) -> list[tuple[FlatTensor, str]]:
+    """The tensors the cut ends at: `NAME[i]` keeps output i, a plain name all of them; no
+    --output-layer, the model's outputs."""
+    if not out_picks:
+        return [output_labels(flat, t.node)[t.index] for t in flat.parent_outputs]
+    outputs: list[tuple[FlatTensor, str]] = []
+    for node, chosen in out_picks:
+        labels = output_labels(flat, node)
+        outputs += [labels[i] for i in chosen]
+    return outputs
+
+
+def _chosen_inputs(flat: FlatGraph, in_picks: Picks
+                   ) -> tuple[dict[FlatTensor, str], dict[FlatTensor, int]]:
+    """The tensors the cut starts at (with their labels), and which --input-layer named each."""
+    cut_inputs: dict[FlatTensor, str] = {}
+    pick_of: dict[FlatTensor, int] = {}
+    for number, (node, chosen) in enumerate(in_picks):
+        labels = output_labels(flat, node)
+        for i in chosen:
+            cut_inputs.setdefault(*labels[i])
+            pick_of.setdefault(labels[i][0], number)
+    return cut_inputs, pick_of
+
+
+def _check_outputs_follow_inputs(outputs: list[tuple[FlatTensor, str]],
+                                 cut_inputs: dict[FlatTensor, str], downstream: set[FlatNode],
+                                 named: bool) -> None:
+    """Every output of a head must depend on its input layers."""
+    for t, label in outputs:
+        if t in cut_inputs or t.node in downstream:
+            continue
+        if not named:  # the user gave no --output-layer: the model's outputs
+            raise CutError(
+                f"the model output {label!r} does not depend on "
+                f"{_names('--input-layer', cut_inputs)}, so a head from there cannot "
+                "compute it; add --output-layer for the outputs you want after the "
+                "input layer"
+            )
+        raise CutError(
+            f"--output-layer {label!r} does not depend on "
+            f"{_names('--input-layer', cut_inputs)}: it comes before the cut or sits on "
+            "another branch; choose an output after the input layer"
+        )
+
+
+def _walk_back(flat: FlatGraph, outputs: list[tuple[FlatTensor, str]],
+               cut_inputs: dict[FlatTensor, str], downstream: set[FlatNode] | None
+               ) -> tuple[set[FlatNode], dict[FlatTensor, str]]:
+    """From the outputs back to where the cut starts: the calls kept, and each tensor where
+    the walk stopped with its kind (a named input, a parent input, a crossing tensor)."""
+    kept: set[FlatNode] = set()
+    found: dict[FlatTensor, str] = {}
+    parent_inputs = set(flat.parent_inputs)
+    stack = [t for t, _ in outputs]
+    seen: set[FlatTensor] = set()
+    while stack:
+        t = stack.pop()
+        if t in seen:
+            continue
+        seen.add(t)
+        if t in cut_inputs:
+            found[t] = CUT_INPUT
+        elif t in parent_inputs:
+            found[t] = PARENT_INPUT
+        elif downstream is not None and t.node not in downstream:
+            found[t] = CROSSING
+        else:
+            kept.add(t.node)
+            stack.extend(flat.inputs_of(t.node))
+    return kept, found
+
+
+def _drop_unused_inputs(cut_inputs: dict[FlatTensor, str], found: dict[FlatTensor, str],
+                        pick_of: dict[FlatTensor, int],
+                        outputs: list[tuple[FlatTensor, str]]) -> None:
+    """An input layer named without [i] is used when any of its outputs is; its unused outputs
+    are simply not inputs (an LSTM's states when only its sequence is read; a nested model's
+    outputs come from different inner layers: grouped by the name given). A named input the
+    walk never reached is an error."""
+    used_picks = {pick_of[t] for t in found if t in pick_of}
+    for t in [t for t in cut_inputs if t not in found and pick_of[t] in used_picks]:
+        del cut_inputs[t]
+    unused = [label for t, label in cut_inputs.items() if t not in found]
+    if unused:
+        outs = ", ".join(repr(label) for _, label in outputs)
+        raise CutError(
+            f"--input-layer {unused[0]!r} is not on the way to the outputs ({outs}): it comes "
+            "after them or sits on another branch; drop it or choose another output"
+        )
 
 
 def _no_repeats(flat: FlatGraph, nodes: list[FlatNode], option: str) -> None:

@@ -163,14 +163,17 @@ def diff_models(a: str | Path, b: str | Path, structure_only: bool = False,
     file_b, graph_b = open_model(b, code, unsafe, "compare")
     pairs: list[Pair] = []
     changes: list[LayerChange] = []
+    # an absent field is the constructor's default, a null one None: the same only where two
+    # formats write defaults differently (a tf.keras 2 file and its Keras 3 conversion)
+    strict = (file_a.format, file_a.legacy) == (file_b.format, file_b.legacy)
     cut_from = _cut_map(Path(b), Path(a), graph_a)
     cut_into = _cut_map(Path(a), Path(b), graph_b) if cut_from is None else None
     if cut_from is not None:
-        back = _compare_cut(graph_a, graph_b, cut_from, changes, pairs, sub_is_b=True)
+        back = _compare_cut(graph_a, graph_b, cut_from, changes, pairs, strict, sub_is_b=True)
     elif cut_into is not None:
-        back = _compare_cut(graph_b, graph_a, cut_into, changes, pairs, sub_is_b=False)
+        back = _compare_cut(graph_b, graph_a, cut_into, changes, pairs, strict, sub_is_b=False)
     else:
-        back = _compare_level(graph_a, graph_b, changes, pairs)
+        back = _compare_level(graph_a, graph_b, changes, pairs, strict)
     report = DiffReport(
         a=_describe(file_a, graph_a), b=_describe(file_b, graph_b),
         endpoints=_endpoints(graph_a, graph_b, back),
@@ -206,7 +209,8 @@ def _describe(model_file: ModelFile, graph: LayerGraph) -> dict[str, Any]:
 # --- structure -------------------------------------------------------------------------------
 
 
-def _match(a: LayerGraph, b: LayerGraph) -> list[tuple[Layer | None, Layer | None]]:
+def _match(a: LayerGraph, b: LayerGraph, strict: bool
+           ) -> list[tuple[Layer | None, Layer | None]]:
     """Pairs (A layer, B layer), None on the side that lacks it: same name first; then, among
     the rest, the same class with the same config (a plain rename); then by graph order and
     class."""
@@ -215,7 +219,7 @@ def _match(a: LayerGraph, b: LayerGraph) -> list[tuple[Layer | None, Layer | Non
     renamed: dict[str, Layer] = {}
     for la in only_a:
         for lb in only_b:
-            if lb not in renamed.values() and _same_but_name(la, lb):
+            if lb not in renamed.values() and _same_but_name(la, lb, strict):
                 renamed[la.name] = lb
                 break
     rest_a = [la for la in only_a if la.name not in renamed]
@@ -234,9 +238,9 @@ def _match(a: LayerGraph, b: LayerGraph) -> list[tuple[Layer | None, Layer | Non
     return pairs
 
 
-def _same_but_name(la: Layer, lb: Layer) -> bool:
+def _same_but_name(la: Layer, lb: Layer, strict: bool) -> bool:
     return la.class_name == lb.class_name and la.submodel is None and lb.submodel is None \
-        and not _config_changes(la.config, lb.config) and \
+        and not _config_changes(la.config, lb.config, strict) and \
         [(w.name, w.shape) for w in la.weights] == [(w.name, w.shape) for w in lb.weights]
 
 
@@ -264,7 +268,7 @@ Pair = tuple[Layer, Layer, LayerChange]  # matched layers and the change entry t
 
 
 def _compare_cut(parent: LayerGraph, sub: LayerGraph, layer_map: dict[str, str],
-                 changes: list[LayerChange], pairs: list[Pair], sub_is_b: bool
+                 changes: list[LayerChange], pairs: list[Pair], strict: bool, sub_is_b: bool
                  ) -> dict[str, str]:
     """A cut against its parent: each submodel layer against the parent layer it was cut from
     (opened-up nested layers included); parent layers the cut does not keep are removed (added
@@ -285,7 +289,7 @@ def _compare_cut(parent: LayerGraph, sub: LayerGraph, layer_map: dict[str, str],
             kept.update(inner.path for _, inner, _ in source.submodel.walk())
         la, lb = (source, layer) if sub_is_b else (layer, source)
         back[lb.path] = la.path
-        _compare_pair(la, lb, la.path != lb.path, None, changes, pairs)
+        _compare_pair(la, lb, la.path != lb.path, None, changes, pairs, strict)
     around = {k.rsplit("/", i)[0] for k in kept for i in range(1, k.count("/") + 1)}
     for path, layer in by_path.items():
         outer = path.rsplit("/", 1)[0] if "/" in path else None
@@ -296,10 +300,10 @@ def _compare_cut(parent: LayerGraph, sub: LayerGraph, layer_map: dict[str, str],
 
 
 def _compare_level(a: LayerGraph, b: LayerGraph, changes: list[LayerChange],
-                   pairs: list[Pair]) -> dict[str, str]:
+                   pairs: list[Pair], strict: bool) -> dict[str, str]:
     """Compare one graph level (nested models recursively); returns B's layer name -> A's
     for each matched pair."""
-    matched = _match(a, b)
+    matched = _match(a, b, strict)
     back = {lb.name: la.name for la, lb in matched if la is not None and lb is not None}
     for la, lb in matched:
         if lb is None:
@@ -308,44 +312,65 @@ def _compare_level(a: LayerGraph, b: LayerGraph, changes: list[LayerChange],
         elif la is None:
             changes.append(LayerChange(lb.path, None, ADDED, lb.class_name))
         else:
-            _compare_pair(la, lb, la.name != lb.name, back, changes, pairs)
+            _compare_pair(la, lb, la.name != lb.name, back, changes, pairs, strict)
     return back
 
 
 def _compare_pair(la: Layer, lb: Layer, renamed: bool, back: dict[str, str] | None,
-                  changes: list[LayerChange], pairs: list[Pair]) -> None:
+                  changes: list[LayerChange], pairs: list[Pair], strict: bool) -> None:
     """One matched pair: class and where it comes from, inputs (when `back` maps B's names to
     A's) and call arguments, config; nested models are compared layer by layer."""
     change = LayerChange(la.path, lb.path if renamed else None, RENAMED if renamed else CHANGED,
                          la.class_name)
     if la.class_name != lb.class_name:
         change.new_class_name = lb.class_name
-    for key in ("module", "registered_name"):
-        old, new = la.raw.get(key), lb.raw.get(key)
-        if old != new and key in la.raw and key in lb.raw:  # some formats write neither
-            change.config.append(FieldChange(key, old, new, ChangeKind.SAFETY))
+    change.config += _origin_changes(la, lb)
     if back is not None:
         old, new = _connections(la), _connections(lb, back)
         if old != new:
             change.connections = (old, new)
     if back is not None or len(la.calls) == len(lb.calls):  # a cut may keep fewer calls
-        change.arguments = _argument_changes(la, lb)
+        change.arguments = _argument_changes(la, lb, strict)
     if la.submodel is None or lb.submodel is None:
-        change.config += _config_changes(la.config, lb.config)
+        change.config += _config_changes(la.config, lb.config, strict)
     else:
-        change.config += _config_changes(_model_fields(la.config), _model_fields(lb.config))
+        change.config += _config_changes(_model_fields(la.config), _model_fields(lb.config),
+                                         strict)
     changes.append(change)
     pairs.append((la, lb, change))
     if la.submodel is not None and lb.submodel is not None:
-        _compare_level(la.submodel, lb.submodel, changes, pairs)
+        _compare_level(la.submodel, lb.submodel, changes, pairs, strict)
 
 
-def _argument_changes(la: Layer, lb: Layer) -> list[FieldChange]:
+def _origin_changes(la: Layer, lb: Layer) -> list[FieldChange]:
+    """Where each layer's class comes from; whether Keras loads the entry as another entry's
+    object (`shared_object_id`); an inner name other than the layer's own."""
+    found = []
+    a = {k: la.raw[k] for k in ("module", "registered_name") if k in la.raw}
+    b = {k: lb.raw[k] for k in ("module", "registered_name") if k in lb.raw}
+    for key, old, new in loose_changes(a, b):  # fields only one format writes, as in configs
+        found.append(FieldChange(key, old, new, ChangeKind.SAFETY))
+    shared = ["shared_object_id" in layer.raw for layer in (la, lb)]
+    if shared[0] != shared[1]:
+        said = ["shared with another entry" if s else ABSENT_TEXT for s in shared]
+        found.append(FieldChange("shared_object_id", said[0], said[1]))
+    inner = [layer.config.get("name", layer.name) for layer in (la, lb)]
+    own = [inner[0] == la.name, inner[1] == lb.name]
+    if own != [True, True] and (own[0] != own[1] or inner[0] != inner[1]):
+        found.append(FieldChange("config.name (the name Keras builds the layer with)",
+                                 inner[0], inner[1]))
+    return found
+
+
+ABSENT_TEXT = "(absent)"
+
+
+def _argument_changes(la: Layer, lb: Layer, strict: bool) -> list[FieldChange]:
     """What each call passes besides its input tensors (`training=True`, a causal mask)."""
     found = []
     for i, (ca, cb) in enumerate(zip(la.calls, lb.calls)):
         old, new = call_arguments(ca.data), call_arguments(cb.data)
-        for key, x, y in loose_changes(old, new):
+        for key, x, y in loose_changes(old, new, strict):
             found.append(FieldChange(f"call {i}: {key}", x, y))
     return found
 
@@ -404,9 +429,10 @@ def _model_fields(config: dict[str, Any]) -> dict[str, Any]:
                                                           "output_layers")}
 
 
-def _config_changes(old: dict[str, Any], new: dict[str, Any]) -> list[FieldChange]:
+def _config_changes(old: dict[str, Any], new: dict[str, Any], strict: bool
+                    ) -> list[FieldChange]:
     changes = []
-    for key, o, n in loose_changes(old, new):
+    for key, o, n in loose_changes(old, new, strict):
         if key.split(".", 1)[0] in IGNORED_FIELDS:
             continue
         leaf = key.rsplit(".", 1)[-1]

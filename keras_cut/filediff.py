@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
+from .errors import ModelFileError
 from .jsonvalues import as_dict
 from .modelfile import ModelFile
 from .structure import loose_changes
@@ -58,7 +59,8 @@ def file_changes(a: ModelFile, b: ModelFile) -> list[FileChange]:
 
 def _model_fields(a: ModelFile, b: ModelFile) -> list[FileChange]:
     changes = []
-    for where, x, y in loose_changes(_model_form(a), _model_form(b)):
+    strict = (a.format, a.legacy) == (b.format, b.legacy)
+    for where, x, y in loose_changes(_model_form(a), _model_form(b), strict):
         kind = ChangeKind.METADATA if where.split(".")[0] in ("name", "compile_config") \
             else ChangeKind.SAFETY if where in ("module", "registered_name", "class_name") \
             else ChangeKind.BEHAVIOUR
@@ -108,24 +110,35 @@ def _metadata(a: ModelFile, b: ModelFile) -> list[FileChange]:
 def _members(a: ModelFile, b: ModelFile) -> list[FileChange]:
     """Zip members beyond the standard three: added, removed, or with other bytes."""
     old, new = _member_digests(a), _member_digests(b)
+    groups = tuple(f"assets/{g}/" for f in (a, b) for g in f.groups.values())
     changes = []
     for name in sorted(old.keys() | new.keys()):
         if old.get(name) == new.get(name):
             continue
-        kind = ChangeKind.METADATA if name == RECORD_MEMBER else ChangeKind.SAFETY
+        # a layer's asset (a vocabulary) is what it computes with; anything else a hiding place
+        kind = ChangeKind.METADATA if name == RECORD_MEMBER else \
+            ChangeKind.BEHAVIOUR if name.startswith(groups) else ChangeKind.SAFETY
         changes.append(FileChange(f"member {name}", _size(old.get(name)), _size(new.get(name)),
                                   kind))
     return changes
 
 
-def _member_digests(model_file: ModelFile) -> dict[str, tuple[int, int]]:
-    with zipfile.ZipFile(model_file.path) as zf:
-        return {info.filename: (info.file_size, info.CRC) for info in zf.infolist()
-                if info.filename not in STANDARD_MEMBERS}
+def _member_digests(model_file: ModelFile) -> dict[str, tuple[int, str]]:
+    """Size and SHA-256 of each member beyond the standard three (a CRC-32 can be forged)."""
+    import hashlib
+
+    try:
+        with zipfile.ZipFile(model_file.path) as zf:
+            return {info.filename: (info.file_size,
+                                    hashlib.sha256(zf.read(info.filename)).hexdigest())
+                    for info in zf.infolist() if info.filename not in STANDARD_MEMBERS}
+    except (OSError, zipfile.BadZipFile, EOFError, ValueError) as exc:
+        raise ModelFileError(f"{model_file.path}: a zip member cannot be read ({exc}); the "
+                             "file is damaged") from exc
 
 
-def _size(entry: tuple[int, int] | None) -> str | None:
-    return None if entry is None else f"{entry[0]:,} bytes (crc {entry[1]:08x})"
+def _size(entry: tuple[int, str] | None) -> str | None:
+    return None if entry is None else f"{entry[0]:,} bytes (sha256 {entry[1][:12]}…)"
 
 
 def _stray_arrays(a: ModelFile, b: ModelFile) -> list[FileChange]:

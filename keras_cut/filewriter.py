@@ -14,6 +14,7 @@ bit). Keras finds them by position, so the layout follows Keras' own loaders:
 from __future__ import annotations
 
 import json
+import zipfile
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -57,12 +58,16 @@ def _write_keras(parent: ModelFile, sub: Submodel, path: Path, record: dict[str,
 
     # The weights file is written in place and the zip built around it (ziparchive): its bytes
     # are written once, never copied into the archive.
+    moved: dict[str, str] = {}  # the parent's group of a kept layer -> the submodel's
     with parent.open_weights() as src, h5py.File(path, "w", userblock_size=USERBLOCK) as dst:
         layers = dst.create_group("layers")
         used: dict[str, int] = {}
         for layer in sub.layers:
             group = unique_name(snake_case(layer.class_name), used)
             _copy_keras_layer(parent, src, layers, group, layer)
+            source = parent.groups.get(layer.key) if layer.source is not None else None
+            if source is not None:
+                moved[source] = f"layers/{group}"
         dst.create_group("vars")
     metadata = {"keras_version": keras_version(parent),
                 "date_saved": datetime.now().strftime("%Y-%m-%d@%H:%M:%S")}
@@ -70,7 +75,36 @@ def _write_keras(parent: ModelFile, sub: Submodel, path: Path, record: dict[str,
         ("metadata.json", json.dumps(metadata).encode()),
         ("config.json", json.dumps(sub.config).encode()),
         ("keras_cut.json", json.dumps(record, indent=1).encode()),
+        *_kept_assets(parent, moved),
     ])
+
+
+def _kept_assets(parent: ModelFile, moved: dict[str, str]) -> list[tuple[str, bytes]]:
+    """The files Keras saved for the kept layers (`save_assets`: an adapted lookup's
+    vocabulary), under `assets/` + the layer's path in the weights, moved to its new path."""
+    if parent.format != "keras" or not moved:
+        return []
+    found = []
+    with zipfile.ZipFile(parent.source) as zf:
+        for info in zf.infolist():
+            parts = info.filename.split("/")
+            if parts[0] != "assets" or info.is_dir():
+                continue
+            inner = "/".join(parts[1:])
+            for old, new in moved.items():
+                if inner.startswith(old + "/"):
+                    found.append((f"assets/{new}/{inner[len(old) + 1:]}",
+                                  _read_asset(parent, zf, info.filename)))
+                    break
+    return found
+
+
+def _read_asset(parent: ModelFile, zf: zipfile.ZipFile, name: str) -> bytes:
+    try:
+        return zf.read(name)
+    except (OSError, zipfile.BadZipFile, EOFError, ValueError) as exc:
+        raise CutError(f"{parent.path}: the asset {name!r} cannot be read ({exc}); the file "
+                       "is damaged") from exc
 
 
 def _copy_keras_layer(parent: ModelFile, src: Any, layers: Any, group: str,

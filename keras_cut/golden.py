@@ -104,6 +104,8 @@ def read(path: Path) -> Golden:
                 raise _Bad(f"unexpected array {extra[0]!r}")
     except _Bad as exc:
         raise _bad(path, str(exc)) from exc
+    except RecursionError as exc:
+        raise _bad(path, "its document nests too deeply") from exc
     except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile, EOFError) as exc:
         why = " ".join(str(exc).split())[:200] or type(exc).__name__
         raise _bad(path, why) from exc

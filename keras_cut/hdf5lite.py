@@ -246,9 +246,18 @@ class _Reader:
             raise Unsupported("an object header other than version 1")
         messages, _, size = struct.unpack_from("<HII", head, 2)
         obj = _Object("other")
-        blocks, done = [(address + 16, size)], 0
-        seen: set[tuple[int, int]] = set()
         found: dict[int, bytes] = {}
+        if self._messages(address + 16, size, obj, found) != messages:
+            raise Unsupported("an object header whose message count is not its messages")
+        _describe(obj, found)
+        self.objects[address] = obj
+        return obj
+
+    def _messages(self, start: int, size: int, obj: _Object, found: dict[int, bytes]) -> int:
+        """Read every message of a header's chunks (following continuations); attributes go
+        to `obj`, the structural messages to `found`. Returns how many messages there were."""
+        blocks, done = [(start, size)], 0
+        seen: set[tuple[int, int]] = set()
         while blocks:
             start, length = blocks.pop(0)
             if (start, length) in seen or length > 1 << 24 or len(seen) > 64:
@@ -267,33 +276,21 @@ class _Reader:
                     raise Unsupported("a shared message")
                 if kind == CONTINUATION:
                     blocks.append(struct.unpack_from("<QQ", data))
-                elif kind == ATTRIBUTE:
-                    self._attribute(data, obj.attrs)
-                elif kind == ATTRIBUTE_INFO:
-                    _attribute_info(data)
-                elif kind in (SYMBOL_TABLE, DATASPACE, DATATYPE, LAYOUT):
-                    if kind in found:
-                        raise Unsupported(f"message type {kind} twice")
-                    found[kind] = data
-                elif kind not in IGNORED:  # external files, filters, links, anything newer
-                    raise Unsupported(f"message type {kind}")
-        if done != messages:
-            raise Unsupported("an object header whose message count is not its messages")
-        dataset_parts = {DATASPACE, DATATYPE, LAYOUT} & set(found)
-        if SYMBOL_TABLE in found:
-            if dataset_parts:
-                raise Unsupported("a group with dataset messages")
-            obj.kind = "group"
-            obj.btree, obj.heap = struct.unpack_from("<QQ", found[SYMBOL_TABLE])
-        elif dataset_parts:
-            if dataset_parts != {DATASPACE, DATATYPE, LAYOUT}:
-                raise Unsupported("a dataset without its dataspace, datatype or layout")
-            obj.kind = "dataset"
-            obj.shape = _dataspace(found[DATASPACE])
-            obj.dtype, obj.itemsize = _datatype(found[DATATYPE])
-            obj.stored, obj.address = _layout(found[LAYOUT])
-        self.objects[address] = obj
-        return obj
+                else:
+                    self._message(kind, data, obj, found)
+        return done
+
+    def _message(self, kind: int, data: bytes, obj: _Object, found: dict[int, bytes]) -> None:
+        if kind == ATTRIBUTE:
+            self._attribute(data, obj.attrs)
+        elif kind == ATTRIBUTE_INFO:
+            _attribute_info(data)
+        elif kind in (SYMBOL_TABLE, DATASPACE, DATATYPE, LAYOUT):
+            if kind in found:
+                raise Unsupported(f"message type {kind} twice")
+            found[kind] = data
+        elif kind not in IGNORED:  # external files, filters, links, anything newer
+            raise Unsupported(f"message type {kind}")
 
     def _dataset(self, path: str, obj: _Object) -> tuple[tuple[int, ...], str]:
         dtype = obj.dtype
@@ -439,3 +436,20 @@ def _attribute_info(data: bytes) -> None:
     heap = struct.unpack_from("<Q", data, at)[0]
     if heap != UNDEFINED:
         raise Unsupported("dense attribute storage")
+
+
+def _describe(obj: _Object, found: dict[int, bytes]) -> None:
+    """A group (symbol table) or a dataset (dataspace, datatype and layout), never both."""
+    dataset_parts = {DATASPACE, DATATYPE, LAYOUT} & set(found)
+    if SYMBOL_TABLE in found:
+        if dataset_parts:
+            raise Unsupported("a group with dataset messages")
+        obj.kind = "group"
+        obj.btree, obj.heap = struct.unpack_from("<QQ", found[SYMBOL_TABLE])
+    elif dataset_parts:
+        if dataset_parts != {DATASPACE, DATATYPE, LAYOUT}:
+            raise Unsupported("a dataset without its dataspace, datatype or layout")
+        obj.kind = "dataset"
+        obj.shape = _dataspace(found[DATASPACE])
+        obj.dtype, obj.itemsize = _datatype(found[DATATYPE])
+        obj.stored, obj.address = _layout(found[LAYOUT])

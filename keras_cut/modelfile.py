@@ -106,6 +106,31 @@ class ModelFile:
             with h5py.File(fh, "r") as h5:
                 yield h5
 
+    def layer_assets(self) -> dict[NestedKey, dict[str, str]]:
+        """The files Keras saved for each layer (`save_assets`, under `assets/` + the layer's
+        path in the weights: an adapted lookup's vocabulary), by name, with their SHA-256."""
+        if self.format != "keras" or not self.groups:
+            return {}
+        import hashlib
+
+        by_group = {group + "/": key for key, group in self.groups.items()}
+        found: dict[NestedKey, dict[str, str]] = {}
+        try:
+            with zipfile.ZipFile(self.source) as zf:
+                for info in zf.infolist():
+                    if not info.filename.startswith("assets/") or info.is_dir():
+                        continue
+                    inner = info.filename[len("assets/"):]
+                    owner = max((g for g in by_group if inner.startswith(g)), key=len,
+                                default=None)
+                    if owner is not None:
+                        digest = hashlib.sha256(zf.read(info.filename)).hexdigest()
+                        found.setdefault(by_group[owner], {})[inner[len(owner):]] = digest
+        except (OSError, zipfile.BadZipFile, EOFError, ValueError) as exc:
+            raise ModelFileError(f"{self.path}: its assets cannot be read ({exc}); the file "
+                                 "is damaged") from exc
+        return found
+
     def read_weight(self, h5: Any, entry: WeightEntry) -> Any:
         """The array behind `entry`, from an h5 opened with `open_weights`."""
         import numpy as np
@@ -358,7 +383,29 @@ def _parse_json(path: Path, what: str, raw: bytes | str) -> dict[str, Any]:
         raise ModelFileError(f"{path}: {what} is not valid JSON ({_short(exc)})") from exc
     if not isinstance(value, dict):
         raise ModelFileError(f"{path}: {what} is not a JSON object, so not a model config")
+    if json_depth(value) > MAX_CONFIG_DEPTH:
+        raise UnsafeModelError(f"{path}: {what} nests deeper than {MAX_CONFIG_DEPTH} levels, "
+                               "deeper than any model config; refusing it")
     return value
+
+
+# Keras configs nest a few dozen levels (models in models, wrappers, serialized objects); the
+# code that reads them recurses, so deeper ones are refused up front
+MAX_CONFIG_DEPTH = 256
+
+
+def json_depth(value: Any) -> int:
+    """How deeply a JSON value nests (iteratively: a hostile value must not exhaust the
+    stack)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+    return deepest
 
 
 def _check_model_config(path: Path, config: dict[str, Any]) -> dict[str, Any]:
@@ -580,64 +627,73 @@ def _index_keras_weights(
     """Map `.keras` weight groups (named by class, `dense_1`) to layers (named by name).
 
     `scanned` (an hdf5lite.Index) holds every group's path and a vars group's saved layer
-    name: looking a path up in HDF5 costs ~20 µs."""
-    entries: DatasetIndex = scanned.datasets
-    h5_groups: set[str] = scanned.groups
-    children: dict[str, list[str]] = {}
-    for group in h5_groups:
-        parent, _, leaf = group.rpartition("/")
-        children.setdefault(parent, []).append(leaf)
-    index: dict[NestedKey, list[WeightEntry]] = {}
-    groups: dict[NestedKey, str] = {}
-    claimed: set[str] = set()
-    ordered = sorted(entries)
+    name: looking a path up in HDF5 costs ~20 µs. Returns the arrays per layer, the arrays
+    no layer accounts for, and each layer's group."""
+    index = _KerasWeightIndex(scanned)
+    index.walk(config, "", ())
+    # Keras saves a compiled model's optimizer beside it: training state, read only to resume
+    index.claimed.update(p for p in index.entries if p.startswith(TRAINING_STATE))
+    stray = sorted(set(index.entries) - index.claimed)
+    return index.index, stray, index.groups
 
-    def claim(prefix: str, key: NestedKey, skip_layers: bool) -> None:
+
+class _KerasWeightIndex:
+    def __init__(self, scanned: Any):
+        self.scanned = scanned
+        self.entries: DatasetIndex = scanned.datasets
+        self.h5_groups: set[str] = scanned.groups
+        self.children: dict[str, list[str]] = {}
+        for group in self.h5_groups:
+            parent, _, leaf = group.rpartition("/")
+            self.children.setdefault(parent, []).append(leaf)
+        self.index: dict[NestedKey, list[WeightEntry]] = {}
+        self.groups: dict[NestedKey, str] = {}
+        self.claimed: set[str] = set()
+        self.ordered = sorted(self.entries)
+
+    def claim(self, prefix: str, key: NestedKey, own_vars: bool) -> None:
+        """The arrays under `prefix` for the layer `key` (a model's: only its own `vars/`)."""
         found = []
-        for i in range(bisect.bisect_left(ordered, prefix), len(ordered)):
-            full = ordered[i]  # sorted, so the paths under prefix come together
+        for i in range(bisect.bisect_left(self.ordered, prefix), len(self.ordered)):
+            full = self.ordered[i]  # sorted, so the paths under prefix come together
             if not full.startswith(prefix):
                 break
-            if full in claimed:
-                continue
-            shape, dtype = entries[full]
-            rest = full[len(prefix) :]
-            if skip_layers and not rest.startswith("vars/"):
+            rest = full[len(prefix):]
+            if full in self.claimed or (own_vars and not rest.startswith("vars/")):
                 continue  # a model's own arrays are its `vars`; its layers are claimed apart
+            shape, dtype = self.entries[full]
             found.append(WeightEntry(rest, shape, dtype, full))
         found.sort(key=lambda e: _storage_order(e.name))
-        for entry in found:
-            claimed.add(entry.h5_path)
+        self.claimed.update(entry.h5_path for entry in found)
         if found:
-            index[key] = found
+            self.index[key] = found
 
-    def walk(model_config: dict[str, Any], group_path: str, key: NestedKey) -> None:
-        claim(group_path, key, skip_layers=True)  # the model's own variables, if any
-        used: dict[str, int] = {}
+    def saved_names(self, group_path: str) -> dict[str, str]:
+        """Layer name -> its group, where the group's `vars` records the name."""
         by_attr = {}
-        if group_path + "layers" in h5_groups:
-            for gname in sorted(children.get(group_path + "layers", [])):
-                saved_name = scanned.attrs.get(f"{group_path}layers/{gname}/vars", {}).get(
-                    "name")
+        if group_path + "layers" in self.h5_groups:
+            for gname in sorted(self.children.get(group_path + "layers", [])):
+                saved_name = self.scanned.attrs.get(f"{group_path}layers/{gname}/vars",
+                                                    {}).get("name")
                 if saved_name is not None:
                     by_attr[saved_name] = gname
+        return by_attr
+
+    def walk(self, model_config: dict[str, Any], group_path: str, key: NestedKey) -> None:
+        self.claim(group_path, key, own_vars=True)  # the model's own variables, if any
+        used: dict[str, int] = {}
+        by_attr = self.saved_names(group_path)
         for layer in saved_layers(model_config):
             expected = unique_name(snake_case(str(layer.get("class_name", ""))), used)
             name = layer_name(layer)
             gname = by_attr.get(name, expected)
             child_path = f"{group_path}layers/{gname}/"
-            if child_path.rstrip("/") in h5_groups:
-                groups[key + (name,)] = child_path.rstrip("/")
+            if child_path.rstrip("/") in self.h5_groups:
+                self.groups[key + (name,)] = child_path.rstrip("/")
             if is_model_config(layer):
-                walk(layer, child_path, key + (name,))
+                self.walk(layer, child_path, key + (name,))
             else:
-                claim(child_path, key + (name,), skip_layers=False)
-
-    walk(config, "", ())
-    # Keras saves a compiled model's optimizer beside it: training state, read only to resume
-    claimed.update(p for p in entries if p.startswith(TRAINING_STATE))
-    stray = sorted(set(entries) - claimed)
-    return index, stray, groups
+                self.claim(child_path, key + (name,), own_vars=False)
 
 
 def _index_h5_weights(

@@ -591,7 +591,8 @@ def render_verify(report: VerifyReport, console: Console) -> None:
 
 
 def render_diff(report: DiffReport, console: Console) -> None:
-    """Changed lines only, grouped: endpoints, then layers, then totals and one summary line."""
+    """Changed lines only, grouped: endpoints, the rest of the file, then layers, then totals
+    and one summary line."""
     for side, info in (("A", report.a), ("B", report.b)):
         fmt = "tf.keras 2 .h5" if info["legacy"] else f".{info['format']}"
         console.print(Text(f"{side}: {info['file']} ({fmt}, Keras "
@@ -606,47 +607,52 @@ def render_diff(report: DiffReport, console: Console) -> None:
         console.print(Text("File:", style="bold"))
         for f in report.files:
             old, new = ("(none)" if v is None else _value(v) for v in (f.old, f.new))
-            console.print(Text(f"  {f.what}: {old} -> {new}"
-                               f"{_kind_tag(f.kind, report.ignore)}"))
+            console.print(Text(f"  {f.what}: {old} -> {new}{_kind_tag(f.kind, report.ignore)}"))
     if report.layers:
         console.print(Text("Layers:", style="bold"))
-    marks = {"added": ("+", "green"), "removed": ("-", "red"), "renamed": ("~", "yellow"),
-             "changed": ("~", "yellow")}
     for c in report.layers:
-        mark, style = marks[c.status]
-        name = f"{c.path} -> {c.new_path}" if c.new_path else c.path
-        kind = f"{c.class_name} -> {c.new_class_name}" if c.new_class_name else c.class_name
-        status = f"  {c.status}" if c.status != "changed" else ""
-        console.print(Text(f"  {mark} {name} ({kind}){status}", style=style))
-        if c.connections:
-            console.print(Text(f"      inputs: {c.connections[0]} -> {c.connections[1]}"))
-        for field_change in c.config + c.arguments:
-            console.print(Text(f"      {field_change.field}: {_value(field_change.old)} -> "
-                               f"{_value(field_change.new)}"
-                               f"{_kind_tag(field_change.kind, report.ignore)}"))
-        for w in c.weights:
-            console.print(Text(f"      {_weight_line(w)}{_kind_tag(w.kind, report.ignore)}"))
+        _render_layer_change(c, report.ignore, console)
     console.print(Text(_totals_line(report)))
+    console.print(_diff_verdict(report))
+
+
+DIFF_MARKS = {"added": ("+", "green"), "removed": ("-", "red"), "renamed": ("~", "yellow"),
+              "changed": ("~", "yellow")}
+
+
+def _render_layer_change(c: Any, ignore: Any, console: Console) -> None:
+    mark, style = DIFF_MARKS[c.status]
+    name = f"{c.path} -> {c.new_path}" if c.new_path else c.path
+    kind = f"{c.class_name} -> {c.new_class_name}" if c.new_class_name else c.class_name
+    status = f"  {c.status}" if c.status != "changed" else ""
+    console.print(Text(f"  {mark} {name} ({kind}){status}", style=style))
+    if c.connections:
+        console.print(Text(f"      inputs: {c.connections[0]} -> {c.connections[1]}"))
+    for field_change in c.config + c.arguments:
+        console.print(Text(f"      {field_change.field}: {_value(field_change.old)} -> "
+                           f"{_value(field_change.new)}{_kind_tag(field_change.kind, ignore)}"))
+    for w in c.weights:
+        console.print(Text(f"      {_weight_line(w)}{_kind_tag(w.kind, ignore)}"))
+
+
+def _diff_verdict(report: DiffReport) -> Text:
     s = report.summary
     parts = [f"{s[k]} {k}" for k in ("added", "removed", "renamed", "changed") if s[k]]
-    if s["arrays_differ"]:
-        parts.append(f"{s['arrays_differ']} array(s) differ")
-    if s["endpoints_changed"]:
-        parts.append(f"{s['endpoints_changed']} input/output change(s)")
-    if s["file_changes"]:
-        parts.append(f"{s['file_changes']} other file change(s)")
+    counted = (("arrays_differ", "array(s) differ"),
+               ("endpoints_changed", "input/output change(s)"),
+               ("file_changes", "other file change(s)"))
+    parts += [f"{s[key]} {what}" for key, what in counted if s[key]]
     if report.ignore:
         parts.append(f"ignoring {', '.join(sorted(str(k) for k in report.ignore))}")
     checked = "structure only" if report.structure_only else \
         f"{report.arrays_compared} arrays compared" + \
         (f", atol {report.atol:g}" if report.atol else "")
     if report.identical and parts:
-        console.print(Text(f"IDENTICAL except what is ignored: {', '.join(parts)} ({checked})",
-                           style="green"))
-    elif report.identical:
-        console.print(Text(f"IDENTICAL ({checked})", style="green"))
-    else:
-        console.print(Text(f"DIFFERENT: {', '.join(parts)} ({checked})", style="bold red"))
+        return Text(f"IDENTICAL except what is ignored: {', '.join(parts)} ({checked})",
+                    style="green")
+    if report.identical:
+        return Text(f"IDENTICAL ({checked})", style="green")
+    return Text(f"DIFFERENT: {', '.join(parts)} ({checked})", style="bold red")
 
 
 def _value(value: Any) -> str:

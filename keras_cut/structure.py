@@ -27,6 +27,7 @@ from typing import Any
 from .flatgraph import FlatGraph, FlatTensor
 from .graph import parse_history
 from .known_layers import is_training_only
+from .packages import is_keras_module
 from .provenance import tensor_json
 
 TENSOR = "<tensor>"  # where a call passes a tensor (wiring is compared apart)
@@ -78,11 +79,12 @@ class ParentStructure:
     calls: dict[str, list[ParentCall]]
     inputs: list[dict[str, Any]]  # {"tensor": key, "shape": [...] | None, "dtype": str | None}
     outputs: list[str]
+    assets: dict[str, dict[str, str]]  # layer path -> {file name: SHA-256} (`save_assets`)
 
     def to_dict(self) -> dict[str, Any]:
         return {"layers": self.layers,
                 "calls": {p: [c.to_dict() for c in calls] for p, calls in self.calls.items()},
-                "inputs": self.inputs, "outputs": self.outputs}
+                "inputs": self.inputs, "outputs": self.outputs, "assets": self.assets}
 
     @classmethod
     def from_dict(cls, value: Any) -> ParentStructure:
@@ -93,8 +95,7 @@ class ParentStructure:
         inputs, outputs = value.get("inputs"), value.get("outputs")
         if not isinstance(layers, dict) or not isinstance(calls, dict):
             raise ValueError("structure.layers/calls are not objects")
-        if not isinstance(inputs, list) or not all(
-                isinstance(i, dict) and isinstance(i.get("tensor"), str) for i in inputs):
+        if not isinstance(inputs, list) or not all(_input_spec(i) for i in inputs):
             raise ValueError("structure.inputs is malformed")
         if not isinstance(outputs, list) or not all(isinstance(o, str) for o in outputs):
             raise ValueError("structure.outputs is malformed")
@@ -103,7 +104,23 @@ class ParentStructure:
             if not isinstance(entries, list):
                 raise ValueError(f"structure.calls[{path!r}] is not a list")
             table[str(path)] = [_parent_call(e) for e in entries]
-        return cls(dict(layers), table, inputs, outputs)
+        assets = value.get("assets")
+        if not isinstance(assets, dict) or not all(
+                isinstance(files, dict) and all(isinstance(k, str) and isinstance(v, str)
+                                                for k, v in files.items())
+                for files in assets.values()):
+            raise ValueError("structure.assets is malformed")
+        return cls(dict(layers), table, inputs, outputs, assets)
+
+
+def _input_spec(value: Any) -> bool:
+    """{"tensor": key, "shape": [dims] | None, "dtype": str | None}, dims ints >= 0 or None."""
+    if not isinstance(value, dict) or not isinstance(value.get("tensor"), str):
+        return False
+    shape, dtype = value.get("shape"), value.get("dtype")
+    dims_ok = shape is None or isinstance(shape, list) and all(
+        d is None or isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)
+    return dims_ok and (dtype is None or isinstance(dtype, str))
 
 
 def _parent_call(entry: Any) -> ParentCall:
@@ -124,8 +141,10 @@ def tensor_key(t: FlatTensor) -> str:
 
 
 def parent_structure(parent: FlatGraph, paths: set[str], inputs: list[FlatTensor],
-                     outputs: list[FlatTensor]) -> ParentStructure:
-    """The parent's layers at `paths` (the ones a submodel keeps) and all their calls."""
+                     outputs: list[FlatTensor], assets: dict[str, dict[str, str]]
+                     ) -> ParentStructure:
+    """The parent's layers at `paths` (the ones a submodel keeps), all their calls and their
+    assets (`assets`: the parent's, by layer path)."""
     layers = {}
     for _, layer, _ in parent.top.walk():
         if layer.path in paths:
@@ -142,19 +161,22 @@ def parent_structure(parent: FlatGraph, paths: set[str], inputs: list[FlatTensor
     for t in inputs:
         shape, dtype = parent.shape_dtype(t)
         specs.append({"tensor": tensor_key(t), "shape": _dims(shape), "dtype": dtype})
-    return ParentStructure(layers, calls, specs, [tensor_key(t) for t in outputs])
+    return ParentStructure(layers, calls, specs, [tensor_key(t) for t in outputs],
+                           {p: files for p, files in assets.items() if p in paths})
 
 
 # --- the check ---------------------------------------------------------------------------------
 
 
 def check_structure(sub: FlatGraph, parent_path: Any, parent: ParentStructure, frozen: bool,
-                    against: str = "parent") -> ConfigCheck:
-    """Every submodel layer, call and input against the parent's. `parent_path(sub_path)`
-    gives the parent layer path a submodel layer stands for (None: none)."""
+                    assets: dict[str, dict[str, str]], against: str = "parent") -> ConfigCheck:
+    """Every submodel layer (with its `assets`, by layer path), call and input against the
+    parent's. `parent_path(sub_path)` gives the parent layer path a submodel layer stands for
+    (None: none)."""
     check = ConfigCheck(against=against)
     _check_inputs(sub, parent, check)
     _check_layers(sub, parent_path, parent, frozen, check)
+    _check_assets(assets, parent_path, parent, check)
     _check_calls(sub, parent_path, parent, check)
     return check
 
@@ -199,6 +221,24 @@ def _check_layers(sub: FlatGraph, parent_path: Any, parent: ParentStructure, fro
                 check.training_only.append(line)
             else:
                 check.mismatched.append(line)
+
+
+def _check_assets(assets: dict[str, dict[str, str]], parent_path: Any,
+                  parent: ParentStructure, check: ConfigCheck) -> None:
+    """The files each layer loads its state from (a vocabulary) must be the parent layer's."""
+    mapped = {parent_path(path): (path, files) for path, files in assets.items()}
+    for source in sorted(set(parent.assets) | {p for p in mapped if p is not None}):
+        path, mine = mapped.get(source, (source, {}))
+        theirs = parent.assets.get(source, {})
+        for name in sorted(set(mine) | set(theirs)):
+            if name not in theirs:
+                check.mismatched.append(f"{path}: asset {name!r} is not the {check.against}'s")
+            elif name not in mine:
+                check.mismatched.append(f"{path}: asset {name!r} of the {check.against} is "
+                                        "missing")
+            elif mine[name] != theirs[name]:
+                check.mismatched.append(f"{path}: asset {name!r} differs from the "
+                                        f"{check.against}'s (SHA-256)")
 
 
 def _check_calls(sub: FlatGraph, parent_path: Any, parent: ParentStructure,
@@ -261,6 +301,8 @@ def layer_form(raw: dict[str, Any]) -> dict[str, Any]:
     """A serialized layer without what a cut may change: its name and its calls (compared as
     calls); a nested model without its layers (compared one by one); in `canonical` spelling."""
     form = canonical({k: v for k, v in raw.items() if k not in ("name", "inbound_nodes")})
+    if "shared_object_id" in raw:  # Keras loads every entry with this id as one object
+        form["shared_object_id"] = "(shared with another entry)"
     inner = form.get("config")
     if isinstance(inner, dict):
         inner.pop("name", None)
@@ -273,21 +315,25 @@ def layer_form(raw: dict[str, Any]) -> dict[str, Any]:
 # difference only where both sides have them
 FORMAT_FIELDS = ("module", "registered_name", "build_config")
 DTYPE_POLICIES = ("DTypePolicy", "Policy", "FloatDTypePolicy")
+ACTIVATIONS = ("keras.activations", "keras.src.activations", "keras.src.activations.activations")
 
 
 def canonical(value: Any) -> Any:
     """One spelling for what Keras writes in several ways, everything else as it is: a dtype
-    policy object is its name, a serialized Keras function (`{"class_name": "function",
-    "config": "relu"}`) its name, and the ids Keras numbers shared objects with
-    (`shared_object_id`, which depend on the order of saving) are dropped."""
+    policy object is its name, a serialized activation (`{"class_name": "function",
+    "config": "relu", "module": "keras.activations"}`) its name, and the ids Keras numbers
+    shared objects inside a config with (`shared_object_id`, which depend on the order of
+    saving; a shared dtype policy or initializer computes nothing) are dropped. A layer entry's
+    own `shared_object_id` is kept by `layer_form`: it makes Keras load two entries as one
+    layer."""
     if isinstance(value, dict):
         inner = value.get("config")
         if value.get("class_name") in DTYPE_POLICIES and isinstance(inner, dict) and \
                 isinstance(inner.get("name"), str):
             return inner["name"]
         if value.get("class_name") == "function" and isinstance(inner, str) and \
-                str(value.get("module", "keras")).split(".")[0] == "keras":
-            return inner
+                value.get("module", ACTIVATIONS[0]) in ACTIVATIONS:
+            return inner  # what the name alone resolves to (keras.activations.get)
         return {k: canonical(v) for k, v in value.items() if k != "shared_object_id"}
     if isinstance(value, (list, tuple)):
         return [canonical(v) for v in value]
@@ -295,10 +341,14 @@ def canonical(value: Any) -> Any:
 
 
 def align_formats(a: Any, b: Any) -> None:
-    """Drop, from both values in place, the FORMAT_FIELDS that only one side writes."""
+    """Drop, from both values in place, the FORMAT_FIELDS that only one side writes, where
+    the side that writes them says what the other side's absence means: a Keras class
+    (`module` keras.*, `registered_name` null or the class name). A custom class whose
+    origin one side leaves out resolves to another class: that difference stays."""
     if isinstance(a, dict) and isinstance(b, dict):
         for key in FORMAT_FIELDS:
-            if (key in a) != (key in b):
+            if (key in a) != (key in b) and (key == "build_config" or (
+                    _default_origin(a) and _default_origin(b))):
                 a.pop(key, None)
                 b.pop(key, None)
         for key in a.keys() & b.keys():
@@ -306,6 +356,13 @@ def align_formats(a: Any, b: Any) -> None:
     elif isinstance(a, list) and isinstance(b, list):
         for x, y in zip(a, b):
             align_formats(x, y)
+
+
+def _default_origin(value: dict[str, Any]) -> bool:
+    """Whether a serialized object names no origin beyond what its class name gives."""
+    module, registered = value.get("module"), value.get("registered_name")
+    return (module is None or (isinstance(module, str) and is_keras_module(module))) and \
+        registered in (None, value.get("class_name"))
 
 
 def call_arguments(data: Any) -> Any:
@@ -368,21 +425,23 @@ ABSENT = "(absent)"
 ALIASES = {"batch_input_shape": "batch_shape"}  # tf.keras 2 spelling -> Keras 3's
 
 
-def loose_changes(old: Any, new: Any) -> list[tuple[str, Any, Any]]:
+def loose_changes(old: Any, new: Any, strict: bool = True) -> list[tuple[str, Any, Any]]:
     """(dotted field, old, new) for each leaf that differs, as `diff` compares configs: in one
     spelling (`canonical`, tf.keras 2's `batch_input_shape` is `batch_shape`), lists shown
-    whole, an absent field the same as a null or empty one (Keras' default), a field only one
-    file format writes no difference."""
+    whole, an empty object the same as an absent one, a field only one file format writes no
+    difference. An absent field (the constructor's default) and a null one differ unless
+    not `strict` (files of two formats, which write defaults differently)."""
     a, b = _aliased(canonical(old)), _aliased(canonical(new))
     align_formats(a, b)
     flat_a, flat_b = dict(flatten(a, lists=False)), dict(flatten(b, lists=False))
     changes = []
     for key in list(flat_a) + [k for k in flat_b if k not in flat_a]:
-        o, n = flat_a.get(key), flat_b.get(key)
-        if o in (None, {}) and n in (None, {}):
+        o, n = flat_a.get(key, ABSENT), flat_b.get(key, ABSENT)
+        if o in (ABSENT, {}) and n in (ABSENT, {}) or \
+                not strict and o in (None, ABSENT, {}) and n in (None, ABSENT, {}):
             continue
         if o != n or type(o) is not type(n):
-            changes.append((key, flat_a.get(key, ABSENT), flat_b.get(key, ABSENT)))
+            changes.append((key, o, n))
     return changes
 
 

@@ -26,7 +26,9 @@ from .correspondence import Correspondence, correspond, endpoint_names, match_ca
 from .errors import KerasCutError, LoadError, RunError, UsageError
 from .feeds import parent_data
 from .flatgraph import FlatGraph, FlatTensor
+from .graph import LayerGraph
 from .inspection import open_model
+from .modelfile import ModelFile
 from .safety import check_loadable, find_hazards
 from .structure import ConfigCheck, ParentStructure, check_structure, parent_structure
 from .writing import atomic_output, check_output
@@ -134,16 +136,9 @@ def verify_models(
     set the global tolerance, NAME=V one output's); what is not given comes from the defaults
     or from the golden file."""
     say = progress or (lambda _msg: None)
-    if samples <= 0:
-        raise UsageError(f"--samples must be at least 1 (got {samples})")
-    if batch_size <= 0:
-        raise UsageError(f"--batch-size must be at least 1 (got {batch_size})")
     parent, submodel = Path(parent), Path(submodel)
     is_golden = parent.suffix.lower() == ".npz"  # a model file is never an .npz
-    if is_golden and save_golden is not None:
-        raise UsageError("--save-golden needs the parent model, not a golden file")
-    if is_golden and inputs is not None:
-        raise UsageError("--inputs: a golden file carries its own inputs")
+    _check_options(samples, batch_size, seed, is_golden, save_golden, inputs)
     golden = goldens.read(parent) if is_golden else None
     tol = Tolerances.parse(_options(atol), _options(rtol),
                            golden.tolerances if golden else None)
@@ -155,7 +150,8 @@ def verify_models(
     if golden is not None:
         check_loadable(submodel, find_hazards(sub_file, sub_graph), unsafe, bool(custom_objects))
         return _verify_golden(parent, golden, submodel, sub_flat, tol, batch_size, unsafe,
-                              custom_objects, say, submodel_label)
+                              custom_objects, say, submodel_label,
+                              assets_by_path(sub_file, sub_graph))
 
     parent_file, parent_graph = open_model(parent, custom_objects, unsafe, "verify against")
     for path, model_file, graph in ((parent, parent_file, parent_graph),
@@ -166,8 +162,10 @@ def verify_models(
     links = correspond(flat, sub_flat, record, submodel)
     structure = parent_structure(flat, _kept_paths(sub_flat, links.parent_path),
                                  [link.parent for link in links.inputs],
-                                 [link.parent for link in links.outputs])
-    configs = check_structure(sub_flat, links.parent_path, structure, _frozen(record))
+                                 [link.parent for link in links.outputs],
+                                 assets_by_path(parent_file, parent_graph))
+    configs = check_structure(sub_flat, links.parent_path, structure, _frozen(record),
+                              assets_by_path(sub_file, sub_graph))
     tol.check_names([link.name for link in links.outputs],
                     [link.source for link in links.outputs])
     notices: list[str] = []
@@ -179,42 +177,26 @@ def verify_models(
     custom = loading.load_custom_objects(custom_objects)
     say(f"loading {parent}")
     parent_model, load_note = loading.load_parent(parent_file, unsafe, custom)
-    if load_note:
-        notices.append(load_note)
+    notices += [load_note] if load_note else []
     say(f"loading {submodel_label or submodel}")
-    try:
-        sub_model, load_note = loading.load_parent(sub_file, unsafe, custom)
-    except LoadError as exc:  # `cut --verify` checks a temporary file: name the user's
-        if submodel_label is None:
-            raise
-        raise LoadError(str(exc).replace(str(submodel), submodel_label)) from exc
-    if load_note:
-        notices.append(load_note)
+    sub_model = _load_submodel(loading, sub_file, unsafe, custom, submodel, submodel_label,
+                               notices)
     wanted = [_key(link.parent) for link in links.inputs + links.outputs]
-    run_parent = running.parent_function(parent_model, wanted)
-    run_sub, positions = _submodel_function(running, sub_model, links, submodel)
-    checks = [OutputCheck(link.name, link.source, *tol.for_output(link.name, link.source))
-              for link in links.outputs]
-    kept_inputs, kept_outputs = [], []
-    first_failure: tuple[int, dict[str, Any], dict[str, Any]] | None = None
-    for number, start in enumerate(range(0, samples, batch_size), 1):
-        say(f"batch {number} of {math.ceil(samples / batch_size)}")
-        batch = {name: array[start:start + batch_size] for name, array in data.items()}
-        reference = _run(parent, run_parent, batch, inputs)
-        feed = {link.layer: value for link, value in zip(links.inputs, reference)}
-        got = _run(Path(submodel_label or submodel), run_sub, feed, inputs)
-        for i, check in enumerate(checks):
-            check.add(got[positions[i]], reference[len(links.inputs) + i], number)
-        if first_failure is None and not all(c.passed for c in checks):
-            first_failure = (number, batch, feed)
-        if golden_path is not None:
-            kept_inputs.append(reference[:len(links.inputs)])
-            kept_outputs.append(reference[len(links.inputs):])
-    for check in checks:
-        check.finish()
+    batches = _Batches(
+        parent=running.parent_function(parent_model, wanted),
+        sub=_submodel_function(running, sub_model, links, submodel), links=links,
+        checks=[OutputCheck(link.name, link.source, *tol.for_output(link.name, link.source))
+                for link in links.outputs], keep=golden_path is not None)
+    batches.run(data, batch_size, parent, Path(submodel_label or submodel), inputs, say)
+    checks, first_failure = batches.checks, batches.first_failure
+    notices += [f"{c.parent_nonfinite:,} of {c.elements:,} values of the parent's {c.name!r} "
+                "are NaN or infinite on these inputs: the submodel matches them only by giving "
+                "the same, which proves little; give other data" for c in checks
+                if c.parent_nonfinite]
     say("comparing weights")
     hashes: dict[str, str] | None = {} if golden_path is not None else None
     weights = _compare_weights(running, parent_model, sub_model, links, hashes)
+    weights.mismatched += _layers_not_loaded(running, sub_model, sub_graph)
     divergence = None
     if first_failure is not None:
         say(f"looking for the first diverging layer (batch {first_failure[0]})")
@@ -229,9 +211,94 @@ def verify_models(
         divergence=divergence,
     )
     if golden_path is not None:
-        _save_golden(golden_path, report, links, kept_inputs, kept_outputs, parent, hashes or {},
-                     tol, structure)
+        _save_golden(golden_path, report, links, batches.kept_inputs, batches.kept_outputs,
+                     parent, hashes or {}, tol, structure)
     return report
+
+
+def _check_options(samples: int, batch_size: int, seed: int, is_golden: bool,
+                   save_golden: Any, inputs: Any) -> None:
+    if seed < 0:
+        raise UsageError(f"--seed must be 0 or more (got {seed})")
+    if samples <= 0:
+        raise UsageError(f"--samples must be at least 1 (got {samples})")
+    if batch_size <= 0:
+        raise UsageError(f"--batch-size must be at least 1 (got {batch_size})")
+    if is_golden and save_golden is not None:
+        raise UsageError("--save-golden needs the parent model, not a golden file")
+    if is_golden and inputs is not None:
+        raise UsageError("--inputs: a golden file carries its own inputs")
+
+
+def _load_submodel(loading: Any, sub_file: Any, unsafe: bool, custom: Any, submodel: Path,
+                   label: str | None, notices: list[str]) -> Any:
+    """Keras' load of the submodel; `cut --verify` checks a temporary file, so an error names
+    the user's output (`label`) instead."""
+    try:
+        sub_model, note = loading.load_parent(sub_file, unsafe, custom)
+    except LoadError as exc:
+        if label is None:
+            raise
+        raise LoadError(str(exc).replace(str(submodel), label)) from exc
+    notices += [note] if note else []
+    return sub_model
+
+
+Failure = tuple[int, dict[str, Any], dict[str, Any]]  # batch number, parent feed, sub feed
+
+
+@dataclass
+class _Batches:
+    """Both models run batch by batch: the parent's activations at the submodel's inputs feed
+    the submodel, its activations at the outputs are the reference."""
+
+    parent: Any  # feed by parent input name -> activations at the linked tensors
+    sub: tuple[Any, list[int]]  # the submodel's call, and where each linked output is
+    links: Correspondence
+    checks: list[OutputCheck]
+    keep: bool  # keep what was fed and expected (a golden file)
+    first_failure: Failure | None = None
+    kept_inputs: list[list[np.ndarray]] = field(default_factory=list)
+    kept_outputs: list[list[np.ndarray]] = field(default_factory=list)
+
+    def run(self, data: dict[str, np.ndarray], batch_size: int, parent: Path, submodel: Path,
+            given: Any, say: Progress) -> None:
+        samples = len(next(iter(data.values())))
+        run_sub, positions = self.sub
+        n_in = len(self.links.inputs)
+        for number, start in enumerate(range(0, samples, batch_size), 1):
+            say(f"batch {number} of {math.ceil(samples / batch_size)}")
+            batch = {name: array[start:start + batch_size] for name, array in data.items()}
+            reference = _run(parent, self.parent, batch, given)
+            feed = {link.layer: value for link, value in zip(self.links.inputs,
+                                                             reference[:n_in], strict=True)}
+            got = _run(submodel, run_sub, feed, given)
+            for i, check in enumerate(self.checks):
+                check.add(got[positions[i]], reference[n_in + i], number)
+            if self.first_failure is None and not all(c.passed for c in self.checks):
+                self.first_failure = (number, batch, feed)
+            if self.keep:
+                self.kept_inputs.append(reference[:n_in])
+                self.kept_outputs.append(reference[n_in:])
+        for check in self.checks:
+            check.finish()
+
+
+def assets_by_path(model_file: ModelFile, graph: LayerGraph) -> dict[str, dict[str, str]]:
+    """Each layer's saved assets ({file name: SHA-256}) by layer path."""
+    by_key = model_file.layer_assets()
+    found: dict[str, dict[str, str]] = {}
+
+    def visit(level: LayerGraph, key: tuple[str, ...]) -> None:
+        for layer in level.layers:
+            if key + (layer.name,) in by_key:
+                found[layer.path] = by_key[key + (layer.name,)]
+            if layer.submodel is not None:
+                visit(layer.submodel, key + (layer.name,))
+
+    if by_key:
+        visit(graph, ())
+    return found
 
 
 def _kept_paths(sub: FlatGraph, parent_path: Callable[[str], str | None]) -> set[str]:
@@ -343,6 +410,17 @@ def _compare_weights(running: Any, parent: Any, sub: Any, links: Correspondence,
     return check
 
 
+def _layers_not_loaded(running: Any, model: Any, graph: LayerGraph) -> list[str]:
+    """Layers the file declares beyond the operations of the model Keras loaded (two entries
+    loaded as one object): their weights would never be compared. Counted at the top level,
+    not named: Keras names the operations it creates itself anew on each load."""
+    loaded = running.operation_count(model)
+    if loaded is None or loaded >= len(graph.layers):
+        return []
+    return [f"the file declares {len(graph.layers)} layers, the model Keras loaded from it "
+            f"has {loaded}: some entries were loaded as one object (shared_object_id?)"]
+
+
 def _compare_array(check: WeightCheck, where: str, a: np.ndarray, b: np.ndarray) -> None:
     if a.shape != b.shape or a.dtype != b.dtype:
         check.mismatched.append(f"{where}: {a.dtype}{list(a.shape)} vs parent "
@@ -356,8 +434,7 @@ def _compare_array(check: WeightCheck, where: str, a: np.ndarray, b: np.ndarray)
 
 
 def _first_divergence(running: Any, parent_model: Any, sub_model: Any, flat: FlatGraph,
-                      sub_flat: FlatGraph, links: Correspondence,
-                      failure: tuple[int, dict[str, Any], dict[str, Any]],
+                      sub_flat: FlatGraph, links: Correspondence, failure: Failure,
                       tol: Tolerances) -> Divergence:
     """Run both models eagerly on the failing batch, recording every layer call, and compare
     each kept call with the parent call it stands for, producers first."""
@@ -423,7 +500,8 @@ def _save_golden(path: Path, report: VerifyReport, links: Correspondence,
 
 def _verify_golden(path: Path, golden: goldens.Golden, submodel: Path, sub_flat: FlatGraph,
                    tol: Tolerances, batch_size: int, unsafe: bool, custom_objects: str | None,
-                   say: Progress, submodel_label: str | None) -> VerifyReport:
+                   say: Progress, submodel_label: str | None,
+                   sub_assets: dict[str, dict[str, str]]) -> VerifyReport:
     """Check the submodel against a golden file: no parent is opened or loaded."""
     sub = sub_flat.top
     names_in = endpoint_names(sub_flat, sub.inputs)
@@ -456,7 +534,7 @@ def _verify_golden(path: Path, golden: goldens.Golden, submodel: Path, sub_flat:
     record = provenance.read(submodel)
     parent_path = _record_layers(record)
     configs = check_structure(sub_flat, parent_path, golden.structure, _frozen(record),
-                              against="golden file")
+                              sub_assets, against="golden file")
     weights = WeightCheck(against="golden file")
     for sub_path, layer in running.all_layers(sub_model):
         if running.is_model(layer):

@@ -210,3 +210,33 @@ def test_an_unknown_shape_is_not_a_difference():
     assert _same_endpoint(("x", (None, 4), None), ("x", (None, 4), "float32"))
     assert not _same_endpoint(("x", (None, 4), "float32"), ("x", (None, 5), "float32"))
     assert not _same_endpoint(("x", (None, 4), "float32"), ("y", (None, 4), "float32"))
+
+
+def test_a_custom_class_origin_left_out_is_a_difference(base, tmp_path, capsys):
+    """Without `module`/`registered_name`, Keras resolves the class name to its own class."""
+    def custom(c):
+        layer_config(c, "fc")["module"] = "mypkg.layers"
+        layer_config(c, "fc")["registered_name"] = "MyPkg>Dense"
+
+    def bare(c):
+        del layer_config(c, "fc")["module"]
+        del layer_config(c, "fc")["registered_name"]
+
+    code, doc = diff(capsys, edited(base, tmp_path / "c.keras", custom),
+                     edited(base, tmp_path / "b.keras", bare))
+    assert code == 1 and {c["field"] for c in doc["layers"][0]["config"]} == {
+        "module", "registered_name"}
+    assert diff(capsys, base, tmp_path / "b.keras")[0] == 0  # Keras' own class either way
+
+
+def test_an_absent_field_is_the_default_not_null(base, tmp_path, capsys):
+    def null_axis(c):
+        layer_config(c, "gp")["config"]["keepdims"] = None
+
+    code, doc = diff(capsys, base, edited(base, tmp_path / "n.keras", null_axis))
+    assert code == 1 and doc["layers"][0]["config"][0]["field"] == "keepdims"
+
+    def no_field(c):
+        del layer_config(c, "gp")["config"]["keepdims"]
+
+    assert diff(capsys, base, edited(base, tmp_path / "a.keras", no_field))[0] == 1

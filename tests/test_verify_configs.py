@@ -271,3 +271,121 @@ def test_tolerances_must_be_finite_and_not_negative(parents, cnn_sub, capsys):
     for value in ("nan", "inf", "-1e-3", "out=nan", "out=-1"):
         result = run_cli(capsys, "verify", parents["cnn"], cnn_sub, "--atol", value)
         assert_one_line_error(result, "--atol", "finite")
+
+
+# --- found by an adversarial trial ---------------------------------------------------------------
+
+
+def test_two_entries_made_one_object_fail(keras, tmp_path, capsys):
+    """`shared_object_id` on two layer entries makes Keras load them as one layer: d3 then
+    computes with d2's weights, which seeded inputs never show (relu(x - 1) is 0 on them)."""
+    import numpy as np
+
+    L = keras.layers
+    x = keras.Input((8,), name="x")
+    z = L.Dense(8, activation="relu", name="gate")(x)
+    model = keras.Model(x, L.Add(name="add")([L.Dense(4, name="d2")(z), L.Dense(4, name="d3")(z)]))
+    model.get_layer("gate").set_weights([np.eye(8, dtype="float32"), -np.ones(8, "float32")])
+    parent = tmp_path / "parent.keras"
+    model.save(parent)
+    sub = cut(parent, tmp_path, "sub", ["add"], ["gate"])
+
+    def share(c):
+        layer_config(c, "d2")["shared_object_id"] = 4242
+        layer_config(c, "d3")["shared_object_id"] = 4242
+
+    bad = edited(sub, tmp_path / "shared.keras", share)
+    code, doc = verify(capsys, parent, bad)
+    assert code == 1 and any("shared_object_id" in m for m in configs_of(doc))
+    assert any("loaded as one object" in m for m in doc["weights"]["mismatched"])
+    result = run_cli(capsys, "diff", sub, bad, "--json")
+    assert result.code == 1 and "shared_object_id" in result.out
+
+
+def test_a_function_from_another_module_fails(keras, tmp_path, capsys):
+    """`gelu` by name is keras.activations.gelu; keras.ops.gelu is the tanh approximation."""
+    L = keras.layers
+    x = keras.Input((4,), name="x")
+    parent = tmp_path / "gelu.keras"
+    keras.Model(x, L.Dense(3, name="out")(L.Dense(4, activation="gelu", name="h")(x))).save(parent)
+    sub = cut(parent, tmp_path, "sub", ["out"])
+
+    def ops_gelu(c):
+        layer_config(c, "h")["config"]["activation"] = {
+            "module": "keras.ops", "class_name": "function", "config": "gelu",
+            "registered_name": None}
+
+    bad = edited(sub, tmp_path / "ops.keras", ops_gelu)
+    code, doc = verify(capsys, parent, bad, "--atol", "1e-3")
+    assert code == 1 and any(m.startswith("h: config.activation") for m in configs_of(doc))
+    assert run_cli(capsys, "diff", parent, bad).code == 1
+
+
+def test_assets_are_kept_by_cut_and_compared(keras, tmp_path, capsys):
+    """An adapted IntegerLookup saves its vocabulary as an asset: cut keeps it (the submodel
+    loads in plain Keras and computes what the parent does), verify and diff compare it."""
+    import numpy as np
+
+    L = keras.layers
+    lookup = L.IntegerLookup(name="lookup")
+    lookup.adapt(np.array([3, 5, 7, 9, 11, 500, 700]))
+    ids = keras.Input((4,), dtype="int64", name="ids")
+    out = L.Dense(3, name="out")(L.Flatten(name="flat")(L.Embedding(20, 8, name="emb")(
+        lookup(ids))))
+    parent = tmp_path / "lookup.keras"
+    keras.Model(ids, out).save(parent)
+    sub = cut(parent, tmp_path, "sub", ["flat"])
+    members = zipfile.ZipFile(sub).namelist()
+    assert any(m.startswith("assets/") and m.endswith("vocabulary.txt") for m in members)
+    data = np.array([[3, 700, 1, 500]], dtype="int64")
+    loaded = keras.saving.load_model(parent)
+    theirs = keras.Model(loaded.input, loaded.get_layer("flat").output)(data)
+    mine = keras.saving.load_model(sub)(data)
+    np.testing.assert_array_equal(np.asarray(mine), np.asarray(theirs))
+    code, doc = verify(capsys, parent, sub)
+    assert code == 0, doc["configs"]
+
+    name = next(m for m in members if m.endswith("vocabulary.txt"))
+    tampered = tmp_path / "tampered.keras"
+    with zipfile.ZipFile(sub) as zin, zipfile.ZipFile(tampered, "w") as zout:
+        for info in zin.infolist():
+            content = zin.read(info.filename)
+            zout.writestr(info.filename, content.replace(b"700", b"800")
+                          if info.filename == name else content)
+    code, doc = verify(capsys, parent, tampered)
+    assert code == 1 and any("asset 'vocabulary.txt' differs" in m for m in configs_of(doc))
+    result = run_cli(capsys, "diff", sub, tampered, "--json", "--ignore", "safety")
+    assert result.code == 1 and json.loads(result.out)["files"][0]["kind"] == "behaviour"
+
+
+def test_hostile_values_are_one_line_errors(parents, cnn_sub, golden, tmp_path, capsys):
+    assert_one_line_error(run_cli(capsys, "verify", parents["cnn"], cnn_sub, "--seed", "-1"),
+                          "--seed")
+    with np.load(golden, allow_pickle=False) as archive:
+        content = {k: archive[k] for k in archive.files}
+    text = str(content.pop("keras_cut_golden"))  # a document too deep for Python's parser
+    deep = tmp_path / "deep.npz"
+    np.savez(deep, keras_cut_golden=np.array(text[:-1] + ', "x": ' + "[" * 5000 + "]" * 5000
+                                             + "}"), **content)
+    assert_one_line_error(run_cli(capsys, "verify", deep, cnn_sub), "golden file")
+    shape = rewrite_golden(golden, tmp_path / "shape.npz",
+                           lambda d: d["structure"]["inputs"][0].update(shape=5))
+    assert_one_line_error(run_cli(capsys, "verify", shape, cnn_sub), "golden file",
+                          "structure.inputs")
+
+    def nest(c):
+        layer_config(c, "out")["config"]["extra"] = json.loads("[" * 900 + "]" * 900)
+
+    deep_config = edited(cnn_sub, tmp_path / "deep.keras", nest)
+    for command in (["verify", parents["cnn"], deep_config], ["diff", cnn_sub, deep_config],
+                    ["inspect", deep_config]):
+        assert_one_line_error(run_cli(capsys, *command), "nests deeper")
+
+
+def test_non_finite_parent_values_are_a_notice(parents, cnn_sub, tmp_path, capsys):
+    data = tmp_path / "nan.npz"
+    np.savez(data, image=np.full((4, 6, 6, 3), np.nan, np.float32))
+    result = run_cli(capsys, "verify", parents["cnn"], cnn_sub, "--inputs", data, "--json")
+    doc = json.loads(result.out)
+    assert doc["outputs"][0]["parent_nonfinite"] > 0
+    assert any("NaN or infinite" in n for n in doc["notices"])

@@ -27,24 +27,32 @@ def input_names(model: Any) -> list[str]:
     return [private.history(kt)[0].name for kt in model.inputs]
 
 
-def walk(model: Any, feed: dict[str, Any], training: bool = False) -> dict[Key, Any]:
+def walk(model: Any, feed: dict[str, Any], training: bool = False,
+         until: set[Key] | None = None) -> dict[Key, Any]:
     """Every layer call's outputs (and every input's value) when `model` runs on `feed`
     (input layer name -> tensor), nested models walked into: the same node-by-node replay
-    Keras' Functional model performs, made visible."""
+    Keras' Functional model performs, made visible. With `until`, the walk stops once those
+    tensors are recorded (what comes after them is never traced)."""
     keras = keras_module()
     record: dict[Key, Any] = {}
+    remaining = set(until) if until is not None else None
 
-    def run(owner: Any, values: dict[int, Any], context: Context) -> list[Any]:
+    def done() -> bool:
+        return remaining is not None and not remaining
+
+    def run(owner: Any, values: dict[int, Any], context: Context) -> list[Any] | None:
         graph = private.own_graph(owner)
         known = dict(values)
         by_depth = private.nodes_by_depth(graph)
         for depth in sorted(by_depth, reverse=True):
+            if done():
+                return None
             for node in by_depth[depth]:
                 op = node.operation
                 if node.is_input:
                     for i, kt in enumerate(node.outputs):
                         if id(kt) in known:
-                            record[(context, op.name, 0, i)] = known[id(kt)]
+                            keep((context, op.name, 0, i), known[id(kt)])
                     continue
                 args, kwargs = private.fill_in(node, known)
                 call = private.own_calls(graph, op).index(node)
@@ -55,14 +63,21 @@ def walk(model: Any, feed: dict[str, Any], training: bool = False) -> dict[Key, 
                     given = {id(kt): _as_input(keras, value, kt)
                              for kt, value in zip(inner.inputs, flat)}
                     outs = run(op, given, context + ((op.name, call),))
+                    if outs is None:  # stopped inside
+                        return None
                 else:
                     if "training" in private.call_context_args(op):
                         kwargs["training"] = training
                     outs = keras.tree.flatten(op(*args, **kwargs))
-                for i, (kt, value) in enumerate(zip(node.outputs, outs)):
+                for i, (kt, value) in enumerate(zip(node.outputs, outs, strict=False)):
                     known[id(kt)] = value
-                    record[(context, op.name, call, i)] = value
+                    keep((context, op.name, call, i), value)
         return [known[id(kt)] for kt in graph.outputs]
+
+    def keep(key: Key, value: Any) -> None:
+        record[key] = value
+        if remaining is not None:
+            remaining.discard(key)
 
     top = private.own_graph(model)
     names = input_names(top)
@@ -96,7 +111,7 @@ def parent_function(model: Any, wanted: list[Key]) -> Any:
 
     @tf.function(input_signature=[signature], reduce_retracing=True, autograph=False)
     def probe(feed: dict[str, Any]) -> list[Any]:
-        record = walk(model, feed)
+        record = walk(model, feed, until=set(wanted))
         missing = [key for key in wanted if key not in record]
         if missing:
             raise AssertionError(f"the loaded parent has no tensor {missing[0]}; keras-cut's "
@@ -144,6 +159,13 @@ def all_layers(model: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
         yield prefix + layer.name, layer
         if is_model(layer):
             yield from all_layers(layer, prefix + layer.name + "/")
+
+
+def operation_count(model: Any) -> int | None:
+    """How many operations (layers, Keras operations, inputs) a loaded Functional model has;
+    None for a model that does not list them."""
+    operations = getattr(model, "operations", None)
+    return len(operations) if isinstance(operations, list) else None
 
 
 def weight_state(layer: Any) -> dict[str, tuple[str, Any]]:
