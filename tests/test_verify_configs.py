@@ -389,3 +389,12 @@ def test_non_finite_parent_values_are_a_notice(parents, cnn_sub, tmp_path, capsy
     doc = json.loads(result.out)
     assert doc["outputs"][0]["parent_nonfinite"] > 0
     assert any("NaN or infinite" in n for n in doc["notices"])
+
+
+def test_reordered_inputs_and_outputs_pass(parents, tmp_path, capsys):
+    for name, outputs, inputs in (("a", ["out", "gap"], ["act", "proj"]),
+                                  ("b", ["gap", "out"], ["proj", "act"])):
+        sub = cut(parents["cnn"], tmp_path, name, outputs, inputs)
+        code, doc = verify(capsys, parents["cnn"], sub)
+        assert code == 0, doc["configs"]
+        assert [o["name"] for o in doc["outputs"]] == outputs
