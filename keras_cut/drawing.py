@@ -18,6 +18,7 @@ from .cutplan import CROSSING, CUT_INPUT, PARENT_INPUT, CutPlan, ModelCall
 from .errors import UsageError
 from .flatgraph import Context, FlatGraph, FlatNode, FlatTensor
 from .shapes import format_shape
+from .shown import bounded, visible
 
 KEPT, DROPPED, INPUT, CUT_POINT, CROSSES, OUTPUT, PLAIN = (
     "kept", "dropped", "input", "cut_input", "crossing", "output", "plain")
@@ -237,13 +238,14 @@ def to_dot(drawing: Drawing) -> str:
     def emit(context: Context, indent: str) -> None:
         for node in by_context.get(context, []):
             lines.append(f"{indent}{node.id} [label={_dot_label(node)}, "
-                         f"tooltip={_dot_str(node.label)}, {STYLES[node.role][0]}];")
+                         f"tooltip={_dot_str(visible(node.label))}, {STYLES[node.role][0]}];")
         children = [c for c in drawing.clusters if len(c) == len(context) + 1
                     and c[: len(context)] == context]
         for i, child in enumerate(children):
             cid = "cluster_" + "_".join(re.sub(r"\W", "_", f"{n}_{c}") for n, c in child)
             lines.append(f"{indent}subgraph {cid}_{i} {{")
-            lines.append(f'{indent}  label={_dot_str(drawing.clusters[child])}; style="rounded,'
+            lines.append(f'{indent}  label={_dot_str(bounded(drawing.clusters[child]))}; '
+                         'style="rounded,'
                          f'dashed"; color="#8a96a8"; fontsize=11;')
             emit(child, indent + "  ")
             lines.append(f"{indent}}}")
@@ -265,8 +267,9 @@ def to_dot(drawing: Drawing) -> str:
 
 
 def _dot_label(node: Node) -> str:
+    """What a box shows: names from the file made visible and bounded (`shown`)."""
     params = f"\n{node.params:,} params" if node.params else ""
-    return _dot_str(f"{node.label}\n{node.class_name}\n{node.shape}{params}")
+    return _dot_str(f"{bounded(node.label)}\n{bounded(node.class_name)}\n{node.shape}{params}")
 
 
 def _dot_str(text: str) -> str:
@@ -274,7 +277,7 @@ def _dot_str(text: str) -> str:
 
 
 def _dot_id(text: str) -> str:
-    return _dot_str(text or "model")
+    return _dot_str(visible(text or "model"))
 
 
 # --- Mermaid ---------------------------------------------------------------------------------
@@ -293,7 +296,7 @@ def to_mermaid(drawing: Drawing) -> str:
                     and c[: len(context)] == context]
         for i, child in enumerate(children):
             sid = "c" + "_".join(re.sub(r"\W", "_", f"{n}_{c}") for n, c in child) + f"_{i}"
-            lines.append(f'{indent}subgraph {sid}["{_mmd_text(drawing.clusters[child])}"]')
+            lines.append(f'{indent}subgraph {sid}["{_mmd_text(bounded(drawing.clusters[child]))}"]')
             emit(child, indent + "  ")
             lines.append(f"{indent}end")
 
@@ -315,7 +318,7 @@ def _mmd_text(text: str) -> str:
 
 def _mmd_label(node: Node) -> str:
     params = f"<br/>{node.params:,} params" if node.params else ""
-    return (f"{_mmd_text(node.label)}<br/>{_mmd_text(node.class_name)}<br/>"
+    return (f"{_mmd_text(bounded(node.label))}<br/>{_mmd_text(bounded(node.class_name))}<br/>"
             f"{_mmd_text(node.shape)}{params}")
 
 

@@ -19,6 +19,7 @@ from pathlib import PurePath
 from typing import Any
 
 from .drawing import LEGEND, STYLES, Drawing, Node
+from .shown import bounded, visible
 
 MAX_CONFIG_CHARS = 20_000  # per layer; a Normalization's statistics can be megabytes
 _PLACEHOLDER = re.compile(r"@(TITLE|CSS|DATA|SVG_PAN_ZOOM|DAGRE|PAGE_JS)@")
@@ -30,7 +31,7 @@ def _asset(name: str) -> str:
 
 def to_html(drawing: Drawing) -> str:
     parts = {
-        "TITLE": html.escape(f"{drawing.title or 'model'} — keras-cut graph"),
+        "TITLE": html.escape(visible(f"{drawing.title or 'model'} — keras-cut graph")),
         "CSS": _asset("graph_page.css"),
         # JSON inside <script>: "<" escaped so that no "</script>" can end the element early
         "DATA": json.dumps(page_data(drawing), ensure_ascii=False).replace("<", "\\u003c"),
@@ -44,11 +45,14 @@ def to_html(drawing: Drawing) -> str:
 def page_data(drawing: Drawing) -> dict[str, Any]:
     """What the page's script draws: nodes, edges, clusters, styles, commands."""
     cluster_ids = {context: f"c{i}" for i, context in enumerate(drawing.clusters)}
-    clusters = [{"id": cluster_ids[context], "label": label,
+    clusters = [{"id": cluster_ids[context], "label": bounded(label),
                  "parent": cluster_ids.get(context[:-1]) if len(context) > 1 else None}
                 for context, label in drawing.clusters.items()]
     sources = {e.source for e in drawing.edges}
-    nodes = [{"id": n.id, "label": n.label, "class_name": n.class_name, "shape": n.shape,
+    # `label` is the name as typed (search, commands); `shown` and `text` what is displayed:
+    # every control or bidirectional character visible, and the box's text bounded
+    nodes = [{"id": n.id, "label": n.label, "shown": visible(n.label), "text": bounded(n.label),
+              "class_name": visible(n.class_name), "shape": n.shape,
               "params": n.params, "role": n.role,
               "cluster": cluster_ids.get(n.context) if n.context else None,
               "config": _config_text(n), "commands": _commands(drawing, n, n.id in sources)}
@@ -58,7 +62,7 @@ def page_data(drawing: Drawing) -> dict[str, Any]:
         kept = sum(n.role in ("kept", "output") for n in drawing.nodes)
         summary += f" · this cut keeps {kept}"
     return {
-        "title": drawing.title or "model",
+        "title": visible(drawing.title or "model"),
         "model": drawing.model,
         "cut": drawing.cut,
         "summary": summary,

@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
+from rich.segment import Segment
 from rich.text import Text
 
 from .classmodel import ClassModelReport
@@ -15,6 +17,7 @@ from .errors import UsageError
 from .inspection import InspectReport, LayerDetail, LayerRow
 from .safety import BROKEN, UNLOADABLE, UNSAFE, Finding
 from .shapes import format_shape
+from .shown import visible
 
 if TYPE_CHECKING:  # imported for annotations only: inspect need not load them
     from .costs import Cost
@@ -31,20 +34,39 @@ def _plain() -> bool:
     return bool(os.environ.get("NO_COLOR")) or os.environ.get("TERM") == "dumb"
 
 
+class ShownConsole(Console):
+    """A Console that never sends a control or bidirectional formatting character from text
+    it is given: each is shown as a visible stand-in (`shown.visible`), on every path to the
+    stream (tables, fast tables, plain lines, errors). Rich's own escape codes (colours, styles)
+    are added after, from its styles, and pass."""
+
+    def _render_buffer(self, buffer: Iterable[Segment]) -> str:
+        return super()._render_buffer(
+            segment if segment.control else Segment(visible(segment.text), segment.style)
+            for segment in buffer)
+
+
 def stdout_console() -> Console:
     """Results go to stdout; a pipe or file gets plain text as wide as the content needs, so
     nothing is wrapped or cut (a terminal gets its own width)."""
     tty = sys.stdout.isatty()
-    return Console(file=sys.stdout, width=None if tty else PIPE_WIDTH, highlight=False,
-                   soft_wrap=False, color_system=None if _plain() else "auto")
+    return ShownConsole(file=sys.stdout, width=None if tty else PIPE_WIDTH, highlight=False,
+                        soft_wrap=False, color_system=None if _plain() else "auto")
 
 
 def stderr_console() -> Console:
-    return Console(file=sys.stderr, highlight=False,
-                   color_system=None if _plain() else "auto")
+    return ShownConsole(file=sys.stderr, highlight=False,
+                        color_system=None if _plain() else "auto")
 
 
 PIPE_WIDTH = 10_000  # "unlimited": tables size their columns to the content
+
+
+def _shown_cell(cell: Any) -> Any:
+    if isinstance(cell, Text):
+        shown = visible(cell.plain)
+        return cell if shown == cell.plain else Text(shown, style=cell.style)
+    return visible(str(cell)) if isinstance(cell, str) else cell
 
 
 class Grid:
@@ -57,7 +79,8 @@ class Grid:
         self.rows: list[list[Any]] = []
 
     def add_row(self, *cells: Any) -> None:
-        self.rows.append(list(cells))
+        """Cells as shown (`visible`) before any width is measured, so columns line up."""
+        self.rows.append([_shown_cell(cell) for cell in cells])
 
     def table(self) -> Any:
         from rich.table import Table  # the fast path (`fast_text`) does without it

@@ -39,7 +39,7 @@
   }
 
   function lines(node) {
-    var out = [node.label, node.class_name, node.shape];
+    var out = [node.text, node.class_name, node.shape];  // names as shown: visible, bounded
     if (node.params) out.push(node.params.toLocaleString("en-US") + " params");
     return out;
   }
@@ -114,7 +114,7 @@
         stroke: style.stroke || "#5b6b7f", "stroke-width": style.width || "1.2" }, group);
       if (style.dash) rect.setAttribute("stroke-dasharray", style.dash);
       var title = el("title", {}, group);
-      title.textContent = n.label + " (" + n.class_name + ")";
+      title.textContent = n.shown + " (" + n.class_name + ")";
       lines(n).forEach(function (t, i) {
         var text = el("text", { x: 10, y: 17 + 14 * i, "class": i === 0 ? "name" : "" }, group);
         text.textContent = t;
@@ -189,7 +189,7 @@
     if (!ids.length) { html("span", "–", parent); return; }
     ids.forEach(function (id, i) {
       if (i) parent.appendChild(document.createTextNode(", "));
-      var link = html("a", byId[id].label, parent, "layer-link");
+      var link = html("a", byId[id].shown, parent, "layer-link");
       link.addEventListener("click", function () { select(id, true); });
     });
   }
@@ -197,7 +197,7 @@
   function details(n) {
     var panel = document.getElementById("details");
     panel.textContent = "";
-    var heading = html("h2", n.label, panel);
+    var heading = html("h2", n.shown, panel);
     if (data.cut) html("span", n.role.replace("_", " "), heading, "badge");
     var table = html("table", null, panel);
     [["class", n.class_name], ["output shape", n.shape],
