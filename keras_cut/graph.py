@@ -27,6 +27,7 @@ from .modelfile import (
 from .names import LayerName, NameSyntaxError, Segment, escape, parse_name
 from .packages import package_of
 from .shapes import Shape
+from .tfops import is_constant_entry
 
 MODEL_CLASSES = {"Functional", "Sequential", "Model"}
 
@@ -506,16 +507,17 @@ def _node_inputs(node: Any) -> list[TensorRef] | None:
         _collect_tensors(node.get("kwargs", {}), refs)
         return refs
     if isinstance(node, list):  # tf.keras 2: [[name, node, tensor, kwargs], ...]
-        if parse_history(node) is not None:
+        if parse_history(node) is not None or is_constant_entry(node):
             # a TFOpLambda (a TensorFlow function applied to a tensor) writes its one entry
             # flat: [name, node, tensor, {kwargs}]
             node = [node]
         refs = []
         for item in node:
             ref = parse_history(item)
-            if ref is None:
+            if ref is None and not is_constant_entry(item):
                 return None
-            refs.append(ref)
+            if ref is not None:
+                refs.append(ref)
             if len(item) > 3 and isinstance(item[3], dict):
                 refs.extend(_legacy_kwarg_tensors(item[3]))
         return refs

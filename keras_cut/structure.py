@@ -29,6 +29,7 @@ from .graph import parse_history
 from .known_layers import is_training_only
 from .packages import is_keras_module
 from .provenance import tensor_json
+from .tfops import is_constant_entry
 
 TENSOR = "<tensor>"  # where a call passes a tensor (wiring is compared apart)
 MAX_VALUE = 60  # characters of a config value quoted in a message
@@ -376,12 +377,14 @@ def call_arguments(data: Any) -> Any:
         return canonical({"args": _mask(data.get("args", [])),
                           "kwargs": _mask(data.get("kwargs", {}))})
     if isinstance(data, list):
-        items = [data] if parse_history(data) is not None else data
+        flat = parse_history(data) is not None or is_constant_entry(data)
+        items = [data] if flat else data
         kwargs: dict[str, Any] = {}
         for item in items:
             if isinstance(item, list) and len(item) > 3 and isinstance(item[3], dict):
                 kwargs.update(item[3])
-        args = [TENSOR] if len(items) == 1 else [[TENSOR] * len(items)]
+        first = [item[2] if is_constant_entry(item) else TENSOR for item in items]
+        args = first if len(items) == 1 else [first]
         return canonical({"args": args, "kwargs": _mask(kwargs)})
     return {"unreadable": repr(data)[:200]}
 

@@ -23,6 +23,7 @@ from .flatgraph import FlatGraph, FlatNode, FlatTensor
 from .graph import Layer, parse_history
 from .known_layers import TF_OP_LAYERS
 from .modelfile import NestedKey
+from .tfops import is_constant_entry
 
 Ref = tuple[str, int, int]  # (layer name, call, output index) in the submodel
 
@@ -210,16 +211,19 @@ class _Writer:
             ref = self.produced[tensor]
             return self._plain_call(tensor, ref), [ref]
         if isinstance(data, list):  # tf.keras 2: [[name, call, index, kwargs], ...]
-            flat_form = parse_history(data) is not None  # a TFOpLambda's one entry, unnested
+            # a TFOpLambda's one entry, unnested (its first argument a tensor or a constant)
+            flat_form = parse_history(data) is not None or is_constant_entry(data)
             rewired = []
             for item in [data] if flat_form else data:
-                ref = new_ref(item[0], item[1], item[2])
-                refs.append(ref)
+                head: list[Any] = list(item[:3])  # a constant's entry stays as it is
+                if not is_constant_entry(item):
+                    head = list(new_ref(item[0], item[1], item[2]))
+                    refs.append((head[0], head[1], head[2]))
                 extra = copy.deepcopy(item[3:])
                 if extra and isinstance(extra[0], dict):  # tensors passed by keyword
                     for key in sorted(extra[0]):
                         extra[0][key] = _rewire_kwarg(extra[0][key], new_ref, refs)
-                rewired.append([*ref, *extra])
+                rewired.append([*head, *extra])
             if flat_form:
                 return rewired[0], refs
             if not self.legacy:

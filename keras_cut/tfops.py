@@ -83,6 +83,15 @@ class Untranslatable(ValueError):
     """Why a TF-op layer stays as it is (an unknown function or argument)."""
 
 
+CONSTANT = "_CONSTANT_VALUE"
+
+
+def is_constant_entry(item: Any) -> bool:
+    """tf.keras 2's entry for a constant first argument of a TF operation (`2.0 - h` is
+    `tf.math.subtract(2.0, y=h)`): `["_CONSTANT_VALUE", -1, 2.0, {kwargs}]`."""
+    return isinstance(item, list) and len(item) >= 3 and item[0] == CONSTANT and item[1] == -1
+
+
 def is_tf_op(layer: dict[str, Any]) -> bool:
     return layer.get("class_name") in ("TFOpLambda", "SlicingOpLambda")
 
@@ -109,11 +118,19 @@ def translate(layer: dict[str, Any]) -> dict[str, Any]:
 
 
 def _call(function: str, op: Op, node: Any) -> tuple[list[Any], dict[str, Any]]:
-    entries = [node] if _is_ref(node) else node
-    if not isinstance(entries, list) or not entries or not all(_is_ref(e) for e in entries):
+    entries = [node] if _is_ref(node) or is_constant_entry(node) else node
+    if not isinstance(entries, list) or not entries or not all(
+            _is_ref(e) or is_constant_entry(e) for e in entries):
         raise Untranslatable(f"tf.{function}: a call keras-cut cannot read")
     kwargs = entries[0][3] if len(entries[0]) > 3 and isinstance(entries[0][3], dict) else {}
-    tensors = [_tensor(e) for e in entries]
+    if is_constant_entry(entries[0]):  # `2.0 - h`: the constant is the first operand
+        if len(entries) > 1 or op.list_input or not op.operands or \
+                not isinstance(entries[0][2], (int, float)) or isinstance(entries[0][2], bool):
+            raise Untranslatable(f"tf.{function}: a constant first argument "
+                                 f"{entries[0][2]!r} keras-cut cannot place")
+        tensors: list[Any] = [entries[0][2]]
+    else:
+        tensors = [_tensor(e) for e in entries]
     first: Any = tensors if op.list_input else tensors[0]
     if len(tensors) > 1 and not op.list_input:
         raise Untranslatable(f"tf.{function}: several positional tensors")

@@ -303,6 +303,50 @@ def test_every_translation_against_tf_keras(tmp_path, capsys, keras):
                                   tmp_path / "cumsum.h5"), "tf.math.cumsum")
 
 
+CONSTANT_FIRST = """
+import os, sys
+os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+import numpy as np, tensorflow as tf, tf_keras as k
+k.utils.set_random_seed(2)
+x = k.Input((5,), name="x")
+h = k.layers.Dense(5, name="h")(x)
+p = tf.math.abs(h) + 0.5
+terms = [2.0 - h, 3.0 * h, 3.0 / p, tf.math.pow(2.0, h), tf.math.minimum(0.5, h),
+         tf.math.subtract(1.0, h), tf.math.maximum(0.1, h), 1.5 + h]
+out = k.layers.Dense(2, name="out")(tf.concat(terms, axis=-1))
+model = k.Model(x, out)
+model.save(sys.argv[1] + "/constant.h5")
+data = np.random.default_rng(0).normal(size=(4, 5)).astype("float32") * 3
+np.savez(sys.argv[1] + "/constant.npz", x=data, y=model.predict(data, verbose=0))
+mod = k.Model(x, k.layers.Dense(2, name="out")(tf.math.floormod(7.0, h)))  # not translated
+mod.save(sys.argv[1] + "/mod.h5")
+np.savez(sys.argv[1] + "/mod.npz", x=data, q=mod.predict(data, verbose=0))
+"""
+
+
+def test_a_constant_first_operand_keeps_its_place(tmp_path, capsys, keras):
+    """tf.keras 2 writes `2.0 - h` as tf.math.subtract with a `_CONSTANT_VALUE` entry first:
+    translated with the operands in their order, it computes what tf.keras 2 computed; a cut
+    that drops those operations reads the file too."""
+    run_tf_keras(CONSTANT_FIRST, tmp_path)
+    parent, reference = tmp_path / "constant.h5", np.load(tmp_path / "constant.npz")
+    report = inspect_model(parent)
+    assert not [f for f in report.findings if f.kind == "tf-op"]
+    assert {row.name: row.inbound for row in report.layers}["tf.math.pow"] == [["h"]]
+    converted = tmp_path / "constant.keras"
+    assert run_cli(capsys, "convert", parent, "-o", converted).code == 0
+    got = keras.saving.load_model(converted).predict(reference["x"], verbose=0)
+    np.testing.assert_allclose(got, reference["y"], rtol=1e-5, atol=1e-5)
+    assert run_cli(capsys, "verify", parent, converted, "--samples", "4").code == 0
+    assert run_cli(capsys, "cut", parent, "-o", tmp_path / "h.h5", "--output-layer", "h").code == 0
+    assert run_cli(capsys, "graph", parent, "-o", tmp_path / "g.dot").code == 0
+    # an operation keras-cut does not translate keeps its constant in tf.keras 2's dialect
+    kept = tmp_path / "mod_cut.h5"
+    assert run_cli(capsys, "cut", tmp_path / "mod.h5", "-o", kept, "--output-layer",
+                   "out").code == 0
+    assert "MATCH" in run_tf_keras(LOAD_WITH_TF_KERAS, kept, tmp_path / "mod.npz")
+
+
 def test_convert_a_tf_keras_2_file_to_keras_3(tmp_path, capsys, keras):
     """`convert`: a tf.keras 2 .h5 (LSTM, Bidirectional GRU, time_major, batch_input_shape)
     becomes a .keras file that plain Keras 3 loads without a warning and that computes what
