@@ -260,7 +260,7 @@ def _identity(config: Config, inputs: list[Shape]) -> Shape:
 _add("InputLayer", macs=macs.none)
 _add("Dense", shape=shapes.dense, weights=_kernel_bias, expected=_dense_expected,
      macs=macs.dense)
-_add("EinsumDense", weights=_einsum_weights, macs=macs.einsum_dense)
+_add("EinsumDense", shape=shapes.einsum_dense, weights=_einsum_weights, macs=macs.einsum_dense)
 _add("Conv1D Conv2D Conv3D", shape=shapes.conv, weights=_kernel_bias, expected=_conv_expected,
      macs=macs.conv)
 _add("DepthwiseConv1D", shape=shapes.conv, weights=_kernel_bias, macs=macs.depthwise)
@@ -290,8 +290,10 @@ _add("LSTMCell GRUCell SimpleRNNCell ConvLSTM2D", weights=_recurrent_weights)
 _add("PReLU", shape=_identity, weights=lambda c: [("alpha", True)], macs=macs.none)
 _add("MultiHeadAttention", shape=shapes.attention_like, macs=macs.multi_head_attention,
      layout=_attention_layout)
-_add("Attention", shape=shapes.attention_like, macs=macs.dot_attention)
-_add("AdditiveAttention", shape=shapes.attention_like)
+_add("Attention", shape=shapes.dot_attention, macs=macs.dot_attention)
+_add("AdditiveAttention", shape=shapes.dot_attention)
+_add("Dot", shape=shapes.dot, macs=macs.dot)
+_add("CategoryEncoding", shape=shapes.category_encoding, macs=macs.none)
 _add("Bidirectional", shape=_bidirectional_shape, macs=_bidirectional_macs,
      layout=_bidirectional_layout)
 _add("TimeDistributed", shape=_time_distributed_shape, macs=_time_distributed_macs)
@@ -385,9 +387,37 @@ def array_layout(class_name: str, config: Config, count: int) -> list[str] | Non
     return [f"vars/{i}" for i in range(count)]
 
 
+# config fields that are sizes or counts, for every class that has them: each value (or each
+# entry of a tuple) must be a whole number a model can have
+SIZE_FIELDS = ("units", "filters", "kernel_size", "strides", "pool_size", "dilation_rate",
+               "depth_multiplier", "input_dim", "output_dim", "num_heads", "key_dim",
+               "value_dim", "size", "num_tokens", "target_shape", "output_shape", "cropping",
+               "padding", "groups")
+MAX_SIZE = 2**31 - 1
+
+
+def implausible(config: Config) -> tuple[str, Any] | None:
+    """The first size field whose value is not a whole number in [0, 2**31) (a kernel_size
+    of 1e30 would make every count meaningless), as (field, value); None if all are."""
+    for key in SIZE_FIELDS:
+        value = config.get(key)
+        if value is None or isinstance(value, str):  # absent, or padding="same"
+            continue
+        stack = [value]
+        while stack:
+            item = stack.pop()
+            if isinstance(item, (list, tuple)):
+                stack.extend(item)
+            elif item is not None and not (type(item) is int and -1 <= item <= MAX_SIZE):
+                return key, value
+    return None
+
+
 def infer_output_shapes(class_name: str, config: Config,
                         inputs: Sequence[Shape | None]) -> list[Shape | None] | None:
     """Shapes of a call's outputs, or None where this class or these inputs are not known."""
+    if implausible(config) is not None:
+        return None
     if class_name == "InputLayer":
         shape = config.get("batch_shape") or config.get("batch_input_shape")
         return [shapes.as_shape(shape)] if shape is not None else None
@@ -407,7 +437,7 @@ def layer_macs(class_name: str, config: Config, inputs: Sequence[Shape | None],
                outputs: Sequence[Shape | None], weights: Weights) -> int | None:
     """Multiply-accumulates per sample of one call; None when the class or a shape is unknown."""
     kind = KINDS.get(class_name)
-    if kind is None or kind.macs is None:
+    if kind is None or kind.macs is None or implausible(config) is not None:
         return None
     if kind.macs is macs.none:
         return 0

@@ -148,11 +148,28 @@ def multi_head_attention(config: dict[str, Any], inputs: list[Shape], outputs: l
     value_dim = int(config.get("value_dim") or key_dim)
     out = config.get("output_shape")
     out_dim = query[-1] if out is None else (out if isinstance(out, int) else math.prod(out))
-    if out_dim is None:
+    attended = _attended(config.get("attention_axes"), key)  # key positions each query sees
+    if out_dim is None or attended is None:
         return None
     return (tq * dims[0] * heads * key_dim + tk * dims[1] * heads * key_dim
-            + tv * dims[2] * heads * value_dim + tq * tk * heads * key_dim
-            + tq * tk * heads * value_dim + tq * heads * value_dim * out_dim)
+            + tv * dims[2] * heads * value_dim + tq * attended * heads * key_dim
+            + tq * attended * heads * value_dim + tq * heads * value_dim * out_dim)
+
+
+def _attended(axes: Any, key: Shape) -> int | None:
+    """How many key positions one query position is scored against: every inner position of
+    the key, or with `attention_axes` only those along them (the other axes are batched)."""
+    inner = list(range(1, len(key) - 1))
+    if axes is None:
+        chosen = inner
+    else:
+        listed = [axes] if isinstance(axes, int) else list(axes)
+        if not all(isinstance(a, int) and not isinstance(a, bool) for a in listed):
+            return None
+        chosen = sorted({a % len(key) for a in listed})
+        if not set(chosen) <= set(inner):
+            return None
+    return _prod([key[a] for a in chosen])
 
 
 def _projection_width(weights: Weights, part: str) -> int | None:
@@ -164,6 +181,20 @@ def _projection_width(weights: Weights, part: str) -> int | None:
                 segments[-1] in ("kernel", "0")):
             return int(shape[0])
     return None
+
+
+def dot(config: dict[str, Any], inputs: list[Shape], outputs: list[Shape],
+        weights: Weights) -> int | None:
+    """`Dot`: each output element sums the products along the contracted axis."""
+    if len(inputs) != 2 or not outputs:
+        return None
+    axes = config.get("axes", -1)
+    first = inputs[0]
+    axis = axes[0] if isinstance(axes, (list, tuple)) else axes
+    if not isinstance(axis, int) or not -len(first) <= axis < len(first):
+        return None
+    out, size = per_sample(outputs[0]), first[axis]
+    return None if out is None or size is None else out * size
 
 
 def dot_attention(config: dict[str, Any], inputs: list[Shape], outputs: list[Shape],

@@ -20,7 +20,7 @@ from typing import Any
 
 from .errors import LoadError, ModelFileError, UnsafeModelError
 from .graph import MODEL_CLASSES, Layer, LayerGraph
-from .known_layers import TF_OP_LAYERS, expected_shapes, weight_specs
+from .known_layers import TF_OP_LAYERS, expected_shapes, implausible, weight_specs
 from .modelfile import ModelFile
 from .packages import is_keras_module, needed_package, package_of, registered_package
 
@@ -111,6 +111,11 @@ def _layer_findings(layer: Layer) -> Iterator[Finding]:
             layer.path, UNLOADABLE, "custom",
             f"class {origin!r} is not part of Keras; loading {needs_text(package)}", package,
         )
+    odd = implausible(layer.config)
+    if odd is not None:
+        yield Finding(layer.path, BROKEN, "config",
+                      f"{odd[0]} is {odd[1]!r}, not a size Keras can build: the file is damaged "
+                      "or was edited; its shapes and costs are shown as unknown")
     # a nested model's own layers are findings of their own, not of the model's config
     own = {k: v for k, v in layer.config.items() if k != "layers"} \
         if layer.submodel is not None else layer.config

@@ -9,6 +9,7 @@ a wrong shape is worse than no shape.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -164,6 +165,8 @@ def _padding_pairs(value: Any, rank: int) -> list[tuple[int, int]]:
     if isinstance(value, int):
         return [(value, value)] * rank
     value = list(value)
+    if rank == 1 and len(value) == 2 and all(isinstance(v, int) for v in value):
+        return [(value[0], value[1])]  # Cropping1D((2, 3)), ZeroPadding1D((1, 2)): one pair
     if len(value) != rank:
         raise ValueError("rank mismatch")
     return [(v, v) if isinstance(v, int) else (v[0], v[1]) for v in value]
@@ -237,6 +240,60 @@ def resizing(config: dict[str, Any], inputs: list[Shape]) -> Shape:
     shape = inputs[0]
     channels, _, last = split_channels(config, shape)
     return _pack(shape[0], (config["height"], config["width"]), channels, last)
+
+
+def dot_attention(config: dict[str, Any], inputs: list[Shape]) -> Shape:
+    """`Attention`/`AdditiveAttention` on [query, value(, key)]: the query's steps, the
+    value's width (keras/src/layers/attention/attention.py, compute_output_shape)."""
+    query, value = inputs[0], inputs[1] if len(inputs) > 1 else inputs[0]
+    return (*query[:-1], value[-1])
+
+
+def einsum_dense(config: dict[str, Any], inputs: list[Shape]) -> Shape:
+    """EinsumDense: the batch dimension, what `...` elides, and `output_shape` as given
+    (keras/src/layers/core/einsum_dense.py, _analyze_split_string: unknown entries stay
+    unknown, and the left-elided dimensions are inserted as Keras inserts them)."""
+    shape = inputs[0]
+    equation = str(config["equation"]).replace(" ", "")
+    partial = config["output_shape"]
+    out: list[Dim] = [shape[0], *([partial] if isinstance(partial, int) else list(partial))]
+    if re.fullmatch(r"[a-zA-Z]+,[a-zA-Z]+->[a-zA-Z]+", equation):
+        return tuple(out)
+    left = re.fullmatch(r"\.\.\.([a-zA-Z]+),[a-zA-Z]+->\.\.\.[a-zA-Z]+", equation)
+    right = re.fullmatch(r"([a-zA-Z]+)\.\.\.,[a-zA-Z]+->[a-zA-Z]+\.\.\.", equation)
+    match = left or right
+    if match is None:
+        raise ValueError(f"an einsum equation this rule does not read: {equation}")
+    elided = len(shape) - len(match.group(1))
+    if left:
+        for i in range(1, elided):
+            out.insert(1, shape[i])
+    else:
+        out += shape[len(shape) - elided:]
+    return tuple(out)
+
+
+def dot(config: dict[str, Any], inputs: list[Shape]) -> Shape:
+    """`Dot` (keras/src/layers/merging/dot.py, compute_output_shape)."""
+    first, second = list(inputs[0]), list(inputs[1])
+    axes = config.get("axes", -1)
+    if isinstance(axes, int):
+        axes = [axes % len(first), axes % len(second)] if axes < 0 else [axes, axes]
+    first.pop(axes[0])
+    second.pop(axes[1])
+    second.pop(0)
+    out = first + second
+    return tuple(out + [1]) if len(out) == 1 else tuple(out)
+
+
+def category_encoding(config: dict[str, Any], inputs: list[Shape]) -> Shape:
+    """`CategoryEncoding` (keras/src/layers/preprocessing/category_encoding.py)."""
+    shape, tokens = inputs[0], int(config["num_tokens"])
+    if config.get("output_mode", "multi_hot") == "one_hot" and shape[-1] != 1:
+        return (*shape, tokens)
+    if len(shape) == 1:
+        return (*shape, tokens)
+    return (*shape[:-1], tokens)
 
 
 def attention_like(config: dict[str, Any], inputs: list[Shape]) -> Shape:

@@ -298,3 +298,25 @@ def test_a_nested_model_called_twice_counts_twice(tmp_path, keras, capsys):
     assert sum(r["macs"] for r in leaves) == doc["total_macs"] == 2 * 4 * 8 + 16
     assert sum(r["activation_bytes"] for r in leaves) == doc["activation_bytes"]
     assert "32 ×2" in run_cli(capsys, "inspect", path, "--columns", "macs").out
+
+
+def test_attention_axes_score_only_along_them(tmp_path, keras, capsys):
+    """MultiHeadAttention(attention_axes=(2,)) on (4, 5, 8): scores are (4, heads, 5, 5), not
+    20 x 20 (hand count 5,040)."""
+    x = keras.Input((4, 5, 8), name="x")
+    out = keras.layers.MultiHeadAttention(num_heads=2, key_dim=3, attention_axes=(2,),
+                                          name="mha")(x, x)
+    path = tmp_path / "axes.keras"
+    keras.Model(x, out).save(path)
+    doc, _ = inspect_json(capsys, path)
+    projections = 20 * 8 * 2 * 3 * 3 + 20 * 2 * 3 * 8
+    assert ours_by_layer(doc)["mha"] == projections + 20 * 5 * 2 * 3 * 2 == 5040
+
+
+def test_dot_by_hand(tmp_path, keras, capsys):
+    a, b = keras.Input((6, 4), name="a"), keras.Input((7, 4), name="b")
+    out = keras.layers.Dot(axes=2, name="dot")([a, b])
+    path = tmp_path / "dot.keras"
+    keras.Model([a, b], out).save(path)
+    doc, _ = inspect_json(capsys, path)
+    assert ours_by_layer(doc)["dot"] == 6 * 7 * 4

@@ -111,3 +111,23 @@ def test_weights_from_another_architecture_are_found(tmp_path):
                         ("weights_misshaped.keras", "intermediate_dense")):
         findings = inspect_model(corpus[name].path).findings
         assert [(f.layer, f.kind) for f in findings] == [(layer, "weights")], name
+
+
+def test_an_implausible_size_is_a_finding_and_no_count(tmp_path, capsys):
+    """A kernel_size of 1e30 would print a 50-digit MAC count: it is a finding instead, and the
+    layer's shape and cost are unknown."""
+    import json as _json
+
+    from tests.corpus import cnn_config, rezip
+    from tests.test_verify_awkward import layer_config
+
+    config = cnn_config()
+    layer_config(config, "conv2d")["config"]["kernel_size"] = [1e30, 3]
+    bad = rezip(tmp_path / "huge.keras", replace={"config.json": _json.dumps(config)})
+    result = run_cli(capsys, "inspect", bad, "--json")
+    doc = _json.loads(result.out)
+    [finding] = [f for f in doc["findings"] if f["layer"] == "conv2d" and f["kind"] == "config"]
+    assert finding["severity"] == "broken" and "kernel_size" in finding["message"]
+    row = next(r for r in doc["layers"] if r["name"] == "conv2d")
+    assert row["macs"] is None
+    assert all(len(str(r["macs"])) < 20 for r in doc["layers"])

@@ -51,3 +51,43 @@ def test_frozen_layers_count_as_non_trainable(tmp_path, keras):
     assert report.trainable_params == 2 * 3 + 2
     assert report.non_trainable_params == 4 * 3 + 3
     assert_matches_keras(tmp_path / "m.keras", keras)
+
+
+def _final_shape(keras, tmp_path, inputs, outputs):
+    """keras-cut's shape for a model's last layer (no consumer records it: the rule computes
+    it) and Keras' own."""
+    model = keras.Model(inputs, outputs)
+    path = tmp_path / "m.keras"
+    model.save(path)
+    row = next(r for r in inspect_model(path).layers if r.name == model.layers[-1].name)
+    (ours,) = row.output_shapes  # one call
+    return [list(s) for s in ours], [list(model.outputs[0].shape)]
+
+
+@pytest.mark.parametrize("build", [
+    lambda k, L: ([q := k.Input((20, 12)), v := k.Input((10, 7)), kk := k.Input((10, 12))],
+                  L.Attention(name="last")([q, v, kk])),
+    lambda k, L: ([q := k.Input((20, 12)), v := k.Input((10, 7))],
+                  L.AdditiveAttention(name="last")([q, L.Dense(12)(v), v])),
+    lambda k, L: (x := k.Input((5, 6)), L.EinsumDense("abc,cd->abd", (5, 9), name="last")(x)),
+    lambda k, L: (x := k.Input((6,)), L.EinsumDense("ab,bc->ac", 4, bias_axes="c",
+                                                     name="last")(x)),
+    lambda k, L: (x := k.Input((3, 5, 6)), L.EinsumDense("...c,cd->...d", 4, name="last")(x)),
+    lambda k, L: (x := k.Input((5, 6)), L.EinsumDense("abc,cd->abd", (None, 9),
+                                                       name="last")(x)),
+    lambda k, L: (x := k.Input((10, 3)), L.Cropping1D((2, 3), name="last")(x)),
+    lambda k, L: (x := k.Input((10, 3)), L.ZeroPadding1D((1, 2), name="last")(x)),
+    lambda k, L: ([a := k.Input((6, 4)), b := k.Input((7, 4))], L.Dot(2, name="last")([a, b])),
+    lambda k, L: ([a := k.Input((4,)), b := k.Input((4,))], L.Dot(1, name="last")([a, b])),
+    lambda k, L: ([a := k.Input((6, 4)), b := k.Input((4, 7))],
+                  L.Dot((2, 1), name="last")([a, b])),
+    lambda k, L: (x := k.Input((3,), dtype="int32"),
+                  L.CategoryEncoding(8, output_mode="multi_hot", name="last")(x)),
+    lambda k, L: (x := k.Input((3,), dtype="int32"),
+                  L.CategoryEncoding(8, output_mode="one_hot", name="last")(x)),
+    lambda k, L: (x := k.Input((1,), dtype="int32"),
+                  L.CategoryEncoding(8, output_mode="one_hot", name="last")(x)),
+])
+def test_shape_rules_match_keras(build, tmp_path, keras):
+    ours, theirs = _final_shape(keras, tmp_path, *build(keras, keras.layers))
+    assert ours == theirs
