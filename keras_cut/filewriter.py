@@ -19,7 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from .errors import CutError
+from .errors import CutError, KerasCutError, ModelFileError
 from .graph import Layer
 from .known_layers import NON_TRAINABLE_NAMES, array_layout, weight_specs
 from .modelfile import ModelFile, NestedKey, WeightEntry, attr_text, snake_case, unique_name
@@ -31,11 +31,26 @@ WEIGHTS_MEMBER = "model.weights.h5"
 
 def write_submodel(parent: ModelFile, sub: Submodel, path: Path, fmt: str,
                    record: dict[str, Any], freeze: bool) -> None:
-    """Write `sub` to `path` (a fresh temporary file) as `.keras` or `.h5`."""
-    if fmt == "keras":
-        _write_keras(parent, sub, path, record)
-    else:
-        _write_h5(parent, sub, path, record, freeze)
+    """Write `sub` to `path` (a fresh temporary file) as `.keras` or `.h5`.
+
+    HDF5 reads the parent's metadata again as it copies: where it is damaged in a way the
+    index did not touch (a heap, a symbol table entry, a layout field), h5py's error becomes
+    one line naming the parent, never a traceback."""
+    try:
+        if fmt == "keras":
+            _write_keras(parent, sub, path, record)
+        else:
+            _write_h5(parent, sub, path, record, freeze)
+    except (RuntimeError, KeyError, ValueError, TypeError) as exc:
+        if isinstance(exc, KerasCutError):
+            raise
+        raise ModelFileError(f"{parent.path}: its weights cannot be copied ("
+                             f"{' '.join(str(exc).split())[:200]}); the file is damaged") from exc
+    except OSError as exc:
+        if exc.errno is not None:  # the output's disk, not the parent's bytes
+            raise
+        raise ModelFileError(f"{parent.path}: its weights cannot be read ("
+                             f"{' '.join(str(exc).split())[:200]}); the file is damaged") from exc
 
 
 def keras_version(parent: ModelFile) -> str:

@@ -24,6 +24,7 @@ from keras_cut.errors import KerasCutError
 from keras_cut.inspection import inspect_model
 from keras_cut.render import render_class_model
 from sample_models.registry import BY_NAME
+from tests.corpus import rezip
 
 SOURCES = {name: BY_NAME[name].path for name in ("cnn", "nested", "shared", "sequential", "text")}
 CONFIGS = {name: json.loads(zipfile.ZipFile(p).read("config.json")) for name, p in SOURCES.items()}
@@ -185,3 +186,50 @@ def test_mutated_h5_structure(mutations, keras_format, tmp_path):
         with h5py.File(path, "a") as h5:
             mutate_h5(h5, mutations)
     assert_clean(path)
+
+
+def _datasets(h5: h5py.File) -> dict[str, bytes | None]:
+    found: dict[str, bytes | None] = {}
+
+    def visit(name: str, obj: object) -> None:
+        if isinstance(obj, h5py.Dataset):
+            try:
+                found[name] = np.asarray(obj).tobytes()
+            except Exception:  # a dataset h5py cannot read in the damaged source
+                found[name] = None
+
+    h5.visititems(visit)
+    return found
+
+
+WEIGHTS_BYTES = zipfile.ZipFile(SOURCES["cnn"]).read("model.weights.h5")
+
+
+@SETTINGS
+@given(flips=st.lists(st.tuples(st.integers(0, 4095), st.integers(0, 255)), min_size=1,
+                      max_size=3))
+def test_damaged_h5_metadata_is_an_error_or_a_faithful_copy(flips, tmp_path):
+    """Bytes of the weight file's metadata (layout sizes, heaps, symbol tables) overwritten:
+    `cut` either refuses in one line (a KerasCutError) or writes arrays identical to what
+    HDF5 itself reads from the damaged source, never a traceback, never another array."""
+    data = bytearray(WEIGHTS_BYTES)
+    for position, value in flips:
+        data[position] = value
+    path = tmp_path / "damaged.keras"
+    rezip(path, SOURCES["cnn"], replace={"model.weights.h5": bytes(data)})
+    out = tmp_path / "cut.keras"
+    try:
+        cut_model(path, out, ["intermediate_dense"], [], force=True)
+    except KerasCutError as exc:
+        assert str(exc) and "\n" not in str(exc)
+        return
+    with zipfile.ZipFile(out) as zf:
+        mine = _datasets(h5py.File(io.BytesIO(zf.read("model.weights.h5")), "r"))
+    assert mine, "a cut keeping three layers copied no array"
+    with h5py.File(io.BytesIO(bytes(data)), "r") as source:
+        for name, value in mine.items():
+            try:  # what HDF5 reads at the same place in the damaged source, where it can
+                theirs = np.asarray(source[name]).tobytes()
+            except Exception:
+                continue
+            assert theirs == value, name
