@@ -23,6 +23,7 @@ from typing import Any
 
 from . import macs, shapes
 from .macs import MacsRule, Weights
+from .modelfile import snake_case, unique_name
 from .shapes import Shape
 
 WeightSpec = tuple[str, bool]  # (name, trainable)
@@ -191,6 +192,41 @@ def _bidirectional_layout(config: Config, count: int) -> list[str] | None:
     return places
 
 
+def _time_distributed_layout(config: Config, count: int) -> list[str] | None:
+    """Keras 3 keeps the wrapped layer's arrays under `layer/`, in the wrapped layer's own
+    layout (`layer/vars/0`, an RNN's `layer/cell/vars/0`)."""
+    inner = _wrapped(config)
+    if inner is None:
+        return None
+    places = array_layout(inner[0], inner[1], count)
+    return None if places is None else [f"layer/{place}" for place in places]
+
+
+def _rnn_layout(config: Config, count: int) -> list[str] | None:
+    """A generic `RNN`: Keras 3 keeps its cell's arrays under `cell/`, and a StackedRNNCells'
+    under `cell/cells/<cell group>/` (named by class, numbered as Keras numbers groups), each
+    cell's in creation order (a tf.keras 2 file lists them cell after cell)."""
+    cell = _wrapped(config, "cell")
+    if cell is None:
+        return None
+    if cell[0] != "StackedRNNCells":
+        places = array_layout(cell[0], cell[1], count)
+        return None if places is None else [f"cell/{place}" for place in places]
+    cells = cell[1].get("cells")
+    if not isinstance(cells, list):
+        return None
+    used: dict[str, int] = {}
+    found: list[str] = []
+    for item in cells:
+        inner = _wrapped({"cell": item}, "cell")
+        specs = weight_specs(inner[0], inner[1]) if inner is not None else None
+        if inner is None or specs is None:
+            return None
+        group = unique_name(snake_case(inner[0]), used)
+        found += [f"cell/cells/{group}/vars/{i}" for i in range(len(specs))]
+    return found if len(found) == count else None
+
+
 def _attention_layout(config: Config, count: int) -> list[str] | None:
     """Keras 3 keeps MultiHeadAttention's arrays in its four projections, each kernel then bias
     (tf.keras 2 lists them in the same order: query, key, value, attention_output)."""
@@ -286,7 +322,9 @@ _add("GRU", shape=shapes.recurrent(1), weights=_recurrent_weights, macs=macs.rec
      cell=True)
 _add("SimpleRNN", shape=shapes.recurrent(1), weights=_recurrent_weights,
      macs=macs.recurrent(1), cell=True)
-_add("LSTMCell GRUCell SimpleRNNCell ConvLSTM2D", weights=_recurrent_weights)
+_add("LSTMCell GRUCell SimpleRNNCell", weights=_recurrent_weights)
+# an RNN around a ConvLSTMCell: Keras 3 keeps the cell's arrays under `cell/`
+_add("ConvLSTM1D ConvLSTM2D ConvLSTM3D", weights=_recurrent_weights, cell=True)
 _add("PReLU", shape=_identity, weights=lambda c: [("alpha", True)], macs=macs.none)
 _add("MultiHeadAttention", shape=shapes.attention_like, macs=macs.multi_head_attention,
      layout=_attention_layout)
@@ -296,7 +334,9 @@ _add("Dot", shape=shapes.dot, macs=macs.dot)
 _add("CategoryEncoding", shape=shapes.category_encoding, macs=macs.none)
 _add("Bidirectional", shape=_bidirectional_shape, macs=_bidirectional_macs,
      layout=_bidirectional_layout)
-_add("TimeDistributed", shape=_time_distributed_shape, macs=_time_distributed_macs)
+_add("TimeDistributed", shape=_time_distributed_shape, macs=_time_distributed_macs,
+     layout=_time_distributed_layout)
+_add("RNN", layout=_rnn_layout)
 # no arrays, no multiply-accumulates
 _add("Activation ReLU LeakyReLU ELU Softmax ThresholdedReLU Dropout SpatialDropout1D "
      "SpatialDropout2D SpatialDropout3D GaussianNoise GaussianDropout AlphaDropout "
@@ -330,7 +370,7 @@ _training_only("Dropout SpatialDropout1D SpatialDropout2D SpatialDropout3D Alpha
 _training_only("GaussianNoise", "stddev seed")
 _training_only("BatchNormalization", "momentum renorm_momentum")
 _training_only("ActivityRegularization", "l1 l2")
-_training_only("LSTM GRU SimpleRNN LSTMCell GRUCell SimpleRNNCell ConvLSTM2D",
+_training_only("LSTM GRU SimpleRNN LSTMCell GRUCell SimpleRNNCell ConvLSTM1D ConvLSTM2D ConvLSTM3D",
                "dropout recurrent_dropout seed")
 GENERIC_TRAINING_ONLY = ("trainable", "activity_regularizer")
 GENERIC_TRAINING_SUFFIXES = ("_initializer", "_regularizer", "_constraint")

@@ -15,6 +15,7 @@ from typing import Any
 
 from .errors import ModelFileError
 from .jsonvalues import as_dict
+from .tfops import LEGACY_SEMANTICS
 
 # class -> {argument: the only value that may be dropped without changing the model}
 DROPPED_ARGUMENTS: dict[str, dict[str, Any]] = {
@@ -25,6 +26,9 @@ DROPPED_ARGUMENTS: dict[str, dict[str, Any]] = {
     "GRU": {"time_major": False},
     "SimpleRNN": {"time_major": False},
     "RNN": {"time_major": False},
+    "ConvLSTM1D": {"time_major": False},
+    "ConvLSTM2D": {"time_major": False},
+    "ConvLSTM3D": {"time_major": False},
     # False is what Keras 3 does (masked scores set to a large negative number)
     "MultiHeadAttention": {"softmax_robust_masking": False},
 }
@@ -63,6 +67,7 @@ def _normalize_model(model: dict[str, Any], prefix: str, changes: list[LegacyCha
         ):
             _normalize_model(layer, path + "/", changes, where)
         _drop_arguments(layer, path, changes, where)
+        _semantic_hazards(layer)
     if model.get("class_name") != "Sequential":
         _renumber_nested_calls(inner, layers, prefix, changes)
         _translate_tf_ops(inner, prefix, changes)
@@ -93,6 +98,7 @@ def _drop_arguments(layer: dict[str, Any], path: str, changes: list[LegacyChange
             changes.append(LegacyChange(
                 path, f"legacy config: {layer['class_name']} `{argument}` dropped (a record of "
                 "its build; Keras 3 builds from the call)"))
+    _one_axis(layer, path, changes, where)
     rules = DROPPED_ARGUMENTS.get(str(layer.get("class_name")))
     if not rules or not isinstance(config, dict):
         return
@@ -109,6 +115,52 @@ def _drop_arguments(layer: dict[str, Any], path: str, changes: list[LegacyChange
         changes.append(LegacyChange(
             path, f"legacy config: {layer['class_name']} `{argument}={harmless}` dropped "
             "(Keras 3 does not take it; it had no effect)"))
+
+
+# Names Keras 3 resolves to a function that computes something else than tf.keras 2's
+SAME_NAME_OTHER_FUNCTION = {
+    "hard_sigmoid": "tf.keras 2's hard_sigmoid is clip(0.2x + 0.5, 0, 1), Keras 3's is "
+                    "clip(x/6 + 0.5, 0, 1)",
+}
+
+
+def _semantic_hazards(layer: dict[str, Any]) -> None:
+    """A layer whose config names an activation Keras 3 computes differently (anywhere in it:
+    a wrapped layer's, an RNN's recurrent one) is marked, so that it is a finding, never kept
+    in a Keras 3 file, and never run as the reference of verify."""
+    stack: list[tuple[str, Any]] = [("", layer.get("config"))]
+    while stack:
+        key, value = stack.pop()
+        if isinstance(value, dict):
+            stack.extend(value.items())
+        elif isinstance(value, list):
+            stack.extend((key, v) for v in value)
+        elif isinstance(value, str) and "activation" in key and \
+                value in SAME_NAME_OTHER_FUNCTION:
+            why = (f"{key}={value!r}: {SAME_NAME_OTHER_FUNCTION[value]}; Keras 3 would compute "
+                   "other values, so keras-cut keeps this layer only in tf.keras 2's .h5")
+            layer[LEGACY_SEMANTICS] = why  # a finding of its own (safety), not a change
+            return
+
+
+# classes whose `axis` Keras 3 takes as one int, where tf.keras 2 may write a one-element list
+# (a BatchNormalization inside TimeDistributed)
+ONE_AXIS = ("BatchNormalization",)
+
+
+def _one_axis(layer: dict[str, Any], path: str, changes: list[LegacyChange], where: str) -> None:
+    config = layer.get("config")
+    if layer.get("class_name") not in ONE_AXIS or not isinstance(config, dict) or \
+            not isinstance(config.get("axis"), list):
+        return
+    axis = config["axis"]
+    if len(axis) != 1 or not isinstance(axis[0], int) or isinstance(axis[0], bool):
+        raise ModelFileError(f"{where}: layer {path!r} ({layer['class_name']}) normalises over "
+                             f"axes {axis!r}; Keras 3 takes one axis, so keras-cut cannot map "
+                             "this legacy config")
+    config["axis"] = axis[0]
+    changes.append(LegacyChange(path, f"legacy config: {layer['class_name']} `axis={axis}` "
+                                f"written as {axis[0]} (Keras 3 takes one axis)"))
 
 
 def _translate_tf_ops(inner: dict[str, Any], prefix: str, changes: list[LegacyChange]) -> None:

@@ -23,6 +23,7 @@ from .graph import MODEL_CLASSES, Layer, LayerGraph
 from .known_layers import TF_OP_LAYERS, expected_shapes, implausible, weight_specs
 from .modelfile import ModelFile
 from .packages import is_keras_module, needed_package, package_of, registered_package
+from .tfops import LEGACY_SEMANTICS
 
 UNSAFE, UNLOADABLE, BROKEN = "unsafe", "unloadable", "broken"
 WARNING, NOTE = "warning", "note"
@@ -111,6 +112,8 @@ def _layer_findings(layer: Layer) -> Iterator[Finding]:
             layer.path, UNLOADABLE, "custom",
             f"class {origin!r} is not part of Keras; loading {needs_text(package)}", package,
         )
+    if isinstance(layer.raw.get(LEGACY_SEMANTICS), str):
+        yield Finding(layer.path, UNLOADABLE, "legacy-semantics", layer.raw[LEGACY_SEMANTICS])
     odd = implausible(layer.config)
     if odd is not None:
         yield Finding(layer.path, BROKEN, "config",
@@ -270,6 +273,13 @@ def check_loadable(path: Path, findings: list[Finding], unsafe: bool, custom: bo
         raise UnsafeModelError(
             f"{path}: refusing to load, it would run code or read other files ({where}); "
             "pass --unsafe only if you trust where this file came from"
+        )
+    other = [f for f in findings if f.kind == "legacy-semantics"]
+    if other:
+        raise LoadError(
+            f"{path}: layer {other[0].layer!r} would compute other values in Keras 3 than in "
+            f"tf.keras 2 ({other[0].message.split(';')[0]}): verify runs the parent in Keras 3, "
+            "so it cannot use this file as the reference"
         )
     tf_ops = [f for f in findings if f.kind == "tf-op"]
     if tf_ops:

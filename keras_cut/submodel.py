@@ -23,7 +23,7 @@ from .flatgraph import FlatGraph, FlatNode, FlatTensor
 from .graph import Layer, parse_history
 from .known_layers import TF_OP_LAYERS
 from .modelfile import NestedKey
-from .tfops import is_constant_entry
+from .tfops import LEGACY_SEMANTICS, is_constant_entry
 
 Ref = tuple[str, int, int]  # (layer name, call, output index) in the submodel
 
@@ -168,6 +168,11 @@ class _Writer:
                     "keras-cut translates to a Keras 3 operation; tf.keras 2's .h5 dialect "
                     "cannot hold that: write the cut as .keras"
                 )
+            if LEGACY_SEMANTICS in source.raw and not self.legacy:
+                raise CutError(
+                    f"the cut keeps {self.flat.path(node)!r}: {source.raw[LEGACY_SEMANTICS]}; "
+                    "write the cut as .h5 (for tf.keras 2), or cut around it"
+                )
             if source.class_name in TF_OP_LAYERS and not self.legacy:
                 raise CutError(
                     f"the cut keeps {self.flat.path(node)!r}, a TensorFlow operation recorded "
@@ -176,6 +181,7 @@ class _Writer:
                     "yet; write the cut as .h5 (for tf.keras 2), or cut around it"
                 )
             _rename(raw, new_name)
+            raw.pop(LEGACY_SEMANTICS, None)  # keras-cut's own mark, not tf.keras 2's
             raw["inbound_nodes"] = []
             if source.submodel is not None and self.legacy_parent and not self.legacy:
                 _modernize_calls(raw, source.submodel)

@@ -22,6 +22,8 @@ from .jsonvalues import as_dict
 NUMPY, NN, CORE = "keras.src.ops.numpy", "keras.src.ops.nn", "keras.src.ops.core"
 PLACEHOLDER = "keras_cut_placeholder"  # a tensor's recorded shape that means nothing
 TRANSLATED_FROM = "keras_cut_translated_from"  # on a layer: the tf.keras 2 function it was
+# on a layer: why Keras 3 would compute something else than tf.keras 2 from its config
+LEGACY_SEMANTICS = "keras_cut_legacy_semantics"
 
 
 @dataclass(frozen=True)

@@ -126,8 +126,10 @@ def test_normalisations_are_findings(legacy_dir):
     assert any(f.layer == "block_1_depthwise" and "`groups=1` dropped" in f.message
                for f in notes)
     nested = inspect_model(legacy_dir / "nested.h5").findings
-    assert [(f.layer, f.kind) for f in nested] == [("backbone", "legacy")]
-    assert "renumbered" in nested[0].message
+    assert [(f.layer, f.kind) for f in nested] == [("backbone/bn", "legacy"),
+                                                   ("backbone", "legacy")]
+    assert "`axis=[3]` written as 3" in nested[0].message
+    assert "renumbered" in nested[1].message
     assert inspect_model(legacy_dir / "cnn.h5").findings == []
 
 
@@ -345,6 +347,55 @@ def test_a_constant_first_operand_keeps_its_place(tmp_path, capsys, keras):
     assert run_cli(capsys, "cut", tmp_path / "mod.h5", "-o", kept, "--output-layer",
                    "out").code == 0
     assert "MATCH" in run_tf_keras(LOAD_WITH_TF_KERAS, kept, tmp_path / "mod.npz")
+
+
+WRAPPERS = """
+import os, sys
+os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+import numpy as np, tf_keras as k
+k.utils.set_random_seed(3)
+L = k.layers
+cases = {
+    "td_dense": ((3, 4), lambda x: L.TimeDistributed(L.Dense(2), name="w")(x)),
+    "td_conv": ((3, 6, 6, 2), lambda x: L.TimeDistributed(L.Conv2D(3, 3), name="w")(x)),
+    "td_bn": ((3, 6, 6, 2), lambda x: L.TimeDistributed(L.BatchNormalization(), name="w")(x)),
+    "td_lstm": ((4, 5, 3), lambda x: L.TimeDistributed(L.LSTM(2), name="w")(x)),
+    "rnn_cell": ((5, 4), lambda x: L.RNN(L.GRUCell(3), name="w")(x)),
+    "stacked": ((5, 4), lambda x: L.RNN(L.StackedRNNCells(
+        [L.LSTMCell(3), L.GRUCell(2), L.LSTMCell(2)]), name="w")(x)),
+    "convlstm": ((3, 6, 6, 2), lambda x: L.ConvLSTM2D(2, 3, recurrent_activation="sigmoid",
+                                                    name="w")(x)),
+    "hard": ((3, 6, 6, 2), lambda x: L.ConvLSTM2D(2, 3, name="w")(x)),  # hard_sigmoid
+}
+for name, (shape, build) in cases.items():
+    x = k.Input(shape, name="x")
+    model = k.Model(x, build(x))
+    model.save(f"{sys.argv[1]}/{name}.h5")
+    data = np.random.default_rng(0).normal(size=(2, *shape)).astype("float32") * 2
+    np.savez(f"{sys.argv[1]}/{name}.npz", x=data, y=model.predict(data, verbose=0))
+"""
+
+
+def test_wrappers_and_composite_layers_convert(tmp_path, capsys, keras):
+    """TimeDistributed (around Dense, Conv2D, BatchNormalization with tf.keras 2's one-element
+    axis list, LSTM), RNN around a cell or StackedRNNCells, ConvLSTM2D: converted to .keras,
+    each computes what tf.keras 2 computed. A ConvLSTM2D with tf.keras 2's default
+    hard_sigmoid is refused: Keras 3's hard_sigmoid is another function."""
+    run_tf_keras(WRAPPERS, tmp_path)
+    for name in ("td_dense", "td_conv", "td_bn", "td_lstm", "rnn_cell", "stacked", "convlstm"):
+        out = tmp_path / f"{name}.keras"
+        result = run_cli(capsys, "convert", tmp_path / f"{name}.h5", "-o", out)
+        assert result.code == 0, (name, result.err)
+        reference = np.load(tmp_path / f"{name}.npz")
+        got = keras.saving.load_model(out).predict(reference["x"], verbose=0)
+        np.testing.assert_allclose(got, reference["y"], rtol=1e-5, atol=1e-5, err_msg=name)
+    hard = tmp_path / "hard.h5"
+    assert_one_line_error(run_cli(capsys, "convert", hard, "-o", tmp_path / "hard.keras"),
+                          "hard_sigmoid", "tf.keras 2's .h5")
+    assert_one_line_error(run_cli(capsys, "verify", hard, hard), "hard_sigmoid")
+    findings = [f for f in inspect_model(hard).findings if f.kind == "legacy-semantics"]
+    assert [f.layer for f in findings] == ["w"]
+    assert run_cli(capsys, "cut", hard, "-o", tmp_path / "h.h5", "--output-layer", "w").code == 0
 
 
 def test_convert_a_tf_keras_2_file_to_keras_3(tmp_path, capsys, keras):
