@@ -388,6 +388,9 @@ def graph_command(
         None, "--filter", autocompletion=_complete_layers,
         help="Only layers whose path or class matches this regular expression."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing OUTPUT."),
+    json_output: bool = typer.Option(
+        False, "--json", help="Also print one JSON document: every node drawn (name, class, "
+        "shape, params, role), edge and nested-model cluster."),
     custom_objects: str | None = _code_option(),
     unsafe: bool = _unsafe_option("--custom-objects to build"),
 ) -> None:
@@ -407,9 +410,12 @@ def graph_command(
                              code=custom_objects, unsafe=unsafe)
         write_picture(drawing, output)
         kept = sum(n.role in ("kept", "output") for n in drawing.nodes) if drawing.cut else None
-        what = f"{len(drawing.nodes)} layer calls" + (f", {kept} kept by the cut"
-                                                      if kept is not None else "")
+        count = len(drawing.nodes)
+        what = f"{count} layer call{'' if count == 1 else 's'}" + (
+            f", {kept} kept by the cut" if kept is not None else "")
         _notice(f"drew {what}: {output}")
+        if json_output:
+            print_json({"output": str(output), **drawing.to_dict()})
 
 
 _VERIFY_EXAMPLES = _examples(

@@ -76,7 +76,9 @@ class Drawing:
         return {"title": self.title, "cut": self.cut,
                 "nodes": [{k: v for k, v in vars(n).items() if k != "config"}
                           | {"context": [list(c) for c in n.context]} for n in self.nodes],
-                "edges": [vars(e) for e in self.edges]}
+                "edges": [vars(e) for e in self.edges],
+                "clusters": [{"context": [list(c) for c in context], "label": label}
+                             for context, label in self.clusters.items()]}
 
 
 @dataclass

@@ -181,3 +181,22 @@ def test_application_draws(app_dir, tmp_path, capsys):
     nodes, edges = parse_mermaid((tmp_path / "r.mmd").read_text())
     assert len(nodes) == 177 and len(edges) > 177
     assert dict(nodes.values())["conv4_block1_out"] == "cut_input"
+
+
+def test_graph_json_lists_what_was_drawn(tmp_path, capsys):
+    from sample_models.registry import BY_NAME
+    from tests.cli_helpers import run_cli as _run
+
+    out = tmp_path / "n.dot"
+    result = _run(capsys, "graph", BY_NAME["nested"].path, "-o", out, "--json", "--input-layer",
+                  "backbone/stem_relu")
+    assert result.code == 0
+    doc = json.loads(result.out)
+    text = out.read_text()
+    assert doc["output"] == str(out) and doc["cut"] is True
+    assert len(doc["nodes"]) == text.count("[label=") - 5  # the legend's five boxes
+    assert {n["role"] for n in doc["nodes"]} >= {"kept", "dropped", "cut_input", "output"}
+    assert doc["clusters"] == [{"context": [["backbone", 0]], "label": "backbone"},
+                               {"context": [["backbone", 0], ["block", 0]],
+                                "label": "backbone/block"}]
+    assert "drew 10 layer calls, 6 kept by the cut" in result.err
