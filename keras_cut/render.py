@@ -48,10 +48,17 @@ class ShownConsole(Console):
 
 def stdout_console() -> Console:
     """Results go to stdout; a pipe or file gets plain text as wide as the content needs, so
-    nothing is wrapped or cut (a terminal gets its own width)."""
+    nothing is wrapped or cut (a terminal gets its own width), or as wide as COLUMNS says
+    where the user set it."""
     tty = sys.stdout.isatty()
-    return ShownConsole(file=sys.stdout, width=None if tty else PIPE_WIDTH, highlight=False,
-                        soft_wrap=False, color_system=None if _plain() else "auto")
+    return ShownConsole(file=sys.stdout, width=None if tty else _columns() or PIPE_WIDTH,
+                        highlight=False, soft_wrap=False,
+                        color_system=None if _plain() else "auto")
+
+
+def _columns() -> int | None:
+    value = os.environ.get("COLUMNS", "")
+    return int(value) if value.isdigit() and 20 <= int(value) <= PIPE_WIDTH else None
 
 
 def stderr_console() -> Console:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# a shell's COLUMNS sets the width of piped output: the tests read the unwrapped form
+os.environ.pop("COLUMNS", None)
 
 import subprocess  # noqa: E402
 import sys  # noqa: E402

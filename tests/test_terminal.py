@@ -61,7 +61,7 @@ def test_colors_only_where_wanted():
 
 
 def test_a_pipe_gets_plain_unwrapped_text():
-    env = dict(os.environ, COLUMNS="30")
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
     out = subprocess.run([sys.executable, "-m", "keras_cut", "inspect",
                           str(BY_NAME["nested"].path)], capture_output=True, text=True, env=env,
                          cwd=ROOT, timeout=60).stdout
@@ -102,3 +102,13 @@ def test_progress_on_a_terminal_only(tmp_path):
     piped = subprocess.run([sys.executable, "-m", "keras_cut", *args], capture_output=True,
                            text=True, cwd=ROOT, timeout=60)
     assert piped.returncode == 0 and "writing" not in piped.stderr + piped.stdout
+
+
+def test_columns_sets_the_width_of_piped_output():
+    env = dict(os.environ, COLUMNS="60", TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=str(ROOT))
+    proc = subprocess.run([sys.executable, "-m", "keras_cut", "inspect",
+                           str(BY_NAME["cnn"].path)], env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "  Class: Conv2D" in proc.stdout  # the stacked layout of a narrow terminal
+    assert not [line for line in proc.stdout.splitlines() if line.startswith(("│", "┃"))]
