@@ -23,6 +23,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from .errors import ModelFileError, UnsafeModelError
+from .packages import is_keras_module
 
 ZIP_MAGIC = b"PK\x03\x04"
 H5_MAGIC = b"\x89HDF\r\n\x1a\n"
@@ -415,6 +416,14 @@ def _check_model_config(path: Path, config: dict[str, Any]) -> dict[str, Any]:
         raise ModelFileError(
             f"{path}: the config is not a serialized Keras model "
             "(no 'class_name' and 'config'); was it saved with model.save()?"
+        )
+    module = config.get("module")
+    keras_own = module is None or (isinstance(module, str) and is_keras_module(module))
+    if config["class_name"] in ("Functional", "Sequential") and keras_own and \
+            not isinstance(config["config"].get("layers"), list):
+        raise ModelFileError(
+            f"{path}: the {config['class_name']} model's config has no list of layers, which "
+            "Keras always writes; the file is damaged"
         )
     return config
 

@@ -110,3 +110,20 @@ def test_damaged_weight_index_is_an_error(tmp_path):
         del h5["model_weights/conv2d/conv2d/kernel"]
     with pytest.raises(ModelFileError, match="conv2d"):
         read_model_file(path)
+
+
+def test_a_functional_config_without_layers_is_damaged(tmp_path, capsys):
+    """Not a model saved as its class: no --custom-objects advice for Keras' own Functional."""
+    import json as _json
+
+    from tests.cli_helpers import assert_one_line_error
+    from tests.corpus import cnn_config, rezip
+
+    config = cnn_config()
+    del config["config"]["layers"]
+    bad = rezip(tmp_path / "nolayers.keras", replace={"config.json": _json.dumps(config)})
+    for command in (["inspect", bad], ["cut", bad, "-o", tmp_path / "x.keras",
+                                       "--output-layer", "a"]):
+        result = run_cli(capsys, *command)
+        assert_one_line_error(result, "no list of layers", "damaged")
+        assert "--custom-objects" not in result.err
