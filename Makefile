@@ -22,7 +22,7 @@ test: $(STAMP)
 # A quicker loop while developing (under a minute): no test marked heavy (real architectures,
 # verify runs, the benchmark smoke run), stop at the first failure.
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -q -x -m "not slow and not heavy"
+	KERAS_CUT_FAST=1 $(BIN)/python -m pytest -q -x -m "not slow and not heavy"
 
 # The full keras.applications sweep (every family, four cuts each).
 test-slow: $(STAMP)

@@ -43,3 +43,9 @@ def assert_one_line_error(result: Result, *needles: str) -> None:
     assert "Traceback" not in result.err
     for needle in needles:
         assert needle in lines[0], (needle, lines[0])
+
+
+def examples(count: int) -> int:
+    """How many examples a property test draws: `make test-fast` (KERAS_CUT_FAST=1) a fifth,
+    for the one-minute loop; `make test` and CI all of them."""
+    return max(count // 5, 10) if os.environ.get("KERAS_CUT_FAST") else count

@@ -24,12 +24,13 @@ from keras_cut.errors import KerasCutError
 from keras_cut.inspection import inspect_model
 from keras_cut.render import render_class_model
 from sample_models.registry import BY_NAME
+from tests.cli_helpers import examples
 from tests.corpus import rezip
 
 SOURCES = {name: BY_NAME[name].path for name in ("cnn", "nested", "shared", "sequential", "text")}
 CONFIGS = {name: json.loads(zipfile.ZipFile(p).read("config.json")) for name, p in SOURCES.items()}
 # CI runs a bounded, repeatable sample; KERAS_CUT_FUZZ_EXAMPLES=5000 digs deeper by hand.
-EXAMPLES = int(os.environ.get("KERAS_CUT_FUZZ_EXAMPLES", "150"))
+EXAMPLES = int(os.environ.get("KERAS_CUT_FUZZ_EXAMPLES", examples(150)))
 SETTINGS = settings(max_examples=EXAMPLES, deadline=2000, derandomize=True,
                     suppress_health_check=[HealthCheck.too_slow,
                                            HealthCheck.function_scoped_fixture])

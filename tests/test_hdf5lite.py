@@ -21,7 +21,7 @@ from keras_cut.errors import KerasCutError, UnsafeModelError
 from keras_cut.modelfile import read_model_file
 from sample_models.registry import BY_NAME, SAMPLES
 from tests import h5surgery
-from tests.cli_helpers import ROOT
+from tests.cli_helpers import ROOT, examples
 from tests.corpus import rezip
 
 CNN = BY_NAME["cnn"].path
@@ -185,7 +185,7 @@ def test_inspect_of_a_keras_file_imports_neither_h5py_nor_numpy():
     assert proc.stdout.strip() == "[]", proc.stdout
 
 
-@settings(max_examples=300, deadline=None, derandomize=True,
+@settings(max_examples=examples(300), deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(flips=st.lists(st.tuples(st.floats(0, 1), st.integers(1, 255)), min_size=1, max_size=8))
 def test_damaged_weight_files_are_read_or_refused_in_one_line(flips, tmp_path):

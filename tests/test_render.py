@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.text import Text
 
 from keras_cut.render import Grid
+from tests.cli_helpers import examples
 
 # names as Keras allows them: brackets, slashes, wide and combining characters, controls
 CELL = st.lists(st.sampled_from(list("ab_/@[]x1 ,.-") + ["日", "ï", "\n", "😀", "e\u0301",
@@ -37,7 +38,7 @@ def test_the_fast_path_is_taken_for_ordinary_tables():
     assert not grid.fast_ok()
 
 
-@settings(max_examples=400, deadline=None, derandomize=True)  # as test_fuzz: CI repeatable
+@settings(max_examples=examples(400), deadline=None, derandomize=True)  # as test_fuzz
 @given(columns=st.integers(1, 5), data=st.data(),
        title=st.none() | st.text("Findings ", min_size=1), styled=st.booleans())
 def test_fast_table_is_richs_table(columns, data, title, styled):
@@ -56,7 +57,7 @@ def test_fast_table_is_richs_table(columns, data, title, styled):
         plain.sub("", printed(grid, False, "truecolor"))
 
 
-@settings(max_examples=400, deadline=None, derandomize=True)  # as test_fuzz: CI repeatable
+@settings(max_examples=examples(400), deadline=None, derandomize=True)  # as test_fuzz
 @given(rows=st.lists(st.tuples(CELL.filter(lambda t: "\n" not in t), CELL), min_size=1,
                      max_size=6))
 def test_fast_header_is_richs_grid(rows):
