@@ -46,7 +46,10 @@ def complete_layer(model: str | Path | None, incomplete: str) -> list[str]:
     """Layer names of `model` that start with what has been typed (case-sensitive, as Keras
     names are; a name without a match of its own case matches ignoring case). Bash inserts a
     completion as it is, so there a name with a backslash escape comes quoted."""
-    if model is None or not Path(model).is_file():
+    if model is None:
+        return []
+    model = typed_path(str(model))
+    if not Path(model).is_file():
         return []
     names = layer_names(model)
     found = [n for n in names if n.startswith(incomplete)]
@@ -75,9 +78,16 @@ def model_on_command_line() -> str | None:
     except ValueError:
         words = line.split()
     for word in words[1:]:
-        if word.lower().endswith(MODEL_SUFFIXES) and Path(word).is_file():
-            return word
+        path = typed_path(word)
+        if path.lower().endswith(MODEL_SUFFIXES) and Path(path).is_file():
+            return path
     return None
+
+
+def typed_path(word: str) -> str:
+    """A path as the shell will expand it once the line runs (`~/m.keras`, `$HOME/m.keras`):
+    completion sees the words as typed."""
+    return os.path.expandvars(os.path.expanduser(word))
 
 
 def complete_model_file(incomplete: str) -> list[str]:

@@ -137,7 +137,9 @@ def cut_model(
     kept = plan.kept_paths
     findings = find_hazards(model_file, graph)
     _refuse_broken(model, findings, set(kept))
-    sub = build_submodel(plan, f"{graph.name}_cut", legacy_parent=model_file.legacy,
+    # a conversion keeps the model's name; a cut is named after its parent
+    sub = build_submodel(plan, graph.name if whole else f"{graph.name}_cut",
+                         legacy_parent=model_file.legacy,
                          legacy=model_file.legacy and fmt == "h5", freeze=freeze)
     report = None
     say(f"writing {output}")

@@ -279,8 +279,10 @@ def _compare_cut(parent: LayerGraph, sub: LayerGraph, layer_map: dict[str, str],
     back: dict[str, str] = {}
     gone, new = (REMOVED, ADDED) if sub_is_b else (ADDED, REMOVED)
     for layer in sub.layers:
+        same_name = parent.by_name.get(layer.name)
         source = by_path.get(layer_map.get(layer.name, "")) or \
-            (parent.by_name.get(layer.name) if layer.is_input else None)
+            (same_name if layer.is_input and same_name is not None and same_name.is_input
+             else None)  # a cut's new input may be named after the layer it replaces
         if source is None:
             changes.append(LayerChange(layer.path, None, new, layer.class_name))
             continue
@@ -346,10 +348,12 @@ def _origin_changes(la: Layer, lb: Layer) -> list[FieldChange]:
     """Where each layer's class comes from; whether Keras loads the entry as another entry's
     object (`shared_object_id`); an inner name other than the layer's own."""
     found = []
-    a = {k: la.raw[k] for k in ("module", "registered_name") if k in la.raw}
-    b = {k: lb.raw[k] for k in ("module", "registered_name") if k in lb.raw}
+    # with the class name: what an origin one format leaves out resolves to (`align_formats`)
+    a = {k: la.raw[k] for k in ("class_name", "module", "registered_name") if k in la.raw}
+    b = {k: lb.raw[k] for k in ("class_name", "module", "registered_name") if k in lb.raw}
     for key, old, new in loose_changes(a, b):  # fields only one format writes, as in configs
-        found.append(FieldChange(key, old, new, ChangeKind.SAFETY))
+        if key != "class_name":  # a changed class is reported as such
+            found.append(FieldChange(key, old, new, ChangeKind.SAFETY))
     shared = ["shared_object_id" in layer.raw for layer in (la, lb)]
     if shared[0] != shared[1]:
         said = ["shared with another entry" if s else ABSENT_TEXT for s in shared]
@@ -445,13 +449,16 @@ def _config_changes(old: dict[str, Any], new: dict[str, Any], strict: bool
 # --- weights ---------------------------------------------------------------------------------
 
 
-def _weight_pairs(la: Layer, lb: Layer) -> list[tuple[Weight | None, Weight | None]]:
+def _weight_pairs(la: Layer, lb: Layer, format_a: str = "keras", format_b: str = "keras"
+                  ) -> list[tuple[Weight | None, Weight | None]]:
     """Arrays at the same place in the layer's group with the same shape first (one array
-    added to a layer must not make every array look renamed), then by name, then by
-    position; the rest added or removed."""
+    added to a layer must not make every array look renamed; an `.h5` file's arrays at the
+    place a `.keras` file keeps them), then by name, then by position; the rest added or
+    removed."""
+    place_a, place_b = _places(la, format_a), _places(lb, format_b)
     rest_a, rest_b = list(la.weights), list(lb.weights)
     pairs: list[tuple[Weight | None, Weight | None]] = []
-    for same in (lambda x, y: x.entry.name == y.entry.name and x.shape == y.shape,
+    for same in (lambda x, y: place_a(x) == place_b(y) and x.shape == y.shape,
                  lambda x, y: x.name == y.name):
         for wa in list(rest_a):
             wb = next((w for w in rest_b if same(wa, w)), None)
@@ -467,11 +474,21 @@ def _weight_pairs(la: Layer, lb: Layer) -> list[tuple[Weight | None, Weight | No
     return sorted(pairs, key=lambda p: order[id(p[0] if p[0] is not None else p[1])])
 
 
+def _places(layer: Layer, fmt: str) -> Any:
+    """A layer's array -> where a `.keras` file keeps it."""
+    if fmt == "keras":
+        return lambda w: w.entry.name
+    from .filewriter import keras_places
+
+    places = keras_places(layer)
+    return lambda w: places.get(w.entry.name, w.entry.name)
+
+
 def _compare_weights(file_a: ModelFile, file_b: ModelFile, pairs: list[Pair],
                      report: DiffReport, structure_only: bool, atol: float) -> None:
     todo = []
     for la, lb, change in pairs:
-        for wa, wb in _weight_pairs(la, lb):
+        for wa, wb in _weight_pairs(la, lb, file_a.format, file_b.format):
             if wa is None or wb is None:
                 w = wa or wb
                 assert w is not None

@@ -191,6 +191,17 @@ def _graph_layer_order(layer: Layer) -> list[str]:
     return keras_layer_order(calls, inputs, outputs)
 
 
+def keras_places(layer: Layer) -> dict[str, str]:
+    """Where a `.keras` file keeps each array of an `.h5` file's layer (by the array's name in
+    the `.h5`: `query/kernel` -> `query_dense/vars/0`), as `convert` writes them; empty where
+    keras-cut does not know."""
+    entries = _in_spec_order(layer, [w.entry for w in layer.weights])
+    layout = array_layout(layer.class_name, layer.config, len(entries))
+    if layout is None:
+        return {}
+    return {entry.name: place for entry, place in zip(entries, layout, strict=True)}
+
+
 def _in_spec_order(layer: Layer, entries: list[WeightEntry]) -> list[WeightEntry]:
     """An h5 layer's arrays in the order its class creates them (h5 files list trainable
     arrays first)."""

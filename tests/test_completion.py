@@ -4,6 +4,7 @@ arguments, through the functions and through the shell protocol (as bash and zsh
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 
@@ -83,3 +84,16 @@ def test_bash_gets_escaped_names_quoted(tmp_path, keras):
     words = f"keras-cut inspect {path} --layer dense"
     assert _complete({"_KERAS_CUT_COMPLETE": "complete_bash", "COMP_WORDS": words,
                       "COMP_CWORD": "4"}) == ["dense\\\\@1"]  # bash leaves dense\\@1
+
+
+def test_a_model_typed_with_tilde_or_a_variable(tmp_path):
+    """Completion sees the words as typed: `~/m.keras` and `$HOME/m.keras` name the file the
+    shell will pass."""
+    home = tmp_path / "home"
+    home.mkdir()
+    shutil.copy(BY_NAME["shared"].path, home / "m.keras")
+    for typed in ("~/m.keras", "$HOME/m.keras"):
+        words = f"keras-cut cut {typed} -o x.keras --output-layer shared_dense@"
+        assert _complete({"_KERAS_CUT_COMPLETE": "complete_bash", "COMP_WORDS": words,
+                          "COMP_CWORD": "6", "HOME": str(home)}) == \
+            ["shared_dense@0", "shared_dense@1"], typed

@@ -398,3 +398,12 @@ def test_reordered_inputs_and_outputs_pass(parents, tmp_path, capsys):
         code, doc = verify(capsys, parents["cnn"], sub)
         assert code == 0, doc["configs"]
         assert [o["name"] for o in doc["outputs"]] == outputs
+
+
+def test_a_sequential_saved_by_keras_verifies(keras, tmp_path, capsys):
+    """Found by a review: Keras' loaded Sequential has no `input` of its own."""
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, name="d")])
+    path = tmp_path / "seq.keras"
+    model.save(path)
+    code, doc = verify(capsys, path, path)
+    assert code == 0, doc

@@ -135,7 +135,7 @@ def model_function(model: Any) -> tuple[Any, list[Key]]:
     graph = private.own_graph(model)
     names = input_names(model)
     specs = [tf.TensorSpec((None, *kt.shape[1:]), kt.dtype) for kt in model.inputs]
-    structure = model.input
+    structure = graph.input  # a Sequential's own `input` is its inner Functional's
 
     @tf.function(input_signature=[specs], reduce_retracing=True, autograph=False)
     def infer(flat: list[Any]) -> Any:
