@@ -81,6 +81,16 @@ def _complete_models(incomplete: str) -> list[str]:
 
     return complete_model_file(incomplete)
 
+def _complete_columns(incomplete: str) -> list[str]:
+    """`--columns class,sh<Tab>`: the column names not yet given, after what is typed."""
+    from .render import COLUMNS
+
+    done, _, last = incomplete.rpartition(",")
+    given = set(done.split(",")) if done else set()
+    prefix = done + "," if done else ""
+    return [prefix + key for key in COLUMNS if key.startswith(last) and key not in given]
+
+
 # Typer vendors click privately; reach its UsageError through the public BadParameter.
 _UsageError: type[Exception] = next(c for c in typer.BadParameter.__mro__
                                    if c.__name__ == "UsageError")
@@ -153,7 +163,8 @@ def inspect_command(
         help="Show one layer in detail: config, weights with statistics."
     ),
     columns: str | None = typer.Option(
-        None, "--columns", help="The table's columns, comma-separated, from: class, shape, "
+        None, "--columns", autocompletion=lambda incomplete: _complete_columns(incomplete),
+        help="The table's columns, comma-separated, from: class, shape, "
         "params, macs, memory (activation bytes), trainable, connected. Default: class,shape,"
         "params,macs,trainable,connected."),
     custom_objects: str | None = _code_option(),

@@ -406,9 +406,61 @@ _add("Mean Sum Max Min", shape=_reduce_shape, macs=macs.none)
 
 
 def weight_specs(class_name: str, config: Config) -> list[WeightSpec] | None:
-    """The weights a layer of this class stores, in `.keras` storage order; None if unknown."""
+    """The weights a layer of this class stores, in `.keras` storage order; None if unknown.
+    A layer quantized by Keras (`model.quantize`) stores its own set (`QUANTIZED`)."""
     kind = KINDS.get(class_name)
-    return None if kind is None or kind.weights is None else kind.weights(config)
+    if kind is None or kind.weights is None:
+        return None
+    mode = quantization(config)
+    if mode is None:
+        return kind.weights(config)
+    return _quantized_specs(class_name, config, *mode)
+
+
+# What Keras 3 stores for a quantized layer, in its `variable_serialization_spec` order
+# (keras/src/layers/core/dense.py, einsum_dense.py, embedding.py), with Keras' trainable flags
+# (the quantized kernel and its scales are not trained; float8's scales and histories are)
+QUANTIZED: dict[tuple[str, str], list[WeightSpec]] = {
+    **{(cls, "int8"): [("kernel", False), ("bias", True), ("kernel_scale", False)]
+       for cls in ("Dense", "EinsumDense")},
+    **{(cls, "int4"): [("kernel", False), ("bias", True), ("kernel_scale", False),
+                       ("kernel_zero", False), ("g_idx", False)]
+       for cls in ("Dense", "EinsumDense")},
+    **{(cls, "float8"): [(name, True) for name in (
+        "kernel", "bias", "inputs_scale", "inputs_amax_history", "kernel_scale",
+        "kernel_amax_history", "outputs_grad_scale", "outputs_grad_amax_history")]
+       for cls in ("Dense", "EinsumDense")},
+    ("Embedding", "int8"): [("embeddings", False), ("embeddings_scale", False)],
+    ("Embedding", "int4"): [("embeddings", False), ("embeddings_scale", False),
+                            ("embeddings_zero", False), ("g_idx", False)],
+}
+QUANTIZED_POLICIES = ("QuantizedDTypePolicy", "QuantizedFloat8DTypePolicy", "Int4DTypePolicy")
+SUB_CHANNEL_ONLY = ("kernel_zero", "embeddings_zero", "g_idx")  # int4 with a block size
+
+
+def quantization(config: Config) -> tuple[str, bool] | None:
+    """A layer's quantization mode from its dtype policy (`int8`, `int4`, `float8`) and
+    whether int4 works in blocks (`int4/128`); None for a layer Keras did not quantize."""
+    policy = config.get("dtype")
+    if not isinstance(policy, dict) or policy.get("class_name") not in QUANTIZED_POLICIES:
+        return None
+    inner = policy.get("config")
+    mode = inner.get("mode") if isinstance(inner, dict) else None
+    if not isinstance(mode, str):
+        return None
+    name, _, block = mode.partition("/")
+    return name, block.lstrip("-").isdigit() and int(block) > 0
+
+
+def _quantized_specs(class_name: str, config: Config, mode: str,
+                     blocks: bool) -> list[WeightSpec] | None:
+    specs = QUANTIZED.get((class_name, mode))
+    if specs is None:
+        return None  # another mode (gptq, awq) or class: keras-cut does not know its arrays
+    has_bias = (_use_bias(config) if class_name == "Dense" else bool(config.get("bias_axes"))) \
+        if class_name != "Embedding" else False
+    return [(name, trainable) for name, trainable in specs
+            if (name != "bias" or has_bias) and (blocks or name not in SUB_CHANNEL_ONLY)]
 
 
 def array_layout(class_name: str, config: Config, count: int) -> list[str] | None:
@@ -521,8 +573,8 @@ def expected_shapes(class_name: str, config: Config,
                     input_shape: tuple[Any, ...] | None) -> dict[str, tuple[int, ...]]:
     """The shapes a layer's weights must have, given its config and input; {} if not known."""
     kind = KINDS.get(class_name)
-    if kind is None or kind.expected is None:
-        return {}
+    if kind is None or kind.expected is None or quantization(config) is not None:
+        return {}  # a quantized kernel is packed (int4) or scaled: its own shapes
     if not input_shape or any(not isinstance(d, int) for d in input_shape[1:]):
         return {}
     try:

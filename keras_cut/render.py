@@ -278,9 +278,9 @@ def _header(rows: list[tuple[str, str]], console: Console) -> None:
 
 
 def _header_text(rows: list[tuple[str, str]]) -> tuple[Text, int] | None:
-    """What Rich prints for the header grid (labels in bold, two spaces, values), assembled
-    directly, and its width; None where Rich would lay it out differently (held to Rich's
-    output by tests/test_render.py)."""
+    """What Rich prints for the header grid (labels in bold, two spaces, values) without its
+    trailing padding, assembled directly, and its width; None where Rich would lay it out
+    differently (held to Rich's output, line ends aside, by tests/test_render.py)."""
     from rich.cells import cell_len
 
     lines = [(label if i == 0 else "", line) for label, value in rows
@@ -296,7 +296,7 @@ def _header_text(rows: list[tuple[str, str]]) -> tuple[Text, int] | None:
     out = Text(end="")
     for label, line in lines:
         out.append(label + " " * (left - cell_len(label)), style="bold")
-        out.append("  " + line + " " * (right - cell_len(line)) + "\n")
+        out.append("  " + line + "\n")  # Rich pads the last column; a line ends at its text
     return out, left + 2 + right
 
 
@@ -455,18 +455,17 @@ def render_layer(detail: LayerDetail, console: Console) -> None:
     row = detail.row
     layer_table([row]).print(console)
     if detail.weights:
-        from rich.table import Table
 
-        weights = Table(title="Weights", header_style="bold", title_justify="left")
-        for col in ("Name", "Shape", "Dtype", "Trainable", "Min", "Max", "Mean"):
-            weights.add_column(col, justify="right" if col in ("Min", "Max", "Mean") else "left",
-                               overflow="fold")
+        # a Grid: names and numbers are never cut or broken across lines (a narrow terminal
+        # gets one block per array)
+        weights = Grid(["Name", "Shape", "Dtype", "Trainable", "Min", "Max", "Mean"],
+                       whole=(0, 1, 4, 5, 6), right=(4, 5, 6), title="Weights")
         for w in detail.weights:
             weights.add_row(
                 w.name, format_shape(w.shape), w.dtype, "yes" if w.trainable else "no",
                 *(("-" if v is None else f"{v:.6g}") for v in (w.min, w.max, w.mean)),
             )
-        console.print(weights)
+        weights.print(console)
     else:
         console.print("Weights: none")
     console.print(Text("Config:", style="bold"))

@@ -97,3 +97,12 @@ def test_a_model_typed_with_tilde_or_a_variable(tmp_path):
         assert _complete({"_KERAS_CUT_COMPLETE": "complete_bash", "COMP_WORDS": words,
                           "COMP_CWORD": "6", "HOME": str(home)}) == \
             ["shared_dense@0", "shared_dense@1"], typed
+
+
+def test_columns_complete_one_after_another():
+    words = "keras-cut inspect m.keras --columns class,m"
+    assert _complete({"_KERAS_CUT_COMPLETE": "complete_bash", "COMP_WORDS": words,
+                      "COMP_CWORD": "4"}) == ["class,macs", "class,memory"]
+    words = "keras-cut inspect m.keras --columns "
+    assert "trainable" in _complete({"_KERAS_CUT_COMPLETE": "complete_bash",
+                                     "COMP_WORDS": words, "COMP_CWORD": "4"})

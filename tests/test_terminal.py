@@ -112,3 +112,16 @@ def test_columns_sets_the_width_of_piped_output():
     assert proc.returncode == 0, proc.stderr
     assert "  Class: Conv2D" in proc.stdout  # the stacked layout of a narrow terminal
     assert not [line for line in proc.stdout.splitlines() if line.startswith(("│", "┃"))]
+
+
+def test_a_narrow_weights_table_keeps_numbers_whole():
+    env = dict(os.environ, COLUMNS="60", TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=str(ROOT))
+    proc = subprocess.run([sys.executable, "-m", "keras_cut", "inspect",
+                           str(BY_NAME["cnn"].path), "--layer", "conv2d"], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    weights = proc.stdout.split("Weights", 1)[1].split("Config:", 1)[0]
+    assert "  Shape: (3, 3, 3, 32)" in weights and "kernel" in weights
+    for line in weights.splitlines():  # every statistic on one line, as a whole number
+        if line.strip().startswith(("Min:", "Max:", "Mean:")):
+            float(line.split(":", 1)[1])
