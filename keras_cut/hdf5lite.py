@@ -62,6 +62,7 @@ class _Object:
     stored: int = 0  # bytes the file holds for the data
     address: int = UNDEFINED
     attrs: dict[str, str] = field(default_factory=dict)
+    extent_kept: bool = False  # its data extent is in _Reader.extents (one object, many links)
 
 
 Read = Callable[[int, int], bytes]  # (absolute offset, size) -> bytes
@@ -96,6 +97,7 @@ class _Reader:
         self.index = Index()
         self.heaps: dict[int, bytes] = {}
         self.global_heaps: dict[int, dict[int, bytes]] = {}
+        self.extents: list[tuple[int, int, str]] = []  # each dataset's data: start, end, path
 
     # --- bytes ------------------------------------------------------------------------------
 
@@ -133,7 +135,20 @@ class _Reader:
         at = 24 if version == 0 else 28
         root = struct.unpack_from("<Q", head, at + 32 + 8)[0]  # the root entry's header
         self._group(root, "", 0)
+        self._check_extents()
         return self.index
+
+    def _check_extents(self) -> None:
+        """Two datasets never share bytes in a file HDF5 wrote: where they do, what one array
+        holds depends on the other (a crafted or damaged file), and a copy of either is not
+        what it says it is."""
+        reach, owner = 0, ""
+        for start, end, path in sorted(self.extents):
+            if start < reach:
+                raise self.unsafe(f"arrays {owner!r} and {path!r} share bytes in the weight "
+                                  "file; it is damaged or crafted")
+            if end > reach:
+                reach, owner = end, path
 
     def _find_superblock(self) -> int:
         offset = 0
@@ -301,6 +316,9 @@ class _Reader:
         if obj.address != UNDEFINED and obj.stored and (
                 self.base + obj.address + obj.stored > self.size):
             raise Unsupported("data outside the file")
+        if obj.address != UNDEFINED and obj.stored and not obj.extent_kept:
+            obj.extent_kept = True
+            self.extents.append((obj.address, obj.address + obj.stored, path))
         self.check_bytes(path, obj.shape, obj.itemsize, obj.stored)
         return obj.shape, dtype
 

@@ -304,3 +304,28 @@ def test_a_corrupt_deflated_weight_member_is_a_one_line_error(tmp_path):
     path.write_bytes(bytes(data))
     with pytest.raises(KerasCutError, match="damaged"):
         read_model_file(path)
+
+
+def test_two_arrays_sharing_bytes_are_refused(tmp_path, capsys):
+    """A dataset whose layout points into another's data: what one array holds depends on
+    the other, so neither may be read or copied as itself (inspect and cut refuse it)."""
+    from tests.cli_helpers import assert_one_line_error, run_cli
+
+    src = BY_NAME["cnn"].path
+    data = bytearray(zipfile.ZipFile(src).read("model.weights.h5"))
+    first, second = "layers/conv2d/vars/1", "layers/conv2d_1/vars/1"  # two biases
+    with h5py.File(io.BytesIO(bytes(data)), "r") as h5:
+        target = h5[first].id.get_offset()
+    addr = h5surgery.header_addr(data, second)
+    msgs, _, _ = h5surgery.messages(data, addr)
+    layout = next(i for i, (kind, _, _) in enumerate(msgs) if kind == 8)
+    kind, flags, body = msgs[layout]
+    assert body[0] == 3 and body[1] == 1  # version 3, contiguous: address then size
+    msgs[layout] = (kind, flags, body[:2] + struct.pack("<Q", target) + body[10:])
+    h5surgery.rewrite(data, addr, [m for m in msgs if m[0] != 0])
+    bad = rezip(tmp_path / "shared.keras", src, replace={"model.weights.h5": bytes(data)})
+    with h5py.File(io.BytesIO(bytes(data)), "r") as h5:  # sanity: HDF5 reads one array twice
+        assert np.asarray(h5[second])[:4].tobytes() == np.asarray(h5[first])[:4].tobytes()
+    assert_one_line_error(run_cli(capsys, "inspect", bad), "share bytes", first, second)
+    assert_one_line_error(run_cli(capsys, "cut", bad, "-o", tmp_path / "c.keras",
+                                  "--output-layer", "flatten"), "share bytes")
