@@ -10,6 +10,7 @@ from pathlib import Path
 
 from .errors import KerasCutError
 from .names import format_name
+from .shown import name as shown_name
 
 MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
 
@@ -51,7 +52,9 @@ def complete_layer(model: str | Path | None, incomplete: str) -> list[str]:
     model = typed_path(str(model))
     if not Path(model).is_file():
         return []
-    names = layer_names(model)
+    # a name holding control or bidirectional characters cannot be offered on a command line
+    # safely (they would reach the terminal and the shell as they are): it is typed by hand
+    names = [n for n in layer_names(model) if shown_name(n) == n]
     found = [n for n in names if n.startswith(incomplete)]
     if not found:
         found = [n for n in names if n.lower().startswith(incomplete.lower())]

@@ -19,7 +19,7 @@ from pathlib import PurePath
 from typing import Any
 
 from .drawing import LEGEND, STYLES, Drawing, Node
-from .shown import bounded, visible
+from .shown import bounded, shell_word, visible
 
 MAX_CONFIG_CHARS = 20_000  # per layer; a Normalization's statistics can be megabytes
 _PLACEHOLDER = re.compile(r"@(TITLE|CSS|DATA|SVG_PAN_ZOOM|DAGRE|PAGE_JS)@")
@@ -102,7 +102,7 @@ def _commands(drawing: Drawing, node: Node, feeds_others: bool) -> list[dict[str
     suffix = path.suffix if path.suffix in (".keras", ".h5") else ".keras"
     safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", node.label).strip("_") or "layer"
     stem = path.with_suffix("").name or "model"
-    quoted, name = shlex.quote(model), shlex.quote(node.label)
+    quoted, name = shell_word(model), shell_word(node.label)
     commands = [{"what": "The model up to this layer (a feature extractor):",
                  "command": f"keras-cut cut {quoted} -o {shlex.quote(f'{stem}_to_{safe}{suffix}')}"
                             f" --output-layer {name}"}]

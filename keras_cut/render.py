@@ -17,6 +17,7 @@ from .errors import UsageError
 from .inspection import InspectReport, LayerDetail, LayerRow
 from .safety import BROKEN, UNLOADABLE, UNSAFE, Finding
 from .shapes import format_shape
+from .shown import name as shown_name
 from .shown import visible
 
 if TYPE_CHECKING:  # imported for annotations only: inspect need not load them
@@ -70,6 +71,8 @@ PIPE_WIDTH = 10_000  # "unlimited": tables size their columns to the content
 
 
 def _shown_cell(cell: Any) -> Any:
+    """A cell as shown: control characters visible (a cell's own line breaks, between calls
+    of a shared layer, stay: names are made one line with `shown_name` where they are put in)."""
     if isinstance(cell, Text):
         shown = visible(cell.plain)
         return cell if shown == cell.plain else Text(shown, style=cell.style)
@@ -224,9 +227,11 @@ def render_inspect(report: InspectReport, console: Console,
                    columns: list[str] | None = None) -> None:
     rows = _file_rows(report)
     built = report.built_from
-    rows.append(("Model", f"{report.name} ({built.class_name if built else report.class_name})"))
+    rows.append(("Model", f"{shown_name(report.name)} "
+                          f"({built.class_name if built else report.class_name})"))
     for label, tensors in (("Inputs", report.inputs), ("Outputs", report.outputs)):
-        rows.append((label, "\n".join(f"{t.name}: {format_shape(t.shape)} {t.dtype or '?'}"
+        rows.append((label, "\n".join(f"{shown_name(t.name)}: {format_shape(t.shape)} "
+                                      f"{t.dtype or '?'}"
                                       for t in tensors)))
     if report.built_from is not None:
         built = report.built_from
@@ -307,7 +312,7 @@ def render_class_model(report: ClassModelReport, console: Console,
     from rich.tree import Tree
 
     rows = _file_rows(report)
-    rows.append(("Model", f"{report.name} ({report.class_name})"))
+    rows.append(("Model", f"{shown_name(report.name)} ({report.class_name})"))
     if report.registered_name:
         rows.append(("Registered as", report.registered_name))
     rows.append(("Module", report.module or "not recorded"))
@@ -362,7 +367,7 @@ def _arrays(group: Any) -> list[Any]:
 
 
 def _array_text(array: Any) -> Text:
-    return Text(f"{array.name}  {format_shape(array.shape)} {array.dtype}")
+    return Text(f"{shown_name(array.name)}  {format_shape(array.shape)} {array.dtype}")
 
 
 def _group_node(tree: Any, group: Any, depth: int | None, level: int) -> None:
@@ -407,7 +412,7 @@ def layer_table(rows: list[LayerRow], columns: list[str] | None = None) -> Grid:
                             if key in ("params", "macs", "memory")))
     for row in rows:
         indent = "  " * row.depth + ("└ " if row.depth else "")
-        name = Text(indent + row.name, style="bold" if row.is_model else "")
+        name = Text(indent + shown_name(row.name), style="bold" if row.is_model else "")
         cells = {"class": row.class_name, "params": f"{row.params:,}",
                  "trainable": "yes" if row.trainable else "no",
                  "macs": _per_call(row.macs, format_count, row.runs),
@@ -417,10 +422,11 @@ def layer_table(rows: list[LayerRow], columns: list[str] | None = None) -> Grid:
                 f"@{i}: {format_shape(_one(s))}" for i, s in enumerate(row.output_shapes)
             )
             cells["connected"] = "\n".join(
-                f"@{i}: {', '.join(c) or '-'}" for i, c in enumerate(row.inbound))
+                f"@{i}: {', '.join(map(shown_name, c)) or '-'}"
+                for i, c in enumerate(row.inbound))
         else:
             cells["shape"] = format_shape(row.output_shape)
-            cells["connected"] = ", ".join(row.inbound[0]) \
+            cells["connected"] = ", ".join(map(shown_name, row.inbound[0])) \
                 if row.inbound and row.inbound[0] else "-"
         grid.add_row(name, *(cells[key] for key in columns))
     return grid

@@ -26,10 +26,40 @@ _TABLE = {code: _stand_in(code) for code in
           if code not in (0x0A,)}  # a newline stays a newline
 
 
+_NAME_TABLE = {**_TABLE, 0x0A: _stand_in(0x0A)}
+
+
 def visible(text: str) -> str:
     """`text` with every control and bidirectional formatting character (C0 but the newline,
     DEL, C1, U+202A-202E, U+2066-2069, U+200E/200F, U+061C) replaced by a visible stand-in."""
     return text.translate(_TABLE)
+
+
+def name(text: str) -> str:
+    """A name from a file as one visible line: `visible`, and a newline shown as `␊` too (a
+    name with a line break would read as two). Apply it before Rich sees the text: Rich drops
+    BEL, BS, VT, FF and CR silently, so two names could look the same."""
+    return text.translate(_NAME_TABLE)
+
+
+def shell_word(text: str) -> str:
+    """`text` as one word for a POSIX shell that shows what it is: `shlex.quote` where every
+    character is printable, else bash's `$'…'` with the others escaped (`$'a\x1bb'`), so a
+    copied command neither sends them to the terminal nor hides them."""
+    import shlex
+
+    if name(text) == text:
+        return shlex.quote(text)
+    out = []
+    for char in text:
+        code = ord(char)
+        if char in "\\'":
+            out.append("\\" + char)
+        elif name(char) != char:
+            out.append(f"\\x{code:02x}" if code < 0x80 else f"\\u{code:04x}")
+        else:
+            out.append(char)
+    return "$'" + "".join(out) + "'"
 
 
 def bounded(text: str, limit: int = LIMIT) -> str:

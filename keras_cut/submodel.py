@@ -170,8 +170,9 @@ class _Writer:
                 )
             if LEGACY_SEMANTICS in source.raw and not self.legacy:
                 raise CutError(
-                    f"the cut keeps {self.flat.path(node)!r}: {source.raw[LEGACY_SEMANTICS]}; "
-                    "write the cut as .h5 (for tf.keras 2), or cut around it"
+                    f"the file written would keep {self.flat.path(node)!r}: "
+                    f"{source.raw[LEGACY_SEMANTICS]}; write it as .h5 (for tf.keras 2), or cut "
+                    "around that layer"
                 )
             if source.class_name in TF_OP_LAYERS and not self.legacy:
                 raise CutError(

@@ -347,6 +347,9 @@ def _run(path: Path, function: Any, feed: dict[str, Any], given: Any) -> list[An
         hint = given if given == GOLDEN_HINT else "check the arrays in --inputs" \
             if given is not None else \
             "give real data with --inputs FILE.npz (and --input-shape for unknown dimensions)"
+        if "scope name" in detail:  # TensorFlow names its ops after the layers
+            hint = ("TensorFlow refuses a layer name of the model (control characters and "
+                    "some punctuation cannot name its operations); rename the layer")
         raise RunError(f"{path}: Keras could not run the model on the inputs ({detail}); "
                        f"{hint}") from exc
 

@@ -17,7 +17,7 @@ from tests.cli_helpers import run_cli
 
 ESC_M = "\x1bM"  # reverse index: moves the cursor up a line, over what was printed
 HOSTILE = ("lam" + ESC_M * 3, "evil\u202egnp.exe", "reset\x1bc", "c1\x9b31m", "del\x7f",
-           "long_" + "x" * 295)
+           "long_" + "x" * 295, "bel\x07l", "tab\tnew\nline")
 # anything a terminal would act on: C0 but the newline, DEL, C1, bidirectional formatting
 RAW = re.compile("[\x00-\x09\x0b-\x1f\x7f\x80-\x9f\u202a-\u202e\u2066-\u2069\u200e\u200f]")
 SGR = re.compile(r"\x1b\[[0-9;]*m")  # Rich's own colours and styles
@@ -112,3 +112,36 @@ def test_pictures(hostile, tmp_path, capsys):
     svg = tmp_path / "h.svg"
     assert run_cli(capsys, "graph", hostile, "-o", svg).code == 0
     xml.dom.minidom.parse(str(svg))  # valid XML: no control character reached it
+
+
+def test_names_rich_would_drop_or_split(hostile, capsys):
+    """Rich drops BEL silently and breaks a row at a newline: both are shown as stand-ins on
+    the name's own line, so two names never look the same."""
+    out = run_cli(capsys, "inspect", hostile).out
+    assert "bel\u2407l" in out and "tab\u2409new\u240aline" in out
+    assert not [line for line in out.splitlines() if line.strip("│ ").startswith("line")]
+
+
+def test_completion_leaves_out_names_it_cannot_offer_safely(hostile, monkeypatch):
+    from keras_cut.completion import complete_layer
+
+    monkeypatch.delenv("_KERAS_CUT_COMPLETE", raising=False)
+    offered = complete_layer(str(hostile), "")
+    assert "x" in offered and "long_" + "x" * 295 in offered
+    assert not [n for n in offered if RAW.search(n) or "\n" in n]
+
+
+def test_page_commands_quote_names_for_the_shell(hostile, tmp_path, capsys):
+    import subprocess
+
+    page = tmp_path / "h.html"
+    assert run_cli(capsys, "graph", hostile, "-o", page).code == 0
+    data = json.loads(re.search(r'<script type="application/json" id="graph-data">(.*?)'
+                                r"</script>", page.read_text(), re.S).group(1))
+    commands = [c["command"] for n in data["nodes"] for c in n["commands"]]
+    assert commands and not [c for c in commands if RAW.search(c)]
+    evil = next(c for c in commands if "evil" in c and "--output-layer" in c)
+    word = evil.rsplit("--output-layer ", 1)[1]
+    assert word == "$'evil\\u202egnp.exe'"
+    echoed = subprocess.run(["bash", "-c", f"printf %s {word}"], capture_output=True).stdout
+    assert echoed.decode() == "evil\u202egnp.exe"  # the shell passes the real name
