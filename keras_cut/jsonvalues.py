@@ -9,7 +9,3 @@ def as_dict(value: Any) -> dict[str, Any]:
     """A dict as it is; anything else (a damaged or hostile config) as an empty one."""
     return value if isinstance(value, dict) else {}
 
-
-def as_text(value: Any) -> str | None:
-    """A string as it is; anything else as None."""
-    return value if isinstance(value, str) else None
