@@ -13,12 +13,13 @@ from typing import Any
 __version__ = "0.1.0"
 
 _API = {
-    "CutResult": "cutting", "cut_model": "cutting", "convert_model": "cutting",
-    "ChangeKind": "filediff", "DiffReport": "diffing", "diff_models": "diffing",
-    "Drawing": "drawing", "draw_model": "drawing",
-    "KerasCutError": "errors",
-    "InspectReport": "inspection", "inspect_layer": "inspection", "inspect_model": "inspection",
-    "VerifyReport": "verification", "verify_models": "verification",
+    "CutResult": "cut.cutting", "cut_model": "cut.cutting", "convert_model": "cut.cutting",
+    "ChangeKind": "diff.filediff", "DiffReport": "diff.diffing", "diff_models": "diff.diffing",
+    "Drawing": "draw.drawing", "draw_model": "draw.drawing",
+    "KerasCutError": "core.errors",
+    "InspectReport": "inspect.inspection", "inspect_layer": "inspect.inspection",
+    "inspect_model": "inspect.inspection",
+    "VerifyReport": "verify.verification", "verify_models": "verify.verification",
 }
 
 __all__ = sorted(_API) + ["__version__"]

@@ -19,7 +19,7 @@ class Result:
 
 
 def run_cli(capsys, *args: str) -> Result:
-    from keras_cut.cli import main
+    from keras_cut.cli.app import main
 
     capsys.readouterr()
     code = main([str(a) for a in args])

@@ -7,7 +7,7 @@ import importlib
 
 import pytest
 
-from keras_cut.backend import private
+from keras_cut.backend.keras import private
 
 
 @pytest.fixture(scope="module")

@@ -102,7 +102,7 @@ def test_unknown_layer_suggests_close_names(capsys):
 def test_help_lists_every_command_with_a_description(capsys):
     result = run_cli(capsys, "--help")
     assert result.code == 0
-    from keras_cut.cli import app
+    from keras_cut.cli.app import app
 
     for command in app.registered_commands:
         name = command.name or command.callback.__name__

@@ -8,7 +8,7 @@ import shutil
 import subprocess
 import sys
 
-from keras_cut.completion import complete_layer, complete_model_file, layer_names
+from keras_cut.cli.completion import complete_layer, complete_model_file, layer_names
 from sample_models.registry import BY_NAME
 from tests.cli_helpers import ROOT
 

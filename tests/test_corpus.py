@@ -9,7 +9,7 @@ import os
 import numpy as np
 import pytest
 
-from keras_cut.cutting import cut_model
+from keras_cut.cut.cutting import cut_model
 from sample_models.registry import BY_NAME
 from tests.cli_helpers import assert_one_line_error, run_cli
 from tests.corpus import build

@@ -11,7 +11,7 @@ import warnings
 import numpy as np
 import pytest
 
-from keras_cut.cutting import cut_model
+from keras_cut.cut.cutting import cut_model
 from sample_models.registry import BY_NAME
 from tests.keras_reference import activations, parse_source, random_inputs
 

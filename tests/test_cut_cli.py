@@ -115,7 +115,7 @@ def test_failed_save_leaves_old_output_intact(tmp_path, capsys, monkeypatch):
             fh.write(b"half a file")
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("keras_cut.cutting.write_submodel", broken_save)
+    monkeypatch.setattr("keras_cut.cut.cutting.write_submodel", broken_save)
     result = run_cli(capsys, "cut", RESIDUAL, "-o", existing, "--input-layer", "res_b", "--force")
     assert_one_line_error(result, "disk is full")
     assert existing.read_bytes() == b"old" and no_partials(tmp_path)
@@ -125,14 +125,14 @@ def test_failed_save_leaves_old_output_intact(tmp_path, capsys, monkeypatch):
 # the temporary file exists and before it is renamed into place.
 PAUSED_CUT = """
 import sys, time
-from keras_cut import cutting
+from keras_cut.cut import cutting
 real = cutting.write_submodel
 def paused(*args, **kwargs):
     real(*args, **kwargs)
     print("WRITTEN", flush=True)
     time.sleep(120)
 cutting.write_submodel = paused
-from keras_cut.cli import main
+from keras_cut.cli.app import main
 sys.exit(main(sys.argv[1:]))
 """
 
@@ -173,7 +173,7 @@ def test_unwritable_folder_during_save(tmp_path, capsys, monkeypatch):
     def refused(parent, sub, path, *args, **kwargs):
         raise PermissionError(13, "Permission denied", str(path))
 
-    monkeypatch.setattr("keras_cut.cutting.write_submodel", refused)
+    monkeypatch.setattr("keras_cut.cut.cutting.write_submodel", refused)
     result = run_cli(capsys, "cut", RESIDUAL, "-o", tmp_path / "o.keras", "--input-layer",
                      "res_b")
     assert_one_line_error(result, "cannot be written", "Permission denied")

@@ -11,7 +11,7 @@ import h5py
 import numpy as np
 import pytest
 
-from keras_cut.cutting import cut_model
+from keras_cut.cut.cutting import cut_model
 from tests import custom_layers
 from tests.cli_helpers import ROOT, Result, run_cli
 from tests.keras_reference import activations, parse_source, random_inputs
@@ -144,7 +144,7 @@ def test_freeze_reaches_nested_models(ext, tmp_path, keras, app_dir):
 
 def test_cut_verify_never_leaves_an_unproven_file(tmp_path, capsys, monkeypatch):
     """A submodel that verify rejects is not put at OUTPUT; it is kept under the name given."""
-    import keras_cut.cutting as cutting
+    import keras_cut.cut.cutting as cutting
     from sample_models.registry import BY_NAME
 
     real = cutting.write_submodel

@@ -11,7 +11,7 @@ import h5py
 import numpy as np
 import pytest
 
-from keras_cut.cutting import cut_model
+from keras_cut.cut.cutting import cut_model
 from sample_models.registry import BY_NAME
 from tests.cli_helpers import assert_one_line_error, run_cli
 from tests.corpus import rezip

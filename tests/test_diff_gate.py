@@ -204,7 +204,7 @@ def test_one_spelling_for_an_activation(base, tmp_path, capsys):
 
 
 def test_an_unknown_shape_is_not_a_difference():
-    from keras_cut.diffing import _same_endpoint
+    from keras_cut.diff.diffing import _same_endpoint
 
     assert _same_endpoint(("x", (None, None, 16), "float32"), ("x", None, "float32"))
     assert _same_endpoint(("x", (None, 4), None), ("x", (None, 4), "float32"))
@@ -269,7 +269,7 @@ def test_a_conversion_is_identical_to_its_source(tmp_path, capsys):
 
 
 def test_a_head_cut_input_is_not_its_namesake_layer(base, tmp_path, capsys):
-    from keras_cut.cutting import cut_model
+    from keras_cut.cut.cutting import cut_model
 
     head = tmp_path / "head.keras"
     cut_model(base, head, [], ["fc"])

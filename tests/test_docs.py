@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from typer.main import get_command
 
-from keras_cut.cli import app
+from keras_cut.cli.app import app
 from tests.cli_helpers import ROOT, run_cli
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")

@@ -7,7 +7,7 @@ import zipfile
 
 import pytest
 
-from keras_cut.inspection import inspect_model
+from keras_cut.inspect.inspection import inspect_model
 from sample_models.registry import SAMPLES
 from tests.cli_helpers import run_cli
 from tests.corpus import rezip

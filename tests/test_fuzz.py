@@ -18,11 +18,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rich.console import Console
 
-from keras_cut.classmodel import ClassModelReport
-from keras_cut.cutting import cut_model
-from keras_cut.errors import KerasCutError
-from keras_cut.inspection import inspect_model
-from keras_cut.render import render_class_model
+from keras_cut.core.errors import KerasCutError
+from keras_cut.cut.cutting import cut_model
+from keras_cut.inspect.inspection import inspect_model
+from keras_cut.model.classmodel import ClassModelReport
+from keras_cut.present.render import render_class_model
 from sample_models.registry import BY_NAME
 from tests.cli_helpers import examples
 from tests.corpus import rezip

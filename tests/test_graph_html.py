@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from keras_cut.drawing import Drawing, Edge, Node
-from keras_cut.htmlpage import to_html
+from keras_cut.draw.drawing import Drawing, Edge, Node
+from keras_cut.present.htmlpage import to_html
 from sample_models.registry import BY_NAME
 from tests.cli_helpers import run_cli
 from tests.test_graph import keras_layers_and_edges, parse_mermaid

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from keras_cut.inspection import inspect_model
+from keras_cut.inspect.inspection import inspect_model
 from sample_models.registry import SAMPLES
 from tests.keras_reference import layer_facts, totals
 

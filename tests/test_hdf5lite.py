@@ -15,10 +15,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from keras_cut import hdf5lite, modelfile
-from keras_cut.cutting import cut_model
-from keras_cut.errors import KerasCutError, UnsafeModelError
-from keras_cut.modelfile import read_model_file
+from keras_cut.core.errors import KerasCutError, UnsafeModelError
+from keras_cut.cut.cutting import cut_model
+from keras_cut.file import hdf5lite, modelfile
+from keras_cut.file.modelfile import read_model_file
 from sample_models.registry import BY_NAME, SAMPLES
 from tests import h5surgery
 from tests.cli_helpers import ROOT, examples
@@ -175,7 +175,7 @@ def test_deep_nesting_is_refused(tmp_path):
 
 
 def test_inspect_of_a_keras_file_imports_neither_h5py_nor_numpy():
-    probe = ("import sys, io; from keras_cut.cli import main; sys.stdout = io.StringIO(); "
+    probe = ("import sys, io; from keras_cut.cli.app import main; sys.stdout = io.StringIO(); "
              f"code = main(['inspect', {str(BY_NAME['nested'].path)!r}]); "
              "sys.stdout = sys.__stdout__; "
              "print(sorted(m for m in ('h5py', 'numpy') if m in sys.modules)); sys.exit(code)")

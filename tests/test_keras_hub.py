@@ -144,7 +144,7 @@ def test_missing_package_says_what_to_install(hub, capsys):
 
 
 def test_inspect_without_code_runs_nothing(hub):
-    probe = ("import sys; from keras_cut.cli import main; code = main(['inspect', {!r}]); "
+    probe = ("import sys; from keras_cut.cli.app import main; code = main(['inspect', {!r}]); "
              "print('HEAVY=' + ','.join(m for m in ('tensorflow', 'keras', 'keras_hub') "
              "if m in sys.modules), file=sys.stderr); sys.exit(code)").format(str(hub["bert"]))
     import subprocess

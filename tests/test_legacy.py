@@ -17,9 +17,9 @@ import h5py
 import numpy as np
 import pytest
 
-from keras_cut.cutting import cut_model
-from keras_cut.inspection import inspect_model
-from keras_cut.modelfile import read_model_file
+from keras_cut.cut.cutting import cut_model
+from keras_cut.file.modelfile import read_model_file
+from keras_cut.inspect.inspection import inspect_model
 from tests.cli_helpers import assert_one_line_error, run_cli
 from tests.keras_reference import parse_source
 
@@ -50,10 +50,10 @@ def test_inspect_matches_tf_keras(name, legacy_dir):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_parent_loads_with_tf_keras_outputs(name, legacy_dir, keras):
-    from keras_cut.backend import loading
+    from keras_cut.backend.keras import saved
 
     _, arrays = reference(legacy_dir, name)
-    model, note = loading.load_parent(read_model_file(legacy_dir / f"{name}.h5"))
+    model, note = saved.load_saved_model(read_model_file(legacy_dir / f"{name}.h5"))
     assert (note is not None) == (name in KERAS3_REFUSES)
     got = np.asarray(model(arrays["x"], training=False))
     np.testing.assert_allclose(got, arrays["y"], rtol=1e-5, atol=1e-5)
@@ -166,9 +166,9 @@ def test_bidirectional_and_time_major(tmp_path, capsys):
     """tf.keras 2 writes `time_major=False` (Keras 3 refuses it) and a Bidirectional layer holds
     two `kernel`s: both must load as tf.keras 2 computes them."""
     run_tf_keras(BIDIRECTIONAL, tmp_path)
-    from keras_cut.backend.loading import load_parent
+    from keras_cut.backend.keras.saved import load_saved_model
 
-    model, note = load_parent(read_model_file(tmp_path / "bi.h5"))
+    model, note = load_saved_model(read_model_file(tmp_path / "bi.h5"))
     assert note and "legacy normalisation" in note
     reference = np.load(tmp_path / "bi.npz")
     np.testing.assert_allclose(np.asarray(model(reference["x"])), reference["y"], atol=1e-5)
@@ -289,7 +289,7 @@ def test_every_translation_against_tf_keras(tmp_path, capsys, keras):
     converted = tmp_path / "more.keras"
     result = run_cli(capsys, "convert", tmp_path / "more.h5", "-o", converted)
     assert result.code == 0, result.err
-    from keras_cut.tfops import TRANSLATIONS
+    from keras_cut.layers.tfops import TRANSLATIONS
 
     used = {m.group(1) for m in re.finditer(r"tf\.(\S+) translated", result.err)}
     assert len(used) >= 24 and used <= set(TRANSLATIONS)

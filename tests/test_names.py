@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from keras_cut.names import NameSyntaxError, Segment, escape, format_name, parse_name
+from keras_cut.model.names import NameSyntaxError, Segment, escape, format_name, parse_name
 from tests.cli_helpers import assert_one_line_error, run_cli
 
 names = st.text(alphabet=st.sampled_from("ab_1@/[]\\ .-"), min_size=1, max_size=8).filter(

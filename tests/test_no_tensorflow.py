@@ -12,7 +12,7 @@ from tests.cli_helpers import ROOT
 
 PROBE = """
 import sys
-from keras_cut.cli import main
+from keras_cut.cli.app import main
 code = main({args!r})
 heavy = sorted(m for m in ("tensorflow", "keras") if m in sys.modules)
 print("HEAVY=" + ",".join(heavy), file=sys.stderr)
@@ -76,7 +76,7 @@ class Refuse:
         return None
 
 sys.meta_path.insert(0, Refuse())
-from keras_cut.cli import main
+from keras_cut.cli.app import main
 code = main({args!r})
 heavy = sorted(m for m in ("tensorflow", "keras") if m in sys.modules)
 print("HEAVY=" + ",".join(heavy), file=sys.stderr)

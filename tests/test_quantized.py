@@ -10,7 +10,7 @@ import json
 import numpy as np
 import pytest
 
-from keras_cut.inspection import inspect_model
+from keras_cut.inspect.inspection import inspect_model
 from tests.cli_helpers import run_cli
 from tests.test_verify_awkward import cut, edit, nudge, verify
 

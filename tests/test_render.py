@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from rich.console import Console
 from rich.text import Text
 
-from keras_cut.render import Grid
+from keras_cut.present.render import Grid
 from tests.cli_helpers import examples
 
 # names as Keras allows them: brackets, slashes, wide and combining characters, controls
@@ -63,7 +63,7 @@ def test_fast_table_is_richs_table(columns, data, title, styled):
 def test_fast_header_is_richs_grid(rows):
     from rich.table import Table
 
-    from keras_cut.render import _header
+    from keras_cut.present.render import _header
 
     def rich_grid(console):
         header = Table.grid(padding=(0, 2))

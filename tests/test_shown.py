@@ -12,7 +12,7 @@ import xml.dom.minidom
 
 import pytest
 
-from keras_cut.shown import bounded, visible
+from keras_cut.core.shown import bounded, visible
 from tests.cli_helpers import run_cli
 
 ESC_M = "\x1bM"  # reverse index: moves the cursor up a line, over what was printed
@@ -73,8 +73,8 @@ def test_a_terminal_gets_only_rich_own_escapes(hostile):
 
     from rich.console import Console
 
-    from keras_cut.inspection import inspect_model
-    from keras_cut.render import ShownConsole, render_inspect
+    from keras_cut.inspect.inspection import inspect_model
+    from keras_cut.present.render import ShownConsole, render_inspect
 
     out = io.StringIO()
     render_inspect(inspect_model(hostile),
@@ -123,7 +123,7 @@ def test_names_rich_would_drop_or_split(hostile, capsys):
 
 
 def test_completion_leaves_out_names_it_cannot_offer_safely(hostile, monkeypatch):
-    from keras_cut.completion import complete_layer
+    from keras_cut.cli.completion import complete_layer
 
     monkeypatch.delenv("_KERAS_CUT_COMPLETE", raising=False)
     offered = complete_layer(str(hostile), "")

@@ -13,9 +13,9 @@ import sys
 import pytest
 from rich.console import Console
 
-from keras_cut.cutting import cut_model
-from keras_cut.inspection import inspect_model
-from keras_cut.render import render_cut, render_inspect
+from keras_cut.cut.cutting import cut_model
+from keras_cut.inspect.inspection import inspect_model
+from keras_cut.present.render import render_cut, render_inspect
 from sample_models.registry import BY_NAME
 from tests.cli_helpers import ROOT
 

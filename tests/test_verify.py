@@ -8,8 +8,8 @@ import zipfile
 import numpy as np
 import pytest
 
-from keras_cut.cutting import cut_model
-from keras_cut.verification import verify_models
+from keras_cut.cut.cutting import cut_model
+from keras_cut.verify.verification import verify_models
 from sample_models.registry import BY_NAME
 from tests.cli_helpers import assert_one_line_error, run_cli
 from tests.corpus import rezip
@@ -192,9 +192,9 @@ def test_same_seed_same_report(cnn_cut, tmp_path):
 
 
 def test_integer_inputs_stay_inside_the_vocabulary(tmp_path, keras):
-    from keras_cut.feeds import parent_data as _parent_data
-    from keras_cut.flatgraph import FlatGraph
-    from keras_cut.inspection import open_model
+    from keras_cut.model.flatgraph import FlatGraph
+    from keras_cut.model.opening import open_model
+    from keras_cut.verify.feeds import parent_data as _parent_data
 
     inp = keras.Input((40,), dtype="int32", name="ids")
     x = keras.layers.Embedding(7, 3, name="emb")(inp)
@@ -260,17 +260,17 @@ def test_unknown_dimensions_use_input_shape(tmp_path, keras, capsys):
 def test_cut_verify_names_the_users_output_when_keras_cannot_load_it(tmp_path, capsys,
                                                                      monkeypatch):
     """`cut --verify` checks a temporary file; an error loading it names the user's OUTPUT."""
-    from keras_cut.backend import loading
-    from keras_cut.errors import LoadError
+    from keras_cut.backend.keras import saved
+    from keras_cut.core.errors import LoadError
 
-    real = loading.load_parent
+    real = saved.load_saved_model
 
     def refuse_submodel(model_file, *args):
         if ".partial" in str(model_file.path):
             raise LoadError(f"{model_file.path}: Keras could not load the model (test)")
         return real(model_file, *args)
 
-    monkeypatch.setattr(loading, "load_parent", refuse_submodel)
+    monkeypatch.setattr(saved, "load_saved_model", refuse_submodel)
     out = tmp_path / "features.keras"
     result = run_cli(capsys, "cut", BY_NAME["cnn"].path, "-o", out, "--output-layer",
                      "intermediate_dense", "--verify")

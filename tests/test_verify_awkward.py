@@ -14,7 +14,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from keras_cut.cutting import cut_model
+from keras_cut.cut.cutting import cut_model
 from sample_models.registry import BY_NAME
 from tests.cli_helpers import assert_one_line_error, run_cli
 from tests.corpus import rezip
@@ -282,7 +282,7 @@ def test_golden_round_trip_without_the_parent(models, tmp_path, capsys, monkeypa
     def no_parent(*args, **kwargs):
         raise AssertionError("the parent was loaded")
 
-    monkeypatch.setattr("keras_cut.backend.loading.load_parent", no_parent)
+    monkeypatch.setattr("keras_cut.backend.keras.saved.load_saved_model", no_parent)
     code, doc = verify(capsys, golden, good)
     assert code == 0, doc
     assert doc["golden"] == str(golden) and doc["samples"] == 6 and doc["seed"] == 0

@@ -177,7 +177,7 @@ def test_an_input_dtype_fails(parents, tmp_path, capsys):
 
 
 def test_frozen_cuts_pass(parents, tmp_path, capsys):
-    from keras_cut.cutting import cut_model
+    from keras_cut.cut.cutting import cut_model
 
     sub = tmp_path / "frozen.keras"
     cut_model(parents["cnn"], sub, ["gap"], [], freeze=True)
@@ -222,7 +222,7 @@ def rewrite_golden(src, dst, meta=None, arrays=None):
 
 @pytest.fixture(scope="module")
 def golden(parents, cnn_sub, tmp_path_factory):
-    from keras_cut.verification import verify_models
+    from keras_cut.verify.verification import verify_models
 
     path = tmp_path_factory.mktemp("golden") / "g.npz"
     verify_models(parents["cnn"], cnn_sub, samples=8, save_golden=path)

@@ -10,7 +10,7 @@ import h5py
 import numpy as np
 import pytest
 
-from keras_cut.ziparchive import USERBLOCK, finish_keras_zip
+from keras_cut.cut.ziparchive import USERBLOCK, finish_keras_zip
 
 
 def _archive(path, force_zip64: bool) -> dict[str, bytes]:

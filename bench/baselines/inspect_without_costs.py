@@ -3,8 +3,9 @@ stubbed out (every layer's cost 0), everything else unchanged."""
 
 import sys
 
-from keras_cut import costs, inspection
-from keras_cut.cli import main
+from keras_cut.cli.app import main
+from keras_cut.cut import costs
+from keras_cut.inspect import inspection
 
 inspection.flat_cost = lambda flat, nodes=None, inputs=None: costs.Cost()
 inspection.layer_call_costs = lambda graph, layer: ([0] * len(layer.calls),

@@ -1,0 +1,1 @@
+"""The `inspect` operation: what a file holds, as a report."""

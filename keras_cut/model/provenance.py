@@ -1,0 +1,84 @@
+"""A small record, stored inside a cut's file, of where each input and output came from.
+
+Keras names cannot hold a path (`backbone/conv1`) or a call (`shared@1`), so the record keeps
+them exactly: for each submodel input and output (in the order of the submodel's config) the
+parent tensor it stands for, as the chain of calls down to the producing layer call and that
+call's output index. `verify` prefers the record and falls back to matching names when a file
+has none.
+Keras ignores the extra zip member (.keras) and root attribute (.h5).
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from keras_cut.model.flatgraph import FlatTensor
+
+MEMBER = "keras_cut.json"
+ATTRIBUTE = "keras_cut"
+
+
+def write(path: Path, fmt: str, record: dict[str, Any]) -> None:
+    text = json.dumps(record, indent=1)
+    if fmt == "keras":
+        with zipfile.ZipFile(path, "a") as zf:
+            zf.writestr(MEMBER, text)
+    else:
+        import h5py
+
+        with h5py.File(path, "a") as h5:
+            h5.attrs[ATTRIBUTE] = text
+
+
+def read(path: Path) -> dict[str, Any] | None:
+    """The record, or None for files keras-cut did not write (or damaged records)."""
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(4)
+        if head == b"PK\x03\x04":
+            with zipfile.ZipFile(path) as zf:
+                if MEMBER not in zf.namelist() or zf.getinfo(MEMBER).file_size > 2**24:
+                    return None
+                text = zf.read(MEMBER)
+        else:
+            import h5py
+
+            with h5py.File(path, "r") as h5:
+                if ATTRIBUTE not in h5.attrs:
+                    return None
+                text = h5.attrs[ATTRIBUTE]
+        record = json.loads(text)
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile):
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def tensor_json(t: FlatTensor) -> dict[str, Any]:
+    """{"calls": [[model, call], ..., [layer, call]], "index": i} for a parent tensor."""
+    return {"calls": [[name, call] for name, call in t.context] + [[t.layer, t.call]],
+            "index": t.index}
+
+
+def tensor_from_json(value: Any) -> FlatTensor | None:
+    """The tensor a record names, or None when the entry is not well formed (untrusted data)."""
+    if not isinstance(value, dict):
+        return None
+    calls, index = value.get("calls"), value.get("index")
+    if not isinstance(calls, list) or not calls or not isinstance(index, int) or \
+            not _count(index):
+        return None
+    pairs = []
+    for item in calls:
+        if not (isinstance(item, list) and len(item) == 2 and isinstance(item[0], str)
+                and _count(item[1])):
+            return None
+        pairs.append((item[0], item[1]))
+    (layer, call), context = pairs[-1], tuple(pairs[:-1])
+    return FlatTensor(context, layer, call, index)
+
+
+def _count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0

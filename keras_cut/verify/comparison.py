@@ -1,0 +1,210 @@
+"""How verify judges an output: tolerances (global and per output), error statistics folded
+batch by batch, and the verdict. NumPy only."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from keras_cut.core.errors import UsageError
+
+# Same weights and same ops agree to ~1e-6 on CPU; these leave room for float32 round-off in
+# deep stacks (ResNet50 activations differ by up to ~2e-6 between graph and eager execution).
+DEFAULT_ATOL = 1e-5
+DEFAULT_RTOL = 1e-5
+
+
+@dataclass
+class Tolerances:
+    """Global atol/rtol and per-output overrides (`--atol NAME=1e-3`)."""
+
+    atol: float = DEFAULT_ATOL
+    rtol: float = DEFAULT_RTOL
+    atol_for: dict[str, float] = field(default_factory=dict)
+    rtol_for: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, atol: list[str] | None, rtol: list[str] | None,
+              default: Tolerances | None = None) -> Tolerances:
+        """From `--atol`/`--rtol` values: a number sets the global value, NAME=number one
+        output's; what is not given comes from `default` (a golden file's)."""
+        base = default or cls()
+        tol = cls(base.atol, base.rtol, dict(base.atol_for), dict(base.rtol_for))
+        for option, values, per in (("--atol", atol, tol.atol_for), ("--rtol", rtol,
+                                                                     tol.rtol_for)):
+            for value in values or []:
+                name, sep, number = value.rpartition("=")
+                parsed = _tolerance(option, value, number)
+                if sep and not name:
+                    raise UsageError(f"{option} {value!r}: expected a number or NAME=number")
+                if sep:
+                    per[name] = parsed
+                elif option == "--atol":
+                    tol.atol = parsed
+                else:
+                    tol.rtol = parsed
+        return tol
+
+    def check_names(self, names: list[str], sources: list[str]) -> None:
+        known = set(names) | set(sources)
+        for option, per in (("--atol", self.atol_for), ("--rtol", self.rtol_for)):
+            for name in per:
+                if name not in known:
+                    raise UsageError(f"{option} {name}=...: the submodel has no output "
+                                     f"{name!r} (outputs: {', '.join(names)})")
+
+    def for_output(self, name: str, source: str) -> tuple[float, float]:
+        atol = self.atol_for.get(name, self.atol_for.get(source, self.atol))
+        rtol = self.rtol_for.get(name, self.rtol_for.get(source, self.rtol))
+        return atol, rtol
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"atol": self.atol, "rtol": self.rtol, "atol_for": self.atol_for,
+                "rtol_for": self.rtol_for}
+
+
+def _tolerance(option: str, value: str, number: str) -> float:
+    try:
+        return check_tolerance(option, float(number))
+    except (ValueError, UsageError):
+        raise UsageError(f"{option} {value!r}: a tolerance is a finite number >= 0 (or "
+                         "NAME=number for one output)") from None
+
+
+def check_tolerance(what: str, value: Any) -> float:
+    """A tolerance as given: a finite number >= 0 (NaN would pass everything, a negative
+    one fail everything, inf hide any difference), else a UsageError."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and \
+        math.isfinite(value) and value >= 0
+    if not ok:
+        raise UsageError(f"{what}: a tolerance is a finite number >= 0, not {value!r}")
+    return float(value)
+
+
+@dataclass
+class OutputCheck:
+    """One submodel output against the parent tensor it stands for, over every batch."""
+
+    name: str
+    source: str
+    atol: float
+    rtol: float
+    shape: list[int | None] = field(default_factory=list)
+    parent_shape: list[int | None] = field(default_factory=list)
+    dtype: str = ""
+    parent_dtype: str = ""
+    max_abs_error: float = 0.0
+    mean_abs_error: float = 0.0
+    median_abs_error: float = 0.0
+    max_rel_error: float = 0.0
+    cosine_similarity: float = 1.0
+    mismatched: int = 0  # elements outside atol + rtol * |parent|
+    elements: int = 0
+    nan: int = 0
+    inf: int = 0
+    parent_nonfinite: int = 0  # NaN or Inf in the reference: equal there proves little
+    problem: str = ""  # shape/dtype disagreement, if any
+    first_failing_batch: int | None = None
+    _abs: list[np.ndarray] = field(default_factory=list, repr=False)
+    _dots: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0], repr=False)
+
+    @property
+    def passed(self) -> bool:
+        return not self.problem and self.mismatched == 0
+
+    def add(self, got: np.ndarray, want: np.ndarray, batch: int) -> None:
+        """Fold one batch in."""
+        self.shape = [None, *got.shape[1:]]
+        self.parent_shape = [None, *want.shape[1:]]
+        self.dtype, self.parent_dtype = str(got.dtype), str(want.dtype)
+        failed_before = not self.passed
+        if got.shape[1:] != want.shape[1:] or len(got) != len(want):
+            self.problem = (f"shape {tuple(self.shape)} differs from the parent's "
+                            f"{tuple(self.parent_shape)}")
+        else:
+            if got.dtype != want.dtype:
+                self.problem = f"dtype {got.dtype} differs from the parent's {want.dtype}"
+            self._add_values(got, want)
+        if not failed_before and not self.passed:
+            self.first_failing_batch = batch
+
+    def _add_values(self, got: np.ndarray, want: np.ndarray) -> None:
+        a, b = got.astype(np.float64), want.astype(np.float64)
+        self.nan += int(np.isnan(a).sum())
+        self.inf += int(np.isinf(a).sum())
+        self.parent_nonfinite += int((~np.isfinite(b)).sum())
+        diff = error(a, b)
+        bad = diff > self.atol + self.rtol * np.abs(np.nan_to_num(b, nan=0.0, posinf=0.0,
+                                                                   neginf=0.0))
+        self.mismatched += int(bad.sum())
+        self.elements += diff.size
+        if not diff.size:
+            return
+        self.max_abs_error = max(self.max_abs_error, float(diff.max()))
+        scale = np.abs(b)
+        big = scale > max(self.atol, np.finfo(np.float32).tiny)
+        if big.any():
+            self.max_rel_error = max(self.max_rel_error, float((diff[big] / scale[big]).max()))
+        self._abs.append(diff.astype(np.float32).ravel())
+        fa, fb = np.nan_to_num(a).ravel(), np.nan_to_num(b).ravel()
+        self._dots[0] += float(fa @ fb)
+        self._dots[1] += float(fa @ fa)
+        self._dots[2] += float(fb @ fb)
+
+    def finish(self) -> None:
+        if self._abs:
+            every = np.concatenate(self._abs)
+            finite = every[np.isfinite(every)]
+            self.mean_abs_error = float(finite.astype(np.float64).mean()) if finite.size \
+                else math.inf
+            self.median_abs_error = float(np.median(every))
+        dot, aa, bb = self._dots
+        if aa == 0.0 and bb == 0.0:
+            self.cosine_similarity = 1.0
+        elif aa == 0.0 or bb == 0.0:
+            self.cosine_similarity = 0.0
+        else:
+            self.cosine_similarity = dot / math.sqrt(aa * bb)
+        self._abs = []
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name, "source": self.source, "shape": self.shape,
+            "parent_shape": self.parent_shape, "dtype": self.dtype,
+            "parent_dtype": self.parent_dtype, "atol": self.atol, "rtol": self.rtol,
+            "max_abs_error": finite(self.max_abs_error),
+            "mean_abs_error": finite(self.mean_abs_error),
+            "median_abs_error": finite(self.median_abs_error),
+            "max_rel_error": finite(self.max_rel_error),
+            "cosine_similarity": finite(self.cosine_similarity),
+            "mismatched": self.mismatched, "elements": self.elements, "nan": self.nan,
+            "inf": self.inf, "parent_nonfinite": self.parent_nonfinite,
+            "problem": self.problem or None, "passed": self.passed,
+        }
+
+
+def error(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """|a - b| elementwise, 0 where both are equal (NaN included), inf where one is NaN."""
+    same = (a == b) | (np.isnan(a) & np.isnan(b))
+    with np.errstate(invalid="ignore", over="ignore"):
+        diff = np.where(same, 0.0, np.abs(a - b))
+    return np.where(np.isnan(diff), np.inf, diff)
+
+
+def agree(got: np.ndarray, want: np.ndarray, atol: float, rtol: float) -> tuple[bool, float]:
+    """Whether two activations agree within tolerance, and their max absolute error."""
+    if got.shape != want.shape:
+        return False, math.inf
+    a, b = np.asarray(got, np.float64), np.asarray(want, np.float64)
+    diff = error(a, b)
+    if not diff.size:
+        return True, 0.0
+    bound = atol + rtol * np.abs(np.nan_to_num(b, nan=0.0, posinf=0.0, neginf=0.0))
+    return bool((diff <= bound).all()), float(diff.max())
+
+
+def finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None
