@@ -63,7 +63,7 @@ def activations(model, inputs: list) -> dict[tuple[str, int], list]:
 
     def run(owner, values: list, prefix: str) -> list:
         graph = _graph_of(owner)
-        known = {id(kt): v for kt, v in zip(graph.inputs, values)}
+        known = {id(kt): v for kt, v in zip(graph.inputs, values, strict=True)}
         for depth in sorted(graph._nodes_by_depth, reverse=True):
             for node in graph._nodes_by_depth[depth]:
                 op = node.operation
@@ -77,7 +77,7 @@ def activations(model, inputs: list) -> dict[tuple[str, int], list]:
                     outs = tree.flatten(op(*args, **kwargs))
                 index = _own_calls(graph, op).index(node)
                 record[(path, index)] = [np.asarray(o) for o in outs]
-                for kt, value in zip(node.outputs, outs):
+                for kt, value in zip(node.outputs, outs, strict=True):
                     known[id(kt)] = value
         return [known[id(kt)] for kt in graph.outputs]
 

@@ -70,7 +70,7 @@ def visit(k, owner, prefix, feed, arrays, facts):
     """Every layer's output, params and weights as tf.keras 2 sees them, nested ones by path."""
     tensors = [first_call_output(owner, layer) for layer in owner.layers]
     outs = k.Model(owner.inputs, tensors).predict(feed, verbose=0)
-    for layer, tensor, value in zip(owner.layers, tensors, outs):
+    for layer, tensor, value in zip(owner.layers, tensors, outs, strict=True):
         path = prefix + layer.name
         arrays[f"act|{path}"] = value
         facts[path] = {"params": layer.count_params(),

@@ -59,7 +59,8 @@ def check_cut(keras, parent_path, out_path, outputs, inputs, **options):
     assert not noisy, noisy
     data = random_inputs(parent, batch=4, seed=0)
     record = activations(parent, data)
-    parent_inputs = {kt._keras_history[0].name: x for kt, x in zip(parent.inputs, data)}
+    parent_inputs = {kt._keras_history[0].name: x
+                     for kt, x in zip(parent.inputs, data, strict=True)}
 
     feed = []
     for tensor in result.inputs:
@@ -73,7 +74,7 @@ def check_cut(keras, parent_path, out_path, outputs, inputs, **options):
     got = sub(feed if len(feed) > 1 else feed[0], training=False)
     got = [np.asarray(g) for g in (got if isinstance(got, (list, tuple)) else [got])]
     assert len(got) == len(result.outputs)
-    for value, tensor in zip(got, result.outputs):
+    for value, tensor in zip(got, result.outputs, strict=True):
         path, call, index = parse_source(tensor.source)
         expected = record[(path, call)][index]
         assert value.shape == expected.shape, tensor.source
@@ -100,7 +101,7 @@ def assert_weights_identical(parent, sub) -> None:
             continue
         (original,) = by_name[layer.name]
         assert len(layer.weights) == len(original.weights)
-        for w, p in zip(layer.weights, original.weights):
+        for w, p in zip(layer.weights, original.weights, strict=True):
             a, b = np.asarray(w.numpy()), np.asarray(p.numpy())
             assert a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes(), w.path
             checked += 1

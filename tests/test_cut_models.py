@@ -78,7 +78,7 @@ def test_subclassed_model_and_list_sublayers_kept_whole(awkward, tmp_path, keras
     for name in ("tower", "stack"):  # inner names are generated anew on each load: by order
         mine, theirs = sub.get_layer(name), parent.get_layer(name)
         assert len(mine.weights) == len(theirs.weights) > 0
-        for a, b in zip(mine.weights, theirs.weights):
+        for a, b in zip(mine.weights, theirs.weights, strict=True):
             assert np.asarray(a.numpy()).tobytes() == np.asarray(b.numpy()).tobytes(), a.path
     cut_h5 = run_cli_cut(tmp_path / "s.h5", awkward["custom"], "--output-layer", "stack")
     assert cut_h5.code == 2 and "write the submodel as .keras" in cut_h5.err
@@ -199,6 +199,6 @@ def test_dict_inputs_and_a_nested_model_called_twice(tmp_path, keras):
         cut_model(path, out, outputs, inputs, force=True)
         got = keras.saving.load_model(out, compile=False)(feed)
         got = got if isinstance(got, (list, tuple)) else [got]
-        for value, expected in zip(got, want):
+        for value, expected in zip(got, want, strict=True):
             np.testing.assert_allclose(np.asarray(value), expected, rtol=1e-6, atol=1e-6,
                                        err_msg=str(outputs))

@@ -94,7 +94,7 @@ def test_cuts_match_tf_keras(name, outputs, inputs, legacy_dir, tmp_path, keras)
             for t in result.inputs]
     got = sub(feed if len(feed) > 1 else feed[0], training=False)
     got = got if isinstance(got, (list, tuple)) else [got]
-    for value, tensor in zip(got, result.outputs):
+    for value, tensor in zip(got, result.outputs, strict=True):
         np.testing.assert_allclose(np.asarray(value), activation(tensor.source),
                                    rtol=1e-5, atol=1e-5, err_msg=tensor.source)
     # Every kept weight is tf.keras 2's own, bit for bit.
@@ -105,7 +105,7 @@ def test_cuts_match_tf_keras(name, outputs, inputs, legacy_dir, tmp_path, keras)
             continue
         theirs = [v for k, v in arrays.items() if k.startswith(f"w|{path}|")]
         assert len(theirs) == len(layer.weights), layer.name
-        for w, value in zip(layer.weights, theirs):
+        for w, value in zip(layer.weights, theirs, strict=True):
             assert np.asarray(w.numpy()).tobytes() == value.tobytes(), (layer.name, w.name)
 
 

@@ -175,7 +175,7 @@ def cut_model(
         output=str(written),
         format=fmt,
         inputs=[_cut_tensor(p) for p in plan.inputs],
-        outputs=[_cut_tensor(p, ref[0]) for p, ref in zip(plan.outputs, sub.outputs)],
+        outputs=[_cut_tensor(p, ref[0]) for p, ref in zip(plan.outputs, sub.outputs, strict=True)],
         layers=kept,
         dropped=[
             path for _, layer, _ in graph.walk()
@@ -334,7 +334,7 @@ def _record(model: Path, plan: CutPlan, sub: Submodel, freeze: bool) -> dict[str
                     "tensor": provenance.tensor_json(p.tensor)} for p in plan.inputs],
         "outputs": [{"name": ref[0], "source": p.source,
                      "tensor": provenance.tensor_json(p.tensor)}
-                    for p, ref in zip(plan.outputs, sub.outputs)],
+                    for p, ref in zip(plan.outputs, sub.outputs, strict=True)],
         "renamed": plan.renames,
         "layers": plan.layer_sources,
         "frozen": freeze,

@@ -100,12 +100,12 @@ class _Writer:
         keys = self.plan.input_keys
         if keys is not None and len(keys) == len(inputs) and not self.legacy:
             # the parent took a dict: so does a cut that starts at its inputs
-            config["input_layers"] = {key: list(ref) for key, ref in zip(keys, inputs)}
+            config["input_layers"] = {key: list(ref) for key, ref in zip(keys, inputs, strict=True)}
         keys = self.plan.output_keys
         if keys is not None and len(keys) == len(outputs) and not self.legacy:
             # the parent returned a dict: so does its head, with the same keys
             config["output_layers"] = {key: list(self._endpoint(ref))
-                                       for key, ref in zip(keys, outputs)}
+                                       for key, ref in zip(keys, outputs, strict=True)}
         if self.legacy:
             model = {"class_name": "Functional", "config": config}
         else:
@@ -251,7 +251,7 @@ class _Writer:
             ref = new_ref(history.layer, history.call, history.index)
             serialized["config"]["keras_history"] = list(ref)
             refs.append(ref)
-        return modern, [r for _, r in sorted(zip(_flat_order(modern), refs))]
+        return modern, [r for _, r in sorted(zip(_flat_order(modern), refs, strict=True))]
 
     def _plain_call(self, tensor: FlatTensor, ref: Ref) -> Any:
         """A call on one tensor, as a Functional config records it."""
@@ -283,7 +283,7 @@ def _keras3_call(items: list[list[Any]], tensors: list[tuple[Any, Any]]) -> Any:
     args = [{"class_name": "__keras_tensor__",
              "config": {"shape": list(shape), "dtype": dtype or "float32",
                         "keras_history": list(item[:3])}}
-            for item, (shape, dtype) in zip(items, tensors)]
+            for item, (shape, dtype) in zip(items, tensors, strict=True)]
     return {"args": [args[0] if len(args) == 1 else args], "kwargs": kwargs}
 
 
@@ -296,7 +296,7 @@ def _modernize_calls(raw: dict[str, Any], graph: Any) -> None:
             continue
         nodes = layer_raw.get("inbound_nodes") or []
         converted = []
-        for call, node in zip(layer.calls, nodes):
+        for call, node in zip(layer.calls, nodes, strict=True):
             if isinstance(node, list):
                 node = _keras3_call(node, [(graph.tensor(r).shape, graph.tensor(r).dtype)
                                            for r in call.inputs])

@@ -172,7 +172,7 @@ def _place_h5_arrays(parent: ModelFile, src: Any, target: Any, layer: Layer,
             "the submodel as .h5"
         )
     target.create_group("vars")
-    for place, entry in zip(layout, entries):
+    for place, entry in zip(layout, entries, strict=False):
         owner, _, index = place.rpartition("/")
         dest = target.require_group(owner) if owner else target
         target.copy(src[entry.h5_path], dest, name=index)
@@ -220,7 +220,8 @@ def _in_spec_order(layer: Layer, entries: list[WeightEntry]) -> list[WeightEntry
     short = [e.name.rsplit("/", 1)[-1] for e in entries]
     if not all(s in rank for s in short):
         return entries
-    return [e for _, e in sorted(zip([rank[s] for s in short], entries), key=lambda p: p[0])]
+    ranks = [rank[s] for s in short]
+    return [e for _, e in sorted(zip(ranks, entries, strict=True), key=lambda p: p[0])]
 
 
 # --- .h5 ------------------------------------------------------------------------------------
@@ -303,7 +304,7 @@ def _leaf_weights(parent: ModelFile, leaf: Layer,
                 "for its arrays; write the submodel as .keras"
             )
         return [(name, entry, is_trainable)
-                for (name, is_trainable), entry in zip(specs, entries)]
+                for (name, is_trainable), entry in zip(specs, entries, strict=False)]
     ordered = _in_spec_order(leaf, entries)
     known = dict(specs or [])
     result = []

@@ -228,7 +228,7 @@ def _match(a: LayerGraph, b: LayerGraph, strict: bool
                                       [layer.class_name for layer in rest_b], autojunk=False)
     for tag, i1, i2, j1, j2 in matcher.get_opcodes():
         if tag == "equal":
-            for la, lb in zip(rest_a[i1:i2], rest_b[j1:j2]):
+            for la, lb in zip(rest_a[i1:i2], rest_b[j1:j2], strict=True):
                 renamed[la.name] = lb
     paired_b = {lb.name for lb in renamed.values()}
     pairs: list[tuple[Layer | None, Layer | None]] = []
@@ -372,7 +372,7 @@ ABSENT_TEXT = "(absent)"
 def _argument_changes(la: Layer, lb: Layer, strict: bool) -> list[FieldChange]:
     """What each call passes besides its input tensors (`training=True`, a causal mask)."""
     found = []
-    for i, (ca, cb) in enumerate(zip(la.calls, lb.calls)):
+    for i, (ca, cb) in enumerate(zip(la.calls, lb.calls, strict=False)):
         old, new = call_arguments(ca.data), call_arguments(cb.data)
         for key, x, y in loose_changes(old, new, strict):
             found.append(FieldChange(f"call {i}: {key}", x, y))
@@ -467,7 +467,7 @@ def _weight_pairs(la: Layer, lb: Layer, format_a: str = "keras", format_b: str =
                 rest_a.remove(wa)
                 rest_b.remove(wb)
     if len(rest_a) == len(rest_b):
-        pairs += list(zip(rest_a, rest_b))
+        pairs += list(zip(rest_a, rest_b, strict=True))
     else:
         pairs += [(w, None) for w in rest_a] + [(None, w) for w in rest_b]
     order = {id(w): i for i, w in enumerate(la.weights + lb.weights)}

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import zipfile
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from keras_cut.core.errors import ModelFileError
@@ -19,7 +19,7 @@ from keras_cut.file.modelfile import ModelFile
 from keras_cut.model.structure import loose_changes
 
 
-class ChangeKind(str, Enum):
+class ChangeKind(StrEnum):
     """What a difference between two files means (the JSON spells the value)."""
 
     BEHAVIOUR = "behaviour"  # what the model computes (or how it trains) may change

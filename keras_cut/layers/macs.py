@@ -108,7 +108,7 @@ def einsum_dense(config: dict[str, Any], inputs: list[Shape], outputs: list[Shap
             len(kernel_letters) != len(kernel):
         return None
     contracted = (set(left) & set(kernel_letters)) - set(out_letters)
-    sizes = dict(zip(kernel_letters, kernel))
+    sizes = dict(zip(kernel_letters, kernel, strict=False))
     return out * math.prod(sizes[c] for c in contracted)
 
 

@@ -83,7 +83,8 @@ def conv(config: dict[str, Any], inputs: list[Shape]) -> Shape:
     dilation = tuple_of(config.get("dilation_rate", 1), rank)
     padding = config.get("padding", "valid")
     out = tuple(
-        _conv_len(n, k, s, padding, d) for n, k, s, d in zip(spatial, kernel, strides, dilation)
+        _conv_len(n, k, s, padding, d)
+        for n, k, s, d in zip(spatial, kernel, strides, dilation, strict=False)
     )
     if "filters" in config and config["filters"] is not None:
         filters = config["filters"]
@@ -104,7 +105,7 @@ def deconv(config: dict[str, Any], inputs: list[Shape]) -> Shape:
     padding = config.get("padding", "valid")
     out = tuple(
         _deconv_len(n, k, s, padding, d, p)
-        for n, k, s, d, p in zip(spatial, kernel, strides, dilation, pads)
+        for n, k, s, d, p in zip(spatial, kernel, strides, dilation, pads, strict=False)
     )
     return _pack(shape[0], out, config["filters"], last)
 
@@ -116,7 +117,8 @@ def pool(config: dict[str, Any], inputs: list[Shape]) -> Shape:
     pool = tuple_of(config["pool_size"], rank)
     strides = tuple_of(config.get("strides") or pool, rank)
     padding = config.get("padding", "valid")
-    out = tuple(_conv_len(n, k, s, padding) for n, k, s in zip(spatial, pool, strides))
+    out = tuple(_conv_len(n, k, s, padding)
+                for n, k, s in zip(spatial, pool, strides, strict=False))
     return _pack(shape[0], out, channels, last)
 
 
@@ -177,7 +179,8 @@ def resize_spatial(key: str, sign: int) -> Callable[[dict[str, Any], list[Shape]
         shape = inputs[0]
         channels, spatial, last = split_channels(config, shape)
         pairs = _padding_pairs(config[key], len(spatial))
-        out = tuple(None if n is None else n + sign * (a + b) for n, (a, b) in zip(spatial, pairs))
+        out = tuple(None if n is None else n + sign * (a + b)
+                    for n, (a, b) in zip(spatial, pairs, strict=False))
         return _pack(shape[0], out, channels, last)
 
     return rule
@@ -187,7 +190,7 @@ def upsample(config: dict[str, Any], inputs: list[Shape]) -> Shape:
     shape = inputs[0]
     channels, spatial, last = split_channels(config, shape)
     size = tuple_of(config.get("size", 2), len(spatial))
-    out = tuple(None if n is None else n * k for n, k in zip(spatial, size))
+    out = tuple(None if n is None else n * k for n, k in zip(spatial, size, strict=False))
     return _pack(shape[0], out, channels, last)
 
 
@@ -195,7 +198,7 @@ def merge(config: dict[str, Any], inputs: list[Shape]) -> Shape:
     rank = max(len(s) for s in inputs)
     padded = [(1,) * (rank - len(s)) + tuple(s) for s in inputs]
     out: list[Dim] = []
-    for dims in zip(*padded):
+    for dims in zip(*padded, strict=True):
         known = [d for d in dims if d is not None and d != 1]
         if known:
             out.append(known[0])

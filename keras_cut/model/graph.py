@@ -8,6 +8,7 @@ and a call of a layer used more than once by `NAME@N` (N counts from 0).
 
 from __future__ import annotations
 
+import itertools
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -331,7 +332,7 @@ class _Builder:
         specs = name_weights(class_name, inner, [e.name for e in entries])
         layer.weights = [
             Weight(spec_name, e.shape, e.dtype, spec_trainable, e)
-            for (spec_name, spec_trainable), e in zip(specs, entries)
+            for (spec_name, spec_trainable), e in zip(specs, entries, strict=False)
         ]
         if is_model_config(raw):
             layer.submodel = self.build(raw, prefix + escape(lname) + "/", key + (lname,),
@@ -342,7 +343,7 @@ class _Builder:
         self, model: str, layers: list[Layer], layer_configs: list[dict[str, Any]]
     ) -> None:
         by_name = {layer.name: layer for layer in layers}
-        for layer, raw in zip(layers, layer_configs):
+        for layer, raw in zip(layers, layer_configs, strict=True):
             nodes = raw.get("inbound_nodes") or []
             if not isinstance(nodes, list):
                 raise self.fail(f"layer {layer.path!r} has malformed inbound_nodes")
@@ -398,7 +399,7 @@ class _Builder:
             )
             layers.insert(0, synthetic)
         layers[0].calls = [Call(index=0, inputs=[])]
-        for prev, layer in zip(layers, layers[1:]):
+        for prev, layer in itertools.pairwise(layers):
             layer.calls = [Call(index=0, inputs=[TensorRef(prev.name)])]
         return [TensorRef(layers[0].name)], [TensorRef(layers[-1].name)]
 

@@ -253,7 +253,7 @@ def _check_calls(sub: FlatGraph, parent_path: Any, parent: ParentStructure,
     input), so either of their outputs is what the submodel's call computes."""
     against = check.against
     stands_for: dict[FlatTensor, frozenset[str]] = {}
-    for ref, spec in zip(sub.top.inputs, parent.inputs):
+    for ref, spec in zip(sub.top.inputs, parent.inputs, strict=False):
         stands_for[sub.canonical(FlatTensor((), ref.layer, ref.call, ref.index))] = \
             frozenset([spec["tensor"]])
     for node in sub.nodes:
@@ -265,7 +265,8 @@ def _check_calls(sub: FlatGraph, parent_path: Any, parent: ParentStructure,
                                     f"{against}")
             continue
         found = [c for c in parent.calls.get(path or "", []) if len(c.inputs) == len(ins)
-                 and all(key in keys for key, keys in zip(c.inputs, ins) if keys is not None)]
+                 and all(key in keys for key, keys in zip(c.inputs, ins, strict=True)
+                         if keys is not None)]
         if not found:
             check.mismatched.append(f"{label}: wired differently from the {against}'s "
                                     f"{path or sub.path(node)!r} (it reads other tensors)")
@@ -355,7 +356,7 @@ def align_formats(a: Any, b: Any) -> None:
         for key in a.keys() & b.keys():
             align_formats(a[key], b[key])
     elif isinstance(a, list) and isinstance(b, list):
-        for x, y in zip(a, b):
+        for x, y in zip(a, b, strict=False):
             align_formats(x, y)
 
 
@@ -482,7 +483,8 @@ def _dims(shape: Any) -> list[Any] | None:
 
 
 def _same_dims(a: list[Any], b: list[Any]) -> bool:
-    return len(a) == len(b) and all(x is None or y is None or x == y for x, y in zip(a, b))
+    return len(a) == len(b) and all(x is None or y is None or x == y
+                                    for x, y in zip(a, b, strict=True))
 
 
 def _shape(dims: list[Any]) -> str:

@@ -126,7 +126,7 @@ def _input_source(parent: FlatGraph, t: FlatTensor, entry: dict[str, Any] | None
         if tensor in parent.parent_inputs:
             kind = PARENT_INPUT
         return source, tensor, kind
-    for ref, tensor in zip(parent.top.inputs, parent.parent_inputs):
+    for ref, tensor in zip(parent.top.inputs, parent.parent_inputs, strict=False):
         if ref.layer == t.layer:
             return t.layer, tensor, PARENT_INPUT
     base, call, index = t.layer, None, None
@@ -171,7 +171,7 @@ def _by_layer_name(parent: FlatGraph, sub: FlatGraph, t: FlatTensor, layers: dic
     must be meant (several calls cannot be told apart without the record)."""
     path = layers.get(t.layer)
     if path is None:  # an output that is an input layer
-        for ref, tensor in zip(parent.top.inputs, parent.parent_inputs):
+        for ref, tensor in zip(parent.top.inputs, parent.parent_inputs, strict=False):
             if ref.layer == t.layer:
                 return t.layer, tensor
         raise CutError(f"{sub_path}: {what} {t.layer!r} has no counterpart in the parent")
@@ -282,8 +282,8 @@ def match_calls(parent: FlatGraph, sub: FlatGraph, links: Correspondence) -> lis
             matches.append(CallMatch(node, [], candidates[0], f"has {len(mine)} outputs, the "
                                      f"parent's {len(theirs_out)}"))
             continue
-        tensors.update(zip(mine, theirs_out))
-        matches.append(CallMatch(node, list(zip(mine, theirs_out)), candidates[0]))
+        tensors.update(zip(mine, theirs_out, strict=False))
+        matches.append(CallMatch(node, list(zip(mine, theirs_out, strict=False)), candidates[0]))
     return matches
 
 

@@ -29,20 +29,20 @@ def parent_data(flat: FlatGraph, graph: LayerGraph, samples: int, seed: int,
         raise UsageError(f"--input-shape names {unknown[0]!r}, which is not an input of the "
                          f"parent (inputs: {', '.join(names)})")
     specs = {}
-    for ref, name in zip(graph.inputs, names):
+    for ref, name in zip(graph.inputs, names, strict=True):
         tensor = graph.tensor(ref)
         specs[name] = (tensor.shape or (None,), tensor.dtype or "float32")
     if inputs is not None:
         return _load_inputs(Path(inputs), specs, samples)
     rng = np.random.default_rng(seed)
     data = {}
-    for ref, name in zip(graph.inputs, names):
+    for ref, name in zip(graph.inputs, names, strict=True):
         shape, dtype = specs[name]
         dims = list(shape[1:])
         if name in shapes:
             given = shapes[name]
             if len(given) != len(dims) or any(d is not None and d != g
-                                               for d, g in zip(dims, given)):
+                                               for d, g in zip(dims, given, strict=False)):
                 raise UsageError(f"--input-shape {name}={','.join(map(str, given))} does not "
                                  f"fit the input's shape {tuple(shape)}")
             dims = list(given)
@@ -113,8 +113,8 @@ def _load_inputs(path: Path, specs: dict[str, tuple[Any, str]], samples: int
     data, count = {}, None
     for name, (shape, dtype) in specs.items():
         array = arrays[name]
-        if array.ndim != len(shape) or any(d is not None and d != a
-                                           for d, a in zip(shape[1:], array.shape[1:])):
+        if array.ndim != len(shape) or any(
+                d is not None and d != a for d, a in zip(shape[1:], array.shape[1:], strict=True)):
             raise UsageError(f"--inputs {path}: {name!r} has shape {array.shape}, the input "
                              f"takes {tuple(shape)}")
         if not np.can_cast(array.dtype, dtype, casting="same_kind"):

@@ -198,7 +198,7 @@ def _arrays(archive: Any, names: set[str], what: str,
         if array.dtype.kind not in "biufc" or str(array.dtype) != t.dtype:
             raise _Bad(f"{key} ({t.name}) is {array.dtype}, the document says {t.dtype}")
         if array.ndim != len(t.shape) or not all(
-                d is None or d == s for d, s in zip(t.shape[1:], array.shape[1:])):
+                d is None or d == s for d, s in zip(t.shape[1:], array.shape[1:], strict=False)):
             raise _Bad(f"{key} ({t.name}) has shape {array.shape}, the document says "
                        f"{tuple(t.shape)}")
         arrays.append(array)
@@ -220,7 +220,7 @@ def check_against(golden: Golden, path: Path, inputs: list[tuple[str, list, str]
             raise UsageError(f"{path}: the submodel's {what} ({', '.join(names)}) are not the "
                              f"golden file's ({', '.join(t.name for t in theirs)}); was the "
                              "golden file written for this submodel?")
-        for (name, shape, dtype), t in zip(mine, theirs):
+        for (name, shape, dtype), t in zip(mine, theirs, strict=False):
             if not _fits(_dims(shape), _dims(t.shape)) or dtype not in (t.dtype, "None"):
                 raise UsageError(f"{path}: {what[:-1]} {name!r} is {dtype}{_dims(shape) or ''} in "
                                  f"the submodel but {t.dtype}{_dims(t.shape) or ''} in the "
@@ -233,7 +233,7 @@ def _fits(declared: list | None, stored: list | None) -> bool:
     if declared is None or stored is None:
         return True
     return len(declared) == len(stored) and all(d is None or d == s
-                                                for d, s in zip(declared, stored))
+                                                for d, s in zip(declared, stored, strict=False))
 
 
 def _dims(shape: Any) -> list | None:

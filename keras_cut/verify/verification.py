@@ -504,13 +504,13 @@ def _save_golden(path: Path, report: VerifyReport, links: Correspondence,
         samples=report.samples, tolerances=tol,
         inputs=[goldens.GoldenTensor(link.name, link.source, link.kind,
                                      [None, *a.shape[1:]], str(a.dtype))
-                for link, a in zip(links.inputs, inputs[0])],
+                for link, a in zip(links.inputs, inputs[0], strict=True)],
         outputs=[goldens.GoldenTensor(link.name, link.source, link.kind,
                                       [None, *a.shape[1:]], str(a.dtype))
-                 for link, a in zip(links.outputs, outputs[0])],
+                 for link, a in zip(links.outputs, outputs[0], strict=True)],
         weights=hashes, structure=structure,
-        input_arrays=[np.concatenate(parts) for parts in zip(*inputs)],
-        output_arrays=[np.concatenate(parts) for parts in zip(*outputs)],
+        input_arrays=[np.concatenate(parts) for parts in zip(*inputs, strict=True)],
+        output_arrays=[np.concatenate(parts) for parts in zip(*outputs, strict=True)],
     )
     with atomic_output(path) as pending:
         goldens.write(pending.path, record)
@@ -527,8 +527,8 @@ def _verify_golden(path: Path, golden: goldens.Golden, submodel: Path, sub_flat:
     names_out = endpoint_names(sub_flat, sub.outputs)
     goldens.check_against(
         golden, path,
-        [(n, *_shape_dtype(sub_flat, r)) for n, r in zip(names_in, sub.inputs)],
-        [(n, *_shape_dtype(sub_flat, r)) for n, r in zip(names_out, sub.outputs)],
+        [(n, *_shape_dtype(sub_flat, r)) for n, r in zip(names_in, sub.inputs, strict=True)],
+        [(n, *_shape_dtype(sub_flat, r)) for n, r in zip(names_out, sub.outputs, strict=True)],
     )
     tol.check_names(names_out, [t.source for t in golden.outputs])
     _backend(say)
@@ -540,14 +540,14 @@ def _verify_golden(path: Path, golden: goldens.Golden, submodel: Path, sub_flat:
     run, keys = running.model_function(sub_model)
     positions = [keys.index(((), r.layer, r.call, r.index)) for r in sub.outputs]
     checks = [OutputCheck(name, t.source, *tol.for_output(name, t.source))
-              for name, t in zip(names_out, golden.outputs)]
+              for name, t in zip(names_out, golden.outputs, strict=True)]
     samples = len(golden.input_arrays[0]) if golden.input_arrays else 0
     for number, start in enumerate(range(0, samples, batch_size), 1):
         say(f"batch {number} of {math.ceil(samples / batch_size)}")
         feed = {r.layer: a[start:start + batch_size]
-                for r, a in zip(sub.inputs, golden.input_arrays)}
+                for r, a in zip(sub.inputs, golden.input_arrays, strict=True)}
         got = _run(Path(submodel_label or submodel), run, feed, GOLDEN_HINT)
-        for check, position, want in zip(checks, positions, golden.output_arrays):
+        for check, position, want in zip(checks, positions, golden.output_arrays, strict=True):
             check.add(got[position], want[start:start + batch_size], number)
     for check in checks:
         check.finish()

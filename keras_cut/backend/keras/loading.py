@@ -154,9 +154,9 @@ def _assign_by_name(where: Any, path: str, layer: Any, entries: list[Any],
     # By name only where names are unique on both sides: a Bidirectional layer holds two
     # `kernel`s (forward and backward), which only their order tells apart.
     if len(set(names)) == len(names) == len(by_name) and set(names) == set(by_name):
-        pairs = [(by_name[n], value, n) for n, value in zip(names, values)]
+        pairs = [(by_name[n], value, n) for n, value in zip(names, values, strict=False)]
     else:
-        pairs = [(v, value, n) for v, value, n in zip(variables, values, names)]
+        pairs = [(v, value, n) for v, value, n in zip(variables, values, names, strict=False)]
     for variable, value, name in pairs:
         if tuple(variable.shape) != tuple(value.shape):
             raise LoadError(

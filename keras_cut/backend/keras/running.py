@@ -61,7 +61,7 @@ def walk(model: Any, feed: dict[str, Any], training: bool = False,
                     flat = keras.tree.flatten(args[0]) if len(args) == 1 else \
                         keras.tree.flatten(list(args))
                     given = {id(kt): _as_input(keras, value, kt)
-                             for kt, value in zip(inner.inputs, flat)}
+                             for kt, value in zip(inner.inputs, flat, strict=True)}
                     outs = run(op, given, context + ((op.name, call),))
                     if outs is None:  # stopped inside
                         return None
@@ -69,7 +69,7 @@ def walk(model: Any, feed: dict[str, Any], training: bool = False,
                     if "training" in private.call_context_args(op):
                         kwargs["training"] = training
                     outs = keras.tree.flatten(op(*args, **kwargs))
-                for i, (kt, value) in enumerate(zip(node.outputs, outs, strict=False)):
+                for i, (kt, value) in enumerate(zip(node.outputs, outs, strict=True)):
                     known[id(kt)] = value
                     keep((context, op.name, call, i), value)
         return [known[id(kt)] for kt in graph.outputs]
@@ -82,7 +82,7 @@ def walk(model: Any, feed: dict[str, Any], training: bool = False,
     top = private.own_graph(model)
     names = input_names(top)
     run(model, {id(kt): keras.ops.convert_to_tensor(feed[name])
-                for kt, name in zip(top.inputs, names)}, ())
+                for kt, name in zip(top.inputs, names, strict=True)}, ())
     return record
 
 
@@ -107,7 +107,7 @@ def parent_function(model: Any, wanted: list[Key]) -> Any:
     top = private.own_graph(model)
     names = input_names(top)
     signature = {name: tf.TensorSpec((None, *kt.shape[1:]), kt.dtype)
-                 for name, kt in zip(names, top.inputs)}
+                 for name, kt in zip(names, top.inputs, strict=True)}
 
     @tf.function(input_signature=[signature], reduce_retracing=True, autograph=False)
     def probe(feed: dict[str, Any]) -> list[Any]:
@@ -180,7 +180,7 @@ def weight_state(layer: Any) -> dict[str, tuple[str, Any]]:
     state = {}
     for path, entries in private.saved_state(layer).items():
         names = [getattr(value, "name", None) or key for key, value in entries.items()]
-        for (key, value), name in zip(entries.items(), names):
+        for (key, value), name in zip(entries.items(), names, strict=True):
             leaf = name if names.count(name) == 1 else f"{name}#{key}"
             where = "/".join(p for p in (path, "vars", key) if p)
             state[where] = ("/".join(p for p in (path, leaf) if p), np.asarray(value))
