@@ -64,7 +64,7 @@ def check_cut(keras, parent_path, out_path, outputs, inputs, **options):
 
     feed = []
     for tensor in result.inputs:
-        if tensor.kind == "parent_input":
+        if tensor.role == "parent_input":
             feed.append(parent_inputs[tensor.source])
         else:
             path, call, index = parse_source(tensor.source)
@@ -128,7 +128,7 @@ def test_h5_output(sample, outputs, inputs, tmp_path, keras):
 
 def test_skip_connection_crossing_a_head_cut_becomes_an_input(tmp_path, keras):
     result, sub = check_cut(keras, BY_NAME["residual"].path, tmp_path / "h.keras", [], ["res_b"])
-    assert [(t.name, t.kind) for t in result.inputs] == [("res_b", "cut_input"),
+    assert [(t.name, t.role) for t in result.inputs] == [("res_b", "cut_input"),
                                                          ("res_a", "crossing")]
     assert any("res_a" in n and "crosses the cut" in n for n in result.notices)
     assert {layer.name for layer in sub.layers} == {"res_b", "res_a", "res_c", "res_add",

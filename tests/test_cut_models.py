@@ -98,7 +98,7 @@ def test_clashing_names_are_renamed(awkward, tmp_path, keras):
     sub = keras.saving.load_model(out, compile=False)
     data = random_inputs(parent, batch=3, seed=1)
     record = activations(parent, data)
-    feed = [data[0] if t.kind == "parent_input" else record[parse_source(t.source)[:2]][0]
+    feed = [data[0] if t.role == "parent_input" else record[parse_source(t.source)[:2]][0]
             for t in result.inputs]
     assert [t.source for t in result.inputs] == ["backbone/conv", "backbone/proj", "skip"]
     got = sub(feed)

@@ -90,7 +90,7 @@ def test_cuts_match_tf_keras(name, outputs, inputs, legacy_dir, tmp_path, keras)
         assert call == 0 and index == 0
         return arrays[f"act|{path}"]
 
-    feed = [arrays["x"] if t.kind == "parent_input" else activation(t.source)
+    feed = [arrays["x"] if t.role == "parent_input" else activation(t.source)
             for t in result.inputs]
     got = sub(feed if len(feed) > 1 else feed[0], training=False)
     got = got if isinstance(got, (list, tuple)) else [got]

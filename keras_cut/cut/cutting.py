@@ -9,18 +9,17 @@ classes is cut without their code; the result says what loading it will need.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from keras_cut.core.errors import CutError, ModelFileError
 from keras_cut.core.writing import FORMATS, atomic_output, check_output
-from keras_cut.cut.plan import CROSSING, CUT_INPUT, CutPlan, ModelCall, PlannedTensor, plan_cut
+from keras_cut.cut.plan import CutPlan, ModelCall, plan_cut
 from keras_cut.cut.submodel import Submodel, build_submodel
 from keras_cut.cut.writer import write_submodel
-from keras_cut.layers.shapes import Shape
-from keras_cut.model import provenance
 from keras_cut.model.costs import Cost, flat_cost, share
+from keras_cut.model.endpoint import Endpoint, Role
 from keras_cut.model.flatgraph import FlatGraph, FlatNode
 from keras_cut.model.graph import Tensor
 from keras_cut.model.opening import open_model
@@ -30,24 +29,11 @@ Progress = Callable[[str], None]
 
 
 @dataclass
-class CutTensor:
-    name: str
-    shape: Shape | None
-    dtype: str | None
-    source: str  # the parent layer (path, `@N` call) it corresponds to
-    kind: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "shape": None if self.shape is None else list(self.shape),
-                "dtype": self.dtype, "source": self.source, "kind": self.kind}
-
-
-@dataclass
 class CutResult:
     output: str
     format: str
-    inputs: list[CutTensor]
-    outputs: list[CutTensor]
+    inputs: list[Endpoint]
+    outputs: list[Endpoint]
     layers: list[str]  # parent layer paths kept
     dropped: list[str]  # parent layer paths left out
     params: int
@@ -174,8 +160,8 @@ def cut_model(
     return CutResult(
         output=str(written),
         format=fmt,
-        inputs=[_cut_tensor(p) for p in plan.inputs],
-        outputs=[_cut_tensor(p, ref[0]) for p, ref in zip(plan.outputs, sub.outputs, strict=True)],
+        inputs=plan.inputs,
+        outputs=written_outputs(plan, sub),
         layers=kept,
         dropped=[
             path for _, layer, _ in graph.walk()
@@ -279,10 +265,10 @@ def _unverified_name(output: Path) -> Path:
     return candidate
 
 
-def _cut_tensor(p: PlannedTensor, name: str | None = None) -> CutTensor:
-    """`name`: the submodel layer an output is (a nested model kept whole, not the inner
-    layer that computes it)."""
-    return CutTensor(name or p.name, p.shape, p.dtype, p.source, p.kind)
+def written_outputs(plan: CutPlan, sub: Submodel) -> list[Endpoint]:
+    """The plan's outputs named as the submodel names them: the layer each output is (a nested
+    model kept whole, not the inner layer that computes it)."""
+    return [replace(p, name=ref[0]) for p, ref in zip(plan.outputs, sub.outputs, strict=True)]
 
 
 def _mask_sources(plan: CutPlan, tensor: Any) -> list[str]:
@@ -305,8 +291,8 @@ def _mask_sources(plan: CutPlan, tensor: Any) -> list[str]:
 def _notices(plan: CutPlan) -> list[str]:
     notes = []
     for p in plan.inputs:
-        if p.kind in (CUT_INPUT, CROSSING):
-            sources = _mask_sources(plan, p.tensor)
+        if p.role in (Role.CUT_INPUT, Role.CROSSING):
+            sources = _mask_sources(plan, p.parent)
             if sources:
                 notes.append(
                     f"a mask from {', '.join(repr(s) for s in sources[:2])} may reach "
@@ -315,7 +301,7 @@ def _notices(plan: CutPlan) -> list[str]:
                     "them; feed the mask yourself if the layers after the cut use it)"
                 )
     for p in plan.inputs:
-        if p.kind == CROSSING:
+        if p.role is Role.CROSSING:
             notes.append(
                 f"added input {p.name!r}: the output of {p.source!r} crosses the cut "
                 "(a skip connection or branch from before it is still needed)"
@@ -330,11 +316,8 @@ def _record(model: Path, plan: CutPlan, sub: Submodel, freeze: bool) -> dict[str
     return {
         "tool": "keras-cut",
         "parent": {"file": model.name, "bytes": model.stat().st_size},
-        "inputs": [{"name": p.name, "source": p.source, "kind": p.kind,
-                    "tensor": provenance.tensor_json(p.tensor)} for p in plan.inputs],
-        "outputs": [{"name": ref[0], "source": p.source,
-                     "tensor": provenance.tensor_json(p.tensor)}
-                    for p, ref in zip(plan.outputs, sub.outputs, strict=True)],
+        "inputs": [p.record() for p in plan.inputs],
+        "outputs": [p.record() for p in written_outputs(plan, sub)],
         "renamed": plan.renames,
         "layers": plan.layer_sources,
         "frozen": freeze,

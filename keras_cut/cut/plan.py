@@ -9,21 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from keras_cut.core.errors import CutError, UsageError
-from keras_cut.layers.shapes import Shape
+from keras_cut.model.endpoint import Endpoint, Role
 from keras_cut.model.flatgraph import Context, FlatGraph, FlatNode, FlatTensor
-
-PARENT_INPUT, CUT_INPUT, CROSSING = "parent_input", "cut_input", "crossing"
-
-
-@dataclass
-class PlannedTensor:
-    name: str  # an input's InputLayer name in the submodel (an output's layer is the writer's:
-    # `Submodel.outputs`, a nested model kept whole rather than the layer inside it)
-    source: str  # what it is in the parent: a label such as "backbone/stem_relu" or "shared@1"
-    kind: str  # for inputs: parent_input, cut_input or crossing; for outputs: "output"
-    tensor: FlatTensor
-    shape: Shape | None
-    dtype: str | None
 
 
 @dataclass
@@ -38,8 +25,8 @@ class ModelCall:
 @dataclass
 class CutPlan:
     flat: FlatGraph
-    inputs: list[PlannedTensor]
-    outputs: list[PlannedTensor]
+    inputs: list[Endpoint]  # an input's name is its InputLayer's in the submodel
+    outputs: list[Endpoint]  # an output's name is set by the writer (`Submodel.outputs`)
     steps: list[FlatNode | ModelCall]  # in call order
     renames: dict[str, str] = field(default_factory=dict)  # parent path -> submodel name
     # every top-level layer of the submodel (a nested model kept whole: the model) -> the
@@ -96,8 +83,8 @@ def plan_cut(flat: FlatGraph, output_specs: list[str], input_specs: list[str],
         )
     plan = CutPlan(
         flat=flat,
-        inputs=[_planned_input(flat, t, kind, cut_inputs) for t, kind in inputs],
-        outputs=[_planned(flat, t, label, "output") for t, label in outputs],
+        inputs=[_planned_input(flat, t, role, cut_inputs) for t, role in inputs],
+        outputs=[_planned(flat, t, label, Role.OUTPUT) for t, label in outputs],
         steps=_collapse(flat, [n for n in flat.nodes if n in kept], inputs, outputs),
         output_keys=flat.top.output_keys if not out_picks else None,
         input_keys=flat.top.input_keys if not in_picks else None,
@@ -157,11 +144,11 @@ def _check_outputs_follow_inputs(outputs: list[tuple[FlatTensor, str]],
 
 def _walk_back(flat: FlatGraph, outputs: list[tuple[FlatTensor, str]],
                cut_inputs: dict[FlatTensor, str], downstream: set[FlatNode] | None
-               ) -> tuple[set[FlatNode], dict[FlatTensor, str]]:
+               ) -> tuple[set[FlatNode], dict[FlatTensor, Role]]:
     """From the outputs back to where the cut starts: the calls kept, and each tensor where
     the walk stopped with its kind (a named input, a parent input, a crossing tensor)."""
     kept: set[FlatNode] = set()
-    found: dict[FlatTensor, str] = {}
+    found: dict[FlatTensor, Role] = {}
     parent_inputs = set(flat.parent_inputs)
     stack = [t for t, _ in outputs]
     seen: set[FlatTensor] = set()
@@ -171,18 +158,18 @@ def _walk_back(flat: FlatGraph, outputs: list[tuple[FlatTensor, str]],
             continue
         seen.add(t)
         if t in cut_inputs:
-            found[t] = CUT_INPUT
+            found[t] = Role.CUT_INPUT
         elif t in parent_inputs:
-            found[t] = PARENT_INPUT
+            found[t] = Role.PARENT_INPUT
         elif downstream is not None and t.node not in downstream:
-            found[t] = CROSSING
+            found[t] = Role.CROSSING
         else:
             kept.add(t.node)
             stack.extend(flat.inputs_of(t.node))
     return kept, found
 
 
-def _drop_unused_inputs(cut_inputs: dict[FlatTensor, str], found: dict[FlatTensor, str],
+def _drop_unused_inputs(cut_inputs: dict[FlatTensor, str], found: dict[FlatTensor, Role],
                         pick_of: dict[FlatTensor, int],
                         outputs: list[tuple[FlatTensor, str]]) -> None:
     """An input layer named without [i] is used when any of its outputs is; its unused outputs
@@ -227,14 +214,15 @@ def _downstream(flat: FlatGraph, starts: dict[FlatTensor, str]) -> set[FlatNode]
 
 
 def _order_inputs(
-    flat: FlatGraph, found: dict[FlatTensor, str], cut_inputs: dict[FlatTensor, str]
-) -> list[tuple[FlatTensor, str]]:
+    flat: FlatGraph, found: dict[FlatTensor, Role], cut_inputs: dict[FlatTensor, str]
+) -> list[tuple[FlatTensor, Role]]:
     """The inputs the user named, in their order; then parent inputs; then crossing tensors."""
-    ordered = [(t, CUT_INPUT) for t in cut_inputs if found.get(t) == CUT_INPUT]
-    ordered += [(t, PARENT_INPUT) for t in flat.parent_inputs if found.get(t) == PARENT_INPUT]
-    crossing = [t for t, kind in found.items() if kind == CROSSING]
+    ordered = [(t, Role.CUT_INPUT) for t in cut_inputs if found.get(t) == Role.CUT_INPUT]
+    ordered += [(t, Role.PARENT_INPUT) for t in flat.parent_inputs
+                if found.get(t) == Role.PARENT_INPUT]
+    crossing = [t for t, role in found.items() if role == Role.CROSSING]
     crossing.sort(key=lambda t: (flat.position.get(t.node, -1), t.index))
-    return ordered + [(t, CROSSING) for t in crossing]
+    return ordered + [(t, Role.CROSSING) for t in crossing]
 
 
 def output_labels(flat: FlatGraph, node: FlatNode) -> list[tuple[FlatTensor, str]]:
@@ -245,15 +233,15 @@ def output_labels(flat: FlatGraph, node: FlatNode) -> list[tuple[FlatTensor, str
     return [(t, f"{label}[{i}]" if len(outs) > 1 else label) for i, t in enumerate(outs)]
 
 
-def _planned(flat: FlatGraph, t: FlatTensor, source: str, kind: str) -> PlannedTensor:
+def _planned(flat: FlatGraph, t: FlatTensor, source: str, role: Role) -> Endpoint:
     shape, dtype = flat.shape_dtype(t)
-    return PlannedTensor(name="", source=source, kind=kind, tensor=t, shape=shape, dtype=dtype)
+    return Endpoint(name="", source=source, role=role, tensor=t, shape=shape, dtype=dtype)
 
 
-def _planned_input(flat: FlatGraph, t: FlatTensor, kind: str,
-                   cut_inputs: dict[FlatTensor, str]) -> PlannedTensor:
+def _planned_input(flat: FlatGraph, t: FlatTensor, role: Role,
+                   cut_inputs: dict[FlatTensor, str]) -> Endpoint:
     source = cut_inputs.get(t) or output_labels(flat, t.node)[t.index][1]
-    planned = _planned(flat, t, source, kind)
+    planned = _planned(flat, t, source, role)
     if planned.shape is None:
         raise CutError(
             f"the shape of {source!r} is not recorded in the file and keras-cut cannot work it "
@@ -263,7 +251,7 @@ def _planned_input(flat: FlatGraph, t: FlatTensor, kind: str,
 
 
 def _collapse(
-    flat: FlatGraph, nodes: list[FlatNode], inputs: list[tuple[FlatTensor, str]],
+    flat: FlatGraph, nodes: list[FlatNode], inputs: list[tuple[FlatTensor, Role]],
     outputs: list[tuple[FlatTensor, str]],
 ) -> list[FlatNode | ModelCall]:
     """Keep a nested model whole where the cut takes all of it and uses none of its insides."""
@@ -320,15 +308,13 @@ def _assign_names(plan: CutPlan) -> None:
         taken[name] = layer_path
         plan.layer_sources[name] = layer_path
     for planned in plan.inputs:
-        if planned.kind == PARENT_INPUT:
-            base = planned.tensor.layer
-        else:
-            base = planned.tensor.layer
-            layer = flat.layer(planned.tensor)
+        base = planned.parent.layer
+        if planned.role is not Role.PARENT_INPUT:
+            layer = flat.layer(planned.parent)
             if len(layer.calls) > 1:
-                base += f"_call{planned.tensor.call}"
-            if planned.tensor.index:
-                base += f"_{planned.tensor.index}"
+                base += f"_call{planned.parent.call}"
+            if planned.parent.index:
+                base += f"_{planned.parent.index}"
         name, n = base, 1
         while name in taken:
             name, n = f"{base}_{n}", n + 1

@@ -18,10 +18,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from keras_cut.core.errors import CutError
-from keras_cut.cut.plan import PARENT_INPUT, CutPlan, ModelCall
+from keras_cut.cut.plan import CutPlan, ModelCall
 from keras_cut.file.modelfile import NestedKey
 from keras_cut.layers.known import TF_OP_LAYERS
 from keras_cut.layers.tfops import LEGACY_SEMANTICS, is_constant_entry
+from keras_cut.model.endpoint import Role
 from keras_cut.model.flatgraph import FlatGraph, FlatNode, FlatTensor
 from keras_cut.model.graph import Layer, parse_history
 
@@ -77,11 +78,11 @@ class _Writer:
         for planned in self.plan.inputs:
             layer = self._input_layer(planned)
             self.layers[("<input>", planned.name)] = layer
-            self.produced[planned.tensor] = (planned.name, 0, 0)
+            self.produced[planned.parent] = (planned.name, 0, 0)
         for step in self.plan.steps:
             self._add_call(step)
-        inputs = [self.produced[p.tensor] for p in self.plan.inputs]
-        outputs = [self.produced[p.tensor] for p in self.plan.outputs]
+        inputs = [self.produced[p.parent] for p in self.plan.inputs]
+        outputs = [self.produced[p.parent] for p in self.plan.outputs]
         order = keras_layer_order(
             {layer.name: layer.calls for layer in self.layers.values()}, inputs, outputs
         )
@@ -128,15 +129,15 @@ class _Writer:
 
     def _input_layer(self, planned: Any) -> KeptLayer:
         """The parent's own InputLayer for a parent input; a new one for a cut point."""
-        if planned.kind == PARENT_INPUT:
-            source = self.flat.layer(planned.tensor)
+        if planned.role is Role.PARENT_INPUT:
+            source = self.flat.layer(planned.parent)
             # A Sequential without an InputLayer has none to copy; a tf.keras 2 one is
             # written anew in Keras 3's form.
             if source.raw and self.legacy == self.legacy_parent:
                 raw = copy.deepcopy(source.raw)
                 _rename(raw, planned.name)
                 raw["inbound_nodes"] = []
-                return KeptLayer(planned.name, raw, source, (planned.tensor.layer,))
+                return KeptLayer(planned.name, raw, source, (planned.parent.layer,))
         shape = list(planned.shape) if planned.shape is not None else None
         dtype = planned.dtype or "float32"
         if self.legacy:

@@ -15,12 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from keras_cut.core.errors import UsageError
-from keras_cut.cut.plan import CROSSING, CUT_INPUT, PARENT_INPUT, CutPlan, ModelCall
+from keras_cut.cut.plan import CutPlan, ModelCall
 from keras_cut.layers.shapes import format_shape
+from keras_cut.model.endpoint import Role
 from keras_cut.model.flatgraph import Context, FlatGraph, FlatNode, FlatTensor
 
 
-class Role(StrEnum):
+class NodeRole(StrEnum):
     """How a node is drawn: its part in the cut (or `plain` without one)."""
 
     KEPT = "kept"
@@ -33,7 +34,8 @@ class Role(StrEnum):
 
 
 KEPT, DROPPED, INPUT, CUT_POINT, CROSSES, OUTPUT, PLAIN = (
-    Role.KEPT, Role.DROPPED, Role.INPUT, Role.CUT_POINT, Role.CROSSES, Role.OUTPUT, Role.PLAIN)
+    NodeRole.KEPT, NodeRole.DROPPED, NodeRole.INPUT, NodeRole.CUT_POINT, NodeRole.CROSSES,
+    NodeRole.OUTPUT, NodeRole.PLAIN)
 
 @dataclass
 class Node:
@@ -42,7 +44,7 @@ class Node:
     class_name: str
     shape: str
     params: int
-    role: Role
+    role: NodeRole
     context: Context  # the nested-model calls around it (clusters)
     config: dict[str, Any] = field(default_factory=dict, repr=False)  # the layer's own config
 
@@ -116,7 +118,7 @@ def build_drawing(flat: FlatGraph, plan: CutPlan | None = None, depth: int | Non
     regex = compile_filter(pattern)
     builder = _Builder(flat, depth, plan)
     roles = _roles(flat, plan) if plan is not None else {}
-    crossing = {p.tensor for p in plan.inputs if p.kind == CROSSING} if plan else set()
+    crossing = {p.parent for p in plan.inputs if p.role is Role.CROSSING} if plan else set()
     order: list[tuple[Context, str, int]] = []
     for ref in flat.top.inputs:
         order.append(((), ref.layer, 0))
@@ -168,8 +170,8 @@ def _producer_key(builder: _Builder, t: FlatTensor) -> tuple[Context, str, int]:
     return builder.key(t.node)
 
 
-def _roles(flat: FlatGraph, plan: CutPlan) -> dict[FlatNode, Role]:
-    roles: dict[FlatNode, Role] = {}
+def _roles(flat: FlatGraph, plan: CutPlan) -> dict[FlatNode, NodeRole]:
+    roles: dict[FlatNode, NodeRole] = {}
     for step in plan.steps:
         if isinstance(step, ModelCall):
             inner = step.context + ((step.layer, step.call),)
@@ -179,19 +181,19 @@ def _roles(flat: FlatGraph, plan: CutPlan) -> dict[FlatNode, Role]:
         else:
             roles[step] = KEPT
     for p in plan.inputs:
-        if p.kind == CUT_INPUT:
-            roles[p.tensor.node] = CUT_POINT
-        elif p.kind == CROSSING:
-            roles[p.tensor.node] = CROSSES
-        elif p.kind == PARENT_INPUT:
-            roles[FlatNode((), p.tensor.layer, 0)] = INPUT
+        if p.role is Role.CUT_INPUT:
+            roles[p.parent.node] = CUT_POINT
+        elif p.role is Role.CROSSING:
+            roles[p.parent.node] = CROSSES
+        elif p.role is Role.PARENT_INPUT:
+            roles[FlatNode((), p.parent.layer, 0)] = INPUT
     for p in plan.outputs:
-        roles[p.tensor.node] = OUTPUT
+        roles[p.parent.node] = OUTPUT
     return roles
 
 
-def _role_of(builder: _Builder, node: FlatNode, roles: dict[FlatNode, Role],
-             plan: CutPlan | None) -> Role:
+def _role_of(builder: _Builder, node: FlatNode, roles: dict[FlatNode, NodeRole],
+             plan: CutPlan | None) -> NodeRole:
     layer = builder.flat.layer(node)
     if plan is None:
         return INPUT if layer.is_input else PLAIN

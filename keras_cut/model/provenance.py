@@ -15,8 +15,6 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from keras_cut.model.flatgraph import FlatTensor
-
 MEMBER = "keras_cut.json"
 ATTRIBUTE = "keras_cut"
 
@@ -54,31 +52,3 @@ def read(path: Path) -> dict[str, Any] | None:
     except (OSError, ValueError, KeyError, zipfile.BadZipFile):
         return None
     return record if isinstance(record, dict) else None
-
-
-def tensor_json(t: FlatTensor) -> dict[str, Any]:
-    """{"calls": [[model, call], ..., [layer, call]], "index": i} for a parent tensor."""
-    return {"calls": [[name, call] for name, call in t.context] + [[t.layer, t.call]],
-            "index": t.index}
-
-
-def tensor_from_json(value: Any) -> FlatTensor | None:
-    """The tensor a record names, or None when the entry is not well formed (untrusted data)."""
-    if not isinstance(value, dict):
-        return None
-    calls, index = value.get("calls"), value.get("index")
-    if not isinstance(calls, list) or not calls or not isinstance(index, int) or \
-            not _count(index):
-        return None
-    pairs = []
-    for item in calls:
-        if not (isinstance(item, list) and len(item) == 2 and isinstance(item[0], str)
-                and _count(item[1])):
-            return None
-        pairs.append((item[0], item[1]))
-    (layer, call), context = pairs[-1], tuple(pairs[:-1])
-    return FlatTensor(context, layer, call, index)
-
-
-def _count(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0

@@ -27,9 +27,9 @@ from typing import Any
 from keras_cut.core.packages import is_keras_module
 from keras_cut.layers.known import is_training_only
 from keras_cut.layers.tfops import is_constant_entry
+from keras_cut.model.endpoint import tensor_json
 from keras_cut.model.flatgraph import FlatGraph, FlatTensor
 from keras_cut.model.graph import parse_history
-from keras_cut.model.provenance import tensor_json
 
 TENSOR = "<tensor>"  # where a call passes a tensor (wiring is compared apart)
 MAX_VALUE = 60  # characters of a config value quoted in a message

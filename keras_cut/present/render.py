@@ -18,6 +18,7 @@ from keras_cut.core.shown import visible
 from keras_cut.inspect.inspection import InspectReport, LayerDetail, LayerRow
 from keras_cut.layers.shapes import format_shape
 from keras_cut.model.classmodel import ClassModelReport
+from keras_cut.model.endpoint import Role
 from keras_cut.model.safety import BROKEN, UNLOADABLE, UNSAFE, Finding
 
 if TYPE_CHECKING:  # imported for annotations only: inspect need not load them
@@ -521,11 +522,12 @@ def _one(shapes: list[Any]) -> Any:
 
 
 def render_cut(result: CutResult, console: Console) -> None:
-    kinds = {"parent_input": "parent input", "cut_input": "cut here", "crossing": "crosses the cut"}
+    why = {Role.PARENT_INPUT: "parent input", Role.CUT_INPUT: "cut here",
+           Role.CROSSING: "crosses the cut"}
     grid = Grid(["", "Name", "Shape", "Dtype", "From parent layer", "Why"], whole=(1, 4))
     for t in result.inputs:
         grid.add_row("input", t.name, format_shape(t.shape), t.dtype or "?", t.source,
-                     kinds.get(t.kind, t.kind))
+                     why.get(t.role, t.role.value))
     for t in result.outputs:
         grid.add_row("output", t.name, format_shape(t.shape), t.dtype or "?", t.source, "")
     grid.print(console)

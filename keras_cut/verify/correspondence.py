@@ -15,23 +15,37 @@ from pathlib import Path
 from typing import Any
 
 from keras_cut.core.errors import CutError, LayerNameError
+from keras_cut.model.endpoint import Endpoint, Role, tensor_from_json
 from keras_cut.model.flatgraph import FlatGraph, FlatNode, FlatTensor
-from keras_cut.model.provenance import tensor_from_json
 
-PARENT_INPUT, OUTPUT = "parent_input", "output"
-KINDS = ("parent_input", "cut_input", "crossing")
+INPUT_ROLES = (Role.PARENT_INPUT, Role.CUT_INPUT, Role.CROSSING)
 
 
 @dataclass
 class Link:
-    """One submodel input or output and the parent tensor it stands for."""
+    """One submodel input or output: the endpoint (the parent tensor it stands for, its name
+    unique in the report: the layer name, `[i]`/`@N` added when needed) and the submodel's side."""
 
-    name: str  # unique in the report: the layer name, `[i]`/`@N` added when needed
-    source: str  # the parent tensor as a user names it ("backbone/relu", "gru[1]")
-    kind: str  # parent_input, cut_input, crossing, or output
+    end: Endpoint
     sub: FlatTensor  # the submodel's own tensor (top level, as its config names it)
-    parent: FlatTensor  # the parent's tensor (its one real producer)
     layer: str  # the submodel layer name (an input's feed key)
+
+    @property
+    def name(self) -> str:
+        return self.end.name
+
+    @property
+    def source(self) -> str:
+        return self.end.source
+
+    @property
+    def role(self) -> Role:
+        return self.end.role
+
+    @property
+    def parent(self) -> FlatTensor:
+        """The parent's tensor (its one real producer)."""
+        return self.end.parent
 
 
 @dataclass
@@ -57,8 +71,8 @@ def correspond(parent: FlatGraph, sub: FlatGraph, record: dict[str, Any] | None,
     for i, ref in enumerate(sub.top.inputs):
         t = FlatTensor((), ref.layer, ref.call, ref.index)
         entry = entries[0][i] if entries else None
-        source, tensor, kind = _input_source(parent, t, entry, layers, sub_path)
-        inputs.append(Link(names[i], source, kind, t, tensor, ref.layer))
+        source, tensor, role = _input_source(parent, t, entry, layers, sub_path)
+        inputs.append(Link(Endpoint(names[i], source, role, tensor), t, ref.layer))
     outputs = []
     names = endpoint_names(sub, sub.top.outputs)
     for i, ref in enumerate(sub.top.outputs):
@@ -68,7 +82,7 @@ def correspond(parent: FlatGraph, sub: FlatGraph, record: dict[str, Any] | None,
             source, tensor = _recorded(parent, entry, names[i], "output", sub_path)
         else:
             source, tensor = _by_layer_name(parent, sub, t, layers, sub_path, "output")
-        outputs.append(Link(names[i], source, OUTPUT, t, tensor, ref.layer))
+        outputs.append(Link(Endpoint(names[i], source, Role.OUTPUT, tensor), t, ref.layer))
     return Correspondence(inputs, outputs, layers)
 
 
@@ -119,16 +133,16 @@ def _recorded(parent: FlatGraph, entry: dict[str, Any], name: str, what: str,
 
 
 def _input_source(parent: FlatGraph, t: FlatTensor, entry: dict[str, Any] | None,
-                  layers: dict[str, str], sub_path: Path) -> tuple[str, FlatTensor, str]:
+                  layers: dict[str, str], sub_path: Path) -> tuple[str, FlatTensor, Role]:
     if entry is not None:
         source, tensor = _recorded(parent, entry, t.layer, "input", sub_path)
-        kind = str(entry["kind"]) if entry.get("kind") in KINDS else "cut_input"
+        role = Role(entry["kind"]) if entry.get("kind") in INPUT_ROLES else Role.CUT_INPUT
         if tensor in parent.parent_inputs:
-            kind = PARENT_INPUT
-        return source, tensor, kind
+            role = Role.PARENT_INPUT
+        return source, tensor, role
     for ref, tensor in zip(parent.top.inputs, parent.parent_inputs, strict=False):
         if ref.layer == t.layer:
-            return t.layer, tensor, PARENT_INPUT
+            return t.layer, tensor, Role.PARENT_INPUT
     base, call, index = t.layer, None, None
     candidates = [p for p in parent.top.all_paths() if p.rsplit("/", 1)[-1] == base]
     match = re.fullmatch(r"(.*?)(?:_call(\d+))?(?:_(\d+))?", t.layer)
@@ -143,7 +157,7 @@ def _input_source(parent: FlatGraph, t: FlatTensor, entry: dict[str, Any] | None
         )
     label = candidates[0] + (f"@{call}" if call is not None else "")
     tensor = _by_label(parent, label, int(index or 0), t.layer, "input", sub_path)
-    return label, tensor, "cut_input"
+    return label, tensor, Role.CUT_INPUT
 
 
 def _by_label(parent: FlatGraph, label: str, index: int, name: str, what: str,

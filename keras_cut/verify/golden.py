@@ -21,6 +21,7 @@ import numpy as np
 
 from keras_cut.core.errors import UsageError
 from keras_cut.core.jsonvalues import as_dict
+from keras_cut.model.endpoint import Endpoint
 from keras_cut.model.structure import ParentStructure
 from keras_cut.verify.comparison import Tolerances, check_tolerance
 
@@ -31,22 +32,13 @@ HEX = frozenset("0123456789abcdef")
 
 
 @dataclass
-class GoldenTensor:
-    name: str
-    source: str
-    kind: str
-    shape: list[int | None]
-    dtype: str
-
-
-@dataclass
 class Golden:
     parent: dict[str, Any]
     seed: int | None
     samples: int
     tolerances: Tolerances
-    inputs: list[GoldenTensor]
-    outputs: list[GoldenTensor]
+    inputs: list[Endpoint]  # shape and dtype as stored (the batch dimension None)
+    outputs: list[Endpoint]
     weights: dict[str, str]  # "parent layer path|state label" -> sha256 hex
     structure: ParentStructure
     input_arrays: list[np.ndarray] = field(default_factory=list, repr=False)
@@ -70,7 +62,8 @@ def write(target: Path, golden: Golden) -> None:
     meta = {
         "format": FORMAT, "tool": "keras-cut", "parent": golden.parent, "seed": golden.seed,
         "samples": golden.samples, "tolerances": golden.tolerances.to_dict(),
-        "inputs": [vars(t) for t in golden.inputs], "outputs": [vars(t) for t in golden.outputs],
+        "inputs": [t.golden_dict() for t in golden.inputs],
+        "outputs": [t.golden_dict() for t in golden.outputs],
         "weights": golden.weights, "structure": golden.structure.to_dict(),
     }
     arrays = {f"input/{i}": a for i, a in enumerate(golden.input_arrays)}
@@ -171,24 +164,20 @@ def _tolerances(value: Any) -> Tolerances:
     return tol
 
 
-def _tensors(value: Any, what: str) -> list[GoldenTensor]:
+def _tensors(value: Any, what: str) -> list[Endpoint]:
     if not isinstance(value, list):
         raise _Bad(f"{what} are missing")
     tensors = []
     for entry in value:
-        ok = isinstance(entry, dict) and set(entry) == {"name", "source", "kind", "shape",
-                                                          "dtype"} \
-            and all(isinstance(entry[k], str) for k in ("name", "source", "kind", "dtype")) \
-            and isinstance(entry["shape"], list) and len(entry["shape"]) >= 1 \
-            and all(d is None or (_integer(d) and d >= 0) for d in entry["shape"])
-        if not ok:
+        tensor = Endpoint.from_golden(entry)
+        if tensor is None:
             raise _Bad(f"an entry of {what} is malformed")
-        tensors.append(GoldenTensor(**entry))
+        tensors.append(tensor)
     return tensors
 
 
 def _arrays(archive: Any, names: set[str], what: str,
-            tensors: list[GoldenTensor]) -> list[np.ndarray]:
+            tensors: list[Endpoint]) -> list[np.ndarray]:
     arrays = []
     for i, t in enumerate(tensors):
         key = f"{what}/{i}"
@@ -197,10 +186,10 @@ def _arrays(archive: Any, names: set[str], what: str,
         array = archive[key]
         if array.dtype.kind not in "biufc" or str(array.dtype) != t.dtype:
             raise _Bad(f"{key} ({t.name}) is {array.dtype}, the document says {t.dtype}")
-        if array.ndim != len(t.shape) or not all(
-                d is None or d == s for d, s in zip(t.shape[1:], array.shape[1:], strict=False)):
-            raise _Bad(f"{key} ({t.name}) has shape {array.shape}, the document says "
-                       f"{tuple(t.shape)}")
+        shape = t.shape or ()  # never None: `Endpoint.from_golden` requires a shape
+        if array.ndim != len(shape) or not all(
+                d is None or d == s for d, s in zip(shape[1:], array.shape[1:], strict=True)):
+            raise _Bad(f"{key} ({t.name}) has shape {array.shape}, the document says {shape}")
         arrays.append(array)
     return arrays
 

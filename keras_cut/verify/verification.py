@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from keras_cut.core.errors import KerasCutError, LoadError, RunError, UsageError
 from keras_cut.core.writing import atomic_output, check_output
 from keras_cut.file.modelfile import ModelFile
 from keras_cut.model import provenance
+from keras_cut.model.endpoint import Endpoint
 from keras_cut.model.flatgraph import FlatGraph, FlatTensor
 from keras_cut.model.graph import LayerGraph
 from keras_cut.model.opening import open_model
@@ -89,7 +90,7 @@ class VerifyReport:
     seed: int | None
     atol: float
     rtol: float
-    inputs: list[dict[str, Any]]
+    inputs: list[Endpoint]
     outputs: list[OutputCheck]
     weights: WeightCheck
     configs: ConfigCheck
@@ -107,7 +108,7 @@ class VerifyReport:
         return {
             "passed": self.passed, "parent": self.parent, "submodel": self.submodel,
             "samples": self.samples, "batch_size": self.batch_size, "seed": self.seed,
-            "atol": self.atol, "rtol": self.rtol, "inputs": self.inputs,
+            "atol": self.atol, "rtol": self.rtol, "inputs": [e.label() for e in self.inputs],
             "outputs": [o.to_dict() for o in self.outputs], "weights": self.weights.to_dict(),
             "configs": self.configs.to_dict(), "notices": self.notices, "golden": self.golden,
             "saved_golden": self.saved_golden,
@@ -211,8 +212,7 @@ def verify_models(
     report = VerifyReport(
         parent=str(parent), submodel=submodel_label or str(submodel), samples=samples,
         batch_size=batch_size, seed=None if inputs else seed, atol=tol.atol, rtol=tol.rtol,
-        inputs=[{"name": link.name, "source": link.source, "kind": link.kind}
-                for link in links.inputs],
+        inputs=[link.end for link in links.inputs],
         outputs=checks, weights=weights, configs=configs, notices=notices,
         divergence=divergence,
     )
@@ -502,11 +502,9 @@ def _save_golden(path: Path, report: VerifyReport, links: Correspondence,
     record = goldens.Golden(
         parent={"file": parent.name, "bytes": parent.stat().st_size}, seed=report.seed,
         samples=report.samples, tolerances=tol,
-        inputs=[goldens.GoldenTensor(link.name, link.source, link.kind,
-                                     [None, *a.shape[1:]], str(a.dtype))
+        inputs=[replace(link.end, shape=(None, *a.shape[1:]), dtype=str(a.dtype))
                 for link, a in zip(links.inputs, inputs[0], strict=True)],
-        outputs=[goldens.GoldenTensor(link.name, link.source, link.kind,
-                                      [None, *a.shape[1:]], str(a.dtype))
+        outputs=[replace(link.end, shape=(None, *a.shape[1:]), dtype=str(a.dtype))
                  for link, a in zip(links.outputs, outputs[0], strict=True)],
         weights=hashes, structure=structure,
         input_arrays=[np.concatenate(parts) for parts in zip(*inputs, strict=True)],
@@ -576,7 +574,7 @@ def _verify_golden(path: Path, golden: goldens.Golden, submodel: Path, sub_flat:
         parent=f"{golden.parent.get('file')} (golden file {path})",
         submodel=submodel_label or str(submodel), samples=samples, batch_size=batch_size,
         seed=golden.seed, atol=tol.atol, rtol=tol.rtol,
-        inputs=[{"name": t.name, "source": t.source, "kind": t.kind} for t in golden.inputs],
+        inputs=golden.inputs,
         outputs=checks, weights=weights, configs=configs, notices=notices, golden=str(path),
     )
 
