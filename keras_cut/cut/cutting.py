@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from keras_cut.core.address import CallAddress
 from keras_cut.core.errors import CutError, ModelFileError
 from keras_cut.core.writing import FORMATS, atomic_output, check_output
 from keras_cut.cut.plan import CutPlan, ModelCall, plan_cut
@@ -20,10 +21,10 @@ from keras_cut.cut.submodel import Submodel, build_submodel
 from keras_cut.cut.writer import write_submodel
 from keras_cut.model.costs import Cost, flat_cost, share
 from keras_cut.model.endpoint import Endpoint, Role
-from keras_cut.model.flatgraph import FlatGraph, FlatNode
+from keras_cut.model.flatgraph import FlatGraph
 from keras_cut.model.graph import Tensor
 from keras_cut.model.opening import open_model
-from keras_cut.model.safety import BROKEN, UNLOADABLE, UNSAFE, Finding, find_hazards
+from keras_cut.model.safety import BROKEN, UNLOADABLE, UNSAFE, Finding, FindingKind, find_hazards
 
 Progress = Callable[[str], None]
 
@@ -205,7 +206,7 @@ def _refuse_tf_ops(path: Path, graph: Any) -> None:
 def _refuse_broken(path: Path, findings: list[Finding], kept: set[str]) -> None:
     """Arrays that do not fit a kept layer's config would be copied into a broken submodel;
     findings about layers the cut drops do not matter."""
-    unbuildable = [f for f in findings if f.kind == "config" and f.layer in kept]
+    unbuildable = [f for f in findings if f.kind is FindingKind.CONFIG and f.layer in kept]
     if unbuildable:
         where = "; ".join(f"{f.layer!r}: {f.message}" for f in unbuildable[:2])
         raise CutError(f"{path}: the cut keeps a layer that no saved file can hold ({where})")
@@ -234,7 +235,7 @@ def _needs(findings: list[Finding], kept: set[str], classes: dict[str, str]) -> 
         if f.severity == UNSAFE:
             needs.append(f"kept layer {f.layer!r} ({f.message}): loading the submodel needs "
                          "safe_mode=False (keras-cut --unsafe)")
-        elif f.kind == "tf-op":
+        elif f.kind is FindingKind.TF_OP:
             needs.append(f"kept layer {f.layer!r} ({f.message}): loading the submodel needs "
                          "tf.keras 2 (tf_keras)")
         elif f.severity == UNLOADABLE:
@@ -327,7 +328,7 @@ def _record(model: Path, plan: CutPlan, sub: Submodel, freeze: bool) -> dict[str
 def cut_cost(plan: CutPlan) -> Cost:
     """The cost of what a cut keeps: its kept calls (a nested model kept whole: all of its
     calls), fed by the submodel's inputs."""
-    nodes: list[FlatNode] = []
+    nodes: list[CallAddress] = []
     for step in plan.steps:
         if isinstance(step, ModelCall):
             inner = step.context + ((step.layer, step.call),)

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from keras_cut.core.address import CallAddress, Context, TensorAddress
 from keras_cut.core.errors import CutError, UsageError
 from keras_cut.model.endpoint import Endpoint, Role
-from keras_cut.model.flatgraph import Context, FlatGraph, FlatNode, FlatTensor
+from keras_cut.model.flatgraph import FlatGraph
 
 
 @dataclass
@@ -27,7 +28,7 @@ class CutPlan:
     flat: FlatGraph
     inputs: list[Endpoint]  # an input's name is its InputLayer's in the submodel
     outputs: list[Endpoint]  # an output's name is set by the writer (`Submodel.outputs`)
-    steps: list[FlatNode | ModelCall]  # in call order
+    steps: list[CallAddress | ModelCall]  # in call order
     renames: dict[str, str] = field(default_factory=dict)  # parent path -> submodel name
     # every top-level layer of the submodel (a nested model kept whole: the model) -> the
     # parent layer path it is
@@ -44,8 +45,8 @@ class CutPlan:
         seen: dict[str, None] = {}
         for step in self.steps:
             if isinstance(step, ModelCall):
-                prefix = self.flat.path(FlatNode(step.context, step.layer, step.call))
-                layer = self.flat.layer(FlatNode(step.context, step.layer, step.call))
+                prefix = self.flat.path(CallAddress(step.context, step.layer, step.call))
+                layer = self.flat.layer(CallAddress(step.context, step.layer, step.call))
                 assert layer.submodel is not None
                 seen[prefix] = None
                 for _, inner, _ in layer.submodel.walk():  # nested paths carry their prefix
@@ -93,15 +94,15 @@ def plan_cut(flat: FlatGraph, output_specs: list[str], input_specs: list[str],
     return plan
 
 
-Picks = list[tuple[FlatNode, list[int]]]  # each named call and which of its outputs
+Picks = list[tuple[CallAddress, list[int]]]  # each named call and which of its outputs
 
 
-def _chosen_outputs(flat: FlatGraph, out_picks: Picks) -> list[tuple[FlatTensor, str]]:
+def _chosen_outputs(flat: FlatGraph, out_picks: Picks) -> list[tuple[TensorAddress, str]]:
     """The tensors the cut ends at: `NAME[i]` keeps output i, a plain name all of them; no
     --output-layer, the model's outputs."""
     if not out_picks:
         return [output_labels(flat, t.node)[t.index] for t in flat.parent_outputs]
-    outputs: list[tuple[FlatTensor, str]] = []
+    outputs: list[tuple[TensorAddress, str]] = []
     for node, chosen in out_picks:
         labels = output_labels(flat, node)
         outputs += [labels[i] for i in chosen]
@@ -109,10 +110,10 @@ def _chosen_outputs(flat: FlatGraph, out_picks: Picks) -> list[tuple[FlatTensor,
 
 
 def _chosen_inputs(flat: FlatGraph, in_picks: Picks
-                   ) -> tuple[dict[FlatTensor, str], dict[FlatTensor, int]]:
+                   ) -> tuple[dict[TensorAddress, str], dict[TensorAddress, int]]:
     """The tensors the cut starts at (with their labels), and which --input-layer named each."""
-    cut_inputs: dict[FlatTensor, str] = {}
-    pick_of: dict[FlatTensor, int] = {}
+    cut_inputs: dict[TensorAddress, str] = {}
+    pick_of: dict[TensorAddress, int] = {}
     for number, (node, chosen) in enumerate(in_picks):
         labels = output_labels(flat, node)
         for i in chosen:
@@ -121,8 +122,8 @@ def _chosen_inputs(flat: FlatGraph, in_picks: Picks
     return cut_inputs, pick_of
 
 
-def _check_outputs_follow_inputs(outputs: list[tuple[FlatTensor, str]],
-                                 cut_inputs: dict[FlatTensor, str], downstream: set[FlatNode],
+def _check_outputs_follow_inputs(outputs: list[tuple[TensorAddress, str]],
+                                 cut_inputs: dict[TensorAddress, str], downstream: set[CallAddress],
                                  named: bool) -> None:
     """Every output of a head must depend on its input layers."""
     for t, label in outputs:
@@ -142,16 +143,16 @@ def _check_outputs_follow_inputs(outputs: list[tuple[FlatTensor, str]],
         )
 
 
-def _walk_back(flat: FlatGraph, outputs: list[tuple[FlatTensor, str]],
-               cut_inputs: dict[FlatTensor, str], downstream: set[FlatNode] | None
-               ) -> tuple[set[FlatNode], dict[FlatTensor, Role]]:
+def _walk_back(flat: FlatGraph, outputs: list[tuple[TensorAddress, str]],
+               cut_inputs: dict[TensorAddress, str], downstream: set[CallAddress] | None
+               ) -> tuple[set[CallAddress], dict[TensorAddress, Role]]:
     """From the outputs back to where the cut starts: the calls kept, and each tensor where
     the walk stopped with its kind (a named input, a parent input, a crossing tensor)."""
-    kept: set[FlatNode] = set()
-    found: dict[FlatTensor, Role] = {}
+    kept: set[CallAddress] = set()
+    found: dict[TensorAddress, Role] = {}
     parent_inputs = set(flat.parent_inputs)
     stack = [t for t, _ in outputs]
-    seen: set[FlatTensor] = set()
+    seen: set[TensorAddress] = set()
     while stack:
         t = stack.pop()
         if t in seen:
@@ -169,9 +170,9 @@ def _walk_back(flat: FlatGraph, outputs: list[tuple[FlatTensor, str]],
     return kept, found
 
 
-def _drop_unused_inputs(cut_inputs: dict[FlatTensor, str], found: dict[FlatTensor, Role],
-                        pick_of: dict[FlatTensor, int],
-                        outputs: list[tuple[FlatTensor, str]]) -> None:
+def _drop_unused_inputs(cut_inputs: dict[TensorAddress, str], found: dict[TensorAddress, Role],
+                        pick_of: dict[TensorAddress, int],
+                        outputs: list[tuple[TensorAddress, str]]) -> None:
     """An input layer named without [i] is used when any of its outputs is; its unused outputs
     are simply not inputs (an LSTM's states when only its sequence is read; a nested model's
     outputs come from different inner layers: grouped by the name given). A named input the
@@ -188,7 +189,7 @@ def _drop_unused_inputs(cut_inputs: dict[FlatTensor, str], found: dict[FlatTenso
         )
 
 
-def _no_repeats(flat: FlatGraph, nodes: list[FlatNode], option: str) -> None:
+def _no_repeats(flat: FlatGraph, nodes: list[CallAddress], option: str) -> None:
     seen = set()
     for node in nodes:
         if node in seen:
@@ -196,14 +197,14 @@ def _no_repeats(flat: FlatGraph, nodes: list[FlatNode], option: str) -> None:
         seen.add(node)
 
 
-def _names(option: str, tensors: dict[FlatTensor, str]) -> str:
+def _names(option: str, tensors: dict[TensorAddress, str]) -> str:
     labels = list(dict.fromkeys(tensors.values()))
     return f"{option} " + ", ".join(repr(label) for label in labels)
 
 
-def _downstream(flat: FlatGraph, starts: dict[FlatTensor, str]) -> set[FlatNode]:
+def _downstream(flat: FlatGraph, starts: dict[TensorAddress, str]) -> set[CallAddress]:
     """Every call that (transitively) consumes one of `starts`."""
-    found: set[FlatNode] = set()
+    found: set[CallAddress] = set()
     stack = list(starts)
     while stack:
         for node in flat.consumers.get(stack.pop(), []):
@@ -214,8 +215,8 @@ def _downstream(flat: FlatGraph, starts: dict[FlatTensor, str]) -> set[FlatNode]
 
 
 def _order_inputs(
-    flat: FlatGraph, found: dict[FlatTensor, Role], cut_inputs: dict[FlatTensor, str]
-) -> list[tuple[FlatTensor, Role]]:
+    flat: FlatGraph, found: dict[TensorAddress, Role], cut_inputs: dict[TensorAddress, str]
+) -> list[tuple[TensorAddress, Role]]:
     """The inputs the user named, in their order; then parent inputs; then crossing tensors."""
     ordered = [(t, Role.CUT_INPUT) for t in cut_inputs if found.get(t) == Role.CUT_INPUT]
     ordered += [(t, Role.PARENT_INPUT) for t in flat.parent_inputs
@@ -225,7 +226,7 @@ def _order_inputs(
     return ordered + [(t, Role.CROSSING) for t in crossing]
 
 
-def output_labels(flat: FlatGraph, node: FlatNode) -> list[tuple[FlatTensor, str]]:
+def output_labels(flat: FlatGraph, node: CallAddress) -> list[tuple[TensorAddress, str]]:
     """A call's output tensors, each with the name a user types for it: the call's label,
     with `[i]` when the call has several outputs."""
     outs = flat.outputs_of(node)
@@ -233,13 +234,13 @@ def output_labels(flat: FlatGraph, node: FlatNode) -> list[tuple[FlatTensor, str
     return [(t, f"{label}[{i}]" if len(outs) > 1 else label) for i, t in enumerate(outs)]
 
 
-def _planned(flat: FlatGraph, t: FlatTensor, source: str, role: Role) -> Endpoint:
+def _planned(flat: FlatGraph, t: TensorAddress, source: str, role: Role) -> Endpoint:
     shape, dtype = flat.shape_dtype(t)
     return Endpoint(name="", source=source, role=role, tensor=t, shape=shape, dtype=dtype)
 
 
-def _planned_input(flat: FlatGraph, t: FlatTensor, role: Role,
-                   cut_inputs: dict[FlatTensor, str]) -> Endpoint:
+def _planned_input(flat: FlatGraph, t: TensorAddress, role: Role,
+                   cut_inputs: dict[TensorAddress, str]) -> Endpoint:
     source = cut_inputs.get(t) or output_labels(flat, t.node)[t.index][1]
     planned = _planned(flat, t, source, role)
     if planned.shape is None:
@@ -251,18 +252,18 @@ def _planned_input(flat: FlatGraph, t: FlatTensor, role: Role,
 
 
 def _collapse(
-    flat: FlatGraph, nodes: list[FlatNode], inputs: list[tuple[FlatTensor, Role]],
-    outputs: list[tuple[FlatTensor, str]],
-) -> list[FlatNode | ModelCall]:
+    flat: FlatGraph, nodes: list[CallAddress], inputs: list[tuple[TensorAddress, Role]],
+    outputs: list[tuple[TensorAddress, str]],
+) -> list[CallAddress | ModelCall]:
     """Keep a nested model whole where the cut takes all of it and uses none of its insides."""
     kept = set(nodes)
     boundary = {t for t, _ in inputs} | {t for t, _ in outputs}
-    inside: dict[Context, list[FlatNode]] = {}  # every nested-model call -> the calls within it
+    inside: dict[Context, list[CallAddress]] = {}  # every nested-model call -> the calls within it
     for node in flat.nodes:
         for depth in range(1, len(node.context) + 1):
             inside.setdefault(node.context[:depth], []).append(node)
     whole: dict[Context, bool] = {}
-    steps: list[FlatNode | ModelCall] = []
+    steps: list[CallAddress | ModelCall] = []
     done: set[Context] = set()
     for node in nodes:
         outer = next((node.context[:depth] for depth in range(1, len(node.context) + 1)
@@ -276,13 +277,13 @@ def _collapse(
     return steps
 
 
-def _kept_whole(flat: FlatGraph, candidate: Context, inside: dict[Context, list[FlatNode]],
-                kept: set[FlatNode], boundary: set[FlatTensor],
+def _kept_whole(flat: FlatGraph, candidate: Context, inside: dict[Context, list[CallAddress]],
+                kept: set[CallAddress], boundary: set[TensorAddress],
                 memo: dict[Context, bool]) -> bool:
     """The cut keeps every call inside this nested-model call and uses none of its insides."""
     if candidate not in memo:
         inner = inside.get(candidate, [])
-        model_outputs = set(flat.outputs_of(FlatNode(candidate[:-1], *candidate[-1])))
+        model_outputs = set(flat.outputs_of(CallAddress(candidate[:-1], *candidate[-1])))
         memo[candidate] = all(n in kept for n in inner) and not any(
             t in boundary and t not in model_outputs
             for n in inner for t in flat.outputs_of(n)
@@ -296,7 +297,7 @@ def _assign_names(plan: CutPlan) -> None:
     taken: dict[str, str] = {}  # name -> the parent layer path that holds it
     paths: dict[str, str] = {}  # layer path -> its own name, top-level layers first
     for step in sorted(plan.steps, key=lambda step: len(step.context) > 0):
-        paths.setdefault(flat.path(FlatNode(step.context, step.layer, step.call)), step.layer)
+        paths.setdefault(flat.path(CallAddress(step.context, step.layer, step.call)), step.layer)
     for layer_path, name in paths.items():
         if name in taken:  # a layer of an opened-up nested model whose name is taken
             base = new = layer_path.replace("/", "_")

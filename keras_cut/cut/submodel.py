@@ -17,13 +17,14 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any
 
+from keras_cut.core.address import CallAddress, TensorAddress
 from keras_cut.core.errors import CutError
 from keras_cut.cut.plan import CutPlan, ModelCall
 from keras_cut.file.modelfile import NestedKey
 from keras_cut.layers.known import TF_OP_LAYERS
 from keras_cut.layers.tfops import LEGACY_SEMANTICS, is_constant_entry
 from keras_cut.model.endpoint import Role
-from keras_cut.model.flatgraph import FlatGraph, FlatNode, FlatTensor
+from keras_cut.model.flatgraph import FlatGraph
 from keras_cut.model.graph import Layer, parse_history
 
 Ref = tuple[str, int, int]  # (layer name, call, output index) in the submodel
@@ -72,7 +73,7 @@ class _Writer:
         self.legacy_parent = legacy_parent
         self.legacy = legacy
         self.layers: dict[NestedKey, KeptLayer] = {}
-        self.produced: dict[FlatTensor, Ref] = {}
+        self.produced: dict[TensorAddress, Ref] = {}
 
     def build(self, name: str, freeze: bool) -> Submodel:
         for planned in self.plan.inputs:
@@ -152,8 +153,8 @@ class _Writer:
                    "registered_name": None, "name": planned.name, "inbound_nodes": []}
         return KeptLayer(planned.name, raw)
 
-    def _add_call(self, step: FlatNode | ModelCall) -> None:
-        node = FlatNode(step.context, step.layer, step.call)
+    def _add_call(self, step: CallAddress | ModelCall) -> None:
+        node = CallAddress(step.context, step.layer, step.call)
         source = self.flat.layer(node)
         key = tuple(n for n, _ in step.context) + (step.layer,)
         kept = self.layers.get(key)
@@ -196,14 +197,14 @@ class _Writer:
         for i, tensor in enumerate(self.flat.outputs_of(node)):
             self.produced.setdefault(tensor, (kept.name, call_index, i))
 
-    def _rewire(self, node: FlatNode, source: Layer) -> tuple[Any, list[Ref]]:
+    def _rewire(self, node: CallAddress, source: Layer) -> tuple[Any, list[Ref]]:
         """The call's serialized form with every tensor pointing into the submodel."""
         data = source.calls[node.call].data
         refs: list[Ref] = []
 
         def new_ref(name: str, call: int, index: int) -> Ref:
             try:
-                tensor = self.flat.canonical(FlatTensor(node.context, name, call, index))
+                tensor = self.flat.canonical(TensorAddress(node.context, name, call, index))
             except (KeyError, IndexError, ValueError):
                 tensor = None
             ref = self.produced.get(tensor) if tensor is not None else None
@@ -236,7 +237,7 @@ class _Writer:
                 return rewired[0], refs
             if not self.legacy:
                 tensors = [self.flat.shape_dtype(self.flat.canonical(
-                    FlatTensor(node.context, item[0], item[1], item[2]))) for item in data]
+                    TensorAddress(node.context, item[0], item[1], item[2]))) for item in data]
                 rewired = _keras3_call(rewired, tensors)
             return rewired, refs
         modern = copy.deepcopy(data)
@@ -254,7 +255,7 @@ class _Writer:
             refs.append(ref)
         return modern, [r for _, r in sorted(zip(_flat_order(modern), refs, strict=True))]
 
-    def _plain_call(self, tensor: FlatTensor, ref: Ref) -> Any:
+    def _plain_call(self, tensor: TensorAddress, ref: Ref) -> Any:
         """A call on one tensor, as a Functional config records it."""
         if self.legacy:
             return [[*ref, {}]]

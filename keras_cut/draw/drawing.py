@@ -14,11 +14,12 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from keras_cut.core.address import CallAddress, Context, TensorAddress
 from keras_cut.core.errors import UsageError
 from keras_cut.cut.plan import CutPlan, ModelCall
 from keras_cut.layers.shapes import format_shape
 from keras_cut.model.endpoint import Role
-from keras_cut.model.flatgraph import Context, FlatGraph, FlatNode, FlatTensor
+from keras_cut.model.flatgraph import FlatGraph
 
 
 class NodeRole(StrEnum):
@@ -81,7 +82,7 @@ class _Builder:
     plan: CutPlan | None
     nodes: dict[Any, Node] = field(default_factory=dict)
 
-    def key(self, node: FlatNode) -> tuple[Context, str, int]:
+    def key(self, node: CallAddress) -> tuple[Context, str, int]:
         """The drawn node of a call: itself, or the collapsed nested-model call around it."""
         if self.depth is not None and len(node.context) > self.depth:
             outer = node.context[: self.depth + 1]
@@ -129,7 +130,7 @@ def build_drawing(flat: FlatGraph, plan: CutPlan | None = None, depth: int | Non
     nodes: dict[tuple[Context, str, int], Node] = {}
     for i, key in enumerate(order):
         context, name, call = key
-        fnode = FlatNode(context, name, call)
+        fnode = CallAddress(context, name, call)
         layer = flat.layer(fnode)
         role = _role_of(builder, fnode, roles, plan)
         nodes[key] = Node(f"n{i}", flat.label(fnode), layer.class_name, _shape(flat, fnode),
@@ -149,7 +150,7 @@ def build_drawing(flat: FlatGraph, plan: CutPlan | None = None, depth: int | Non
     for drawn_node in nodes.values():
         for d in range(1, len(drawn_node.context) + 1):
             context = drawn_node.context[:d]
-            clusters.setdefault(context, flat.label(FlatNode(context[:-1], *context[-1])))
+            clusters.setdefault(context, flat.label(CallAddress(context[:-1], *context[-1])))
     drawn = list(nodes.values())
     if regex is not None:
         drawn = [n for n in drawn if regex.search(n.label) or regex.search(n.class_name)]
@@ -163,15 +164,15 @@ def build_drawing(flat: FlatGraph, plan: CutPlan | None = None, depth: int | Non
     return Drawing(flat.top.name, drawn, edges, clusters, cut=plan is not None)
 
 
-def _producer_key(builder: _Builder, t: FlatTensor) -> tuple[Context, str, int]:
+def _producer_key(builder: _Builder, t: TensorAddress) -> tuple[Context, str, int]:
     layer = builder.flat.layer(t)
     if layer.is_input and not t.context:
         return ((), t.layer, 0)
     return builder.key(t.node)
 
 
-def _roles(flat: FlatGraph, plan: CutPlan) -> dict[FlatNode, NodeRole]:
-    roles: dict[FlatNode, NodeRole] = {}
+def _roles(flat: FlatGraph, plan: CutPlan) -> dict[CallAddress, NodeRole]:
+    roles: dict[CallAddress, NodeRole] = {}
     for step in plan.steps:
         if isinstance(step, ModelCall):
             inner = step.context + ((step.layer, step.call),)
@@ -186,13 +187,13 @@ def _roles(flat: FlatGraph, plan: CutPlan) -> dict[FlatNode, NodeRole]:
         elif p.role is Role.CROSSING:
             roles[p.parent.node] = CROSSES
         elif p.role is Role.PARENT_INPUT:
-            roles[FlatNode((), p.parent.layer, 0)] = INPUT
+            roles[CallAddress((), p.parent.layer, 0)] = INPUT
     for p in plan.outputs:
         roles[p.parent.node] = OUTPUT
     return roles
 
 
-def _role_of(builder: _Builder, node: FlatNode, roles: dict[FlatNode, NodeRole],
+def _role_of(builder: _Builder, node: CallAddress, roles: dict[CallAddress, NodeRole],
              plan: CutPlan | None) -> NodeRole:
     layer = builder.flat.layer(node)
     if plan is None:
@@ -208,7 +209,7 @@ def _role_of(builder: _Builder, node: FlatNode, roles: dict[FlatNode, NodeRole],
     return roles.get(node, DROPPED)
 
 
-def _shape(flat: FlatGraph, node: FlatNode) -> str:
+def _shape(flat: FlatGraph, node: CallAddress) -> str:
     layer = flat.layer(node)
     if layer.is_input:
         shapes = [layer.calls[0].outputs[0].shape] if layer.calls and layer.calls[0].outputs \

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from keras_cut.core.dtypes import dtype_bytes
 from keras_cut.core.errors import ModelFileError, UnsafeModelError
 from keras_cut.core.packages import is_keras_module
 from keras_cut.layers.naming import snake_case, unique_name
@@ -810,16 +811,11 @@ def _str_or_none(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
-_ITEMSIZES = {"bfloat16": 2, "bool": 1, "complex64": 8, "complex128": 16,
-              **{f"{kind}{bits}": bits // 8 for kind in ("int", "uint")
-                 for bits in (8, 16, 32, 64)},
-              **{f"float{bits}": bits // 8 for bits in (16, 32, 64)}}
-
-
 def _itemsize(dtype: str) -> int:
     """Bytes per element of a NumPy dtype name; without importing NumPy for the usual ones."""
-    if dtype in _ITEMSIZES:
-        return _ITEMSIZES[dtype]
+    known = dtype_bytes(dtype)
+    if known is not None:
+        return known
     import numpy as np
 
     try:

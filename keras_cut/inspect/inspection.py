@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from keras_cut.core.address import TensorAddress
 from keras_cut.core.errors import UsageError
 from keras_cut.file.modelfile import read_model_file
 from keras_cut.layers.shapes import Shape
@@ -18,7 +19,7 @@ from keras_cut.model.classmodel import (
 )
 from keras_cut.model.costs import Cost, flat_cost, layer_call_costs
 from keras_cut.model.flatgraph import FlatGraph
-from keras_cut.model.graph import Layer, LayerGraph, TensorRef
+from keras_cut.model.graph import Layer, LayerGraph
 from keras_cut.model.names import compile_filter
 from keras_cut.model.opening import graph_of, open_model
 from keras_cut.model.safety import Finding, find_hazards
@@ -237,7 +238,7 @@ def _row(graph: LayerGraph, layer: Layer, depth: int, runs: int = 1) -> LayerRow
     )
 
 
-def ref_label(graph: LayerGraph, ref: TensorRef) -> str:
+def ref_label(graph: LayerGraph, ref: TensorAddress) -> str:
     """How a tensor is named to users: its layer's path, `@N` if that layer has several calls."""
     producer = graph.by_name[ref.layer]
     label = producer.path
@@ -248,7 +249,7 @@ def ref_label(graph: LayerGraph, ref: TensorRef) -> str:
     return label
 
 
-def _tensor_info(graph: LayerGraph, ref: TensorRef) -> TensorInfo:
+def _tensor_info(graph: LayerGraph, ref: TensorAddress) -> TensorInfo:
     tensor = graph.tensor(ref)
     return TensorInfo(ref_label(graph, ref), tensor.shape, tensor.dtype)
 

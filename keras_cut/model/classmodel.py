@@ -19,7 +19,7 @@ from keras_cut.core.errors import ModelFileError
 from keras_cut.core.jsonvalues import as_dict
 from keras_cut.core.packages import is_keras_module, package_of
 from keras_cut.file.modelfile import ModelFile, is_model_config
-from keras_cut.model.safety import UNLOADABLE, Finding, config_findings, needs_text
+from keras_cut.model.safety import UNLOADABLE, Finding, FindingKind, config_findings, needs_text
 
 
 def is_class_model(model_file: ModelFile) -> bool:
@@ -164,7 +164,7 @@ def inspect_class_model(model_file: ModelFile) -> ClassModelReport:
     package = package_of_file(model_file)
     tree = weights_tree(model_file)
     findings = [Finding(
-        "", UNLOADABLE, "custom",
+        "", UNLOADABLE, FindingKind.CUSTOM,
         f"the model is a {describe_class(model_file)} from "
         f"{module or 'code outside Keras'}: its layer graph exists only in that code; "
         f"loading {needs_text(module or package)}, and so does "

@@ -13,24 +13,20 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from keras_cut.core.address import CallAddress
+from keras_cut.core.dtypes import dtype_bytes
 from keras_cut.layers.known import layer_macs
 from keras_cut.layers.macs import per_sample
-from keras_cut.model.flatgraph import FlatGraph, FlatNode
+from keras_cut.model.flatgraph import FlatGraph
 from keras_cut.model.graph import Call, Layer, LayerGraph, Tensor
 
 if TYPE_CHECKING:  # `inspect` needs no cut planning
     pass
 
-DTYPE_BYTES = {"float16": 2, "bfloat16": 2, "float32": 4, "float64": 8, "int8": 1, "uint8": 1,
-               "int16": 2, "uint16": 2, "int32": 4, "uint32": 4, "int64": 8, "uint64": 8,
-               "bool": 1, "float8_e4m3fn": 1, "float8_e5m2": 1, "complex64": 8,
-               "complex128": 16}
-
-
 def tensor_bytes(tensor: Tensor) -> int | None:
     """Bytes of one sample of a tensor; None when its shape or dtype is unknown."""
     size = per_sample(tensor.shape)
-    width = DTYPE_BYTES.get(tensor.dtype or "")
+    width = dtype_bytes(tensor.dtype)
     return None if size is None or width is None else size * width
 
 
@@ -89,7 +85,7 @@ def share(part: int, part_known: bool, whole: int, whole_known: bool) -> float |
     return part / whole if whole and part_known and whole_known else None
 
 
-def flat_cost(flat: FlatGraph, nodes: list[FlatNode] | None = None,
+def flat_cost(flat: FlatGraph, nodes: list[CallAddress] | None = None,
               inputs: list[tuple[str, Tensor]] | None = None) -> Cost:
     """The cost of `nodes` (default: every call of the model) fed by `inputs` (default: the
     model's inputs), each input counted once as an activation."""

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from keras_cut.core.address import TensorAddress
 from keras_cut.layers.shapes import Shape
-from keras_cut.model.flatgraph import FlatTensor
 
 
 class Role(StrEnum):
@@ -27,12 +27,12 @@ class Endpoint:
     name: str  # the submodel's name for it: an input's InputLayer, an output's layer
     source: str  # the parent tensor as a user names it: "backbone/relu", "shared@1", "gru[1]"
     role: Role
-    tensor: FlatTensor | None = None  # the parent tensor; a golden file keeps only `source`
+    tensor: TensorAddress | None = None  # the parent tensor; a golden file keeps only `source`
     shape: Shape | None = None
     dtype: str | None = None
 
     @property
-    def parent(self) -> FlatTensor:
+    def parent(self) -> TensorAddress:
         """The parent tensor (every endpoint but a golden file's knows it)."""
         if self.tensor is None:
             raise ValueError(f"endpoint {self.name!r} does not know its parent tensor")
@@ -75,13 +75,13 @@ class Endpoint:
                    tuple(entry["shape"]), entry["dtype"])
 
 
-def tensor_json(t: FlatTensor) -> dict[str, Any]:
+def tensor_json(t: TensorAddress) -> dict[str, Any]:
     """{"calls": [[model, call], ..., [layer, call]], "index": i} for a parent tensor."""
     return {"calls": [[name, call] for name, call in t.context] + [[t.layer, t.call]],
             "index": t.index}
 
 
-def tensor_from_json(value: Any) -> FlatTensor | None:
+def tensor_from_json(value: Any) -> TensorAddress | None:
     """The tensor a record names, or None when the entry is not well formed (untrusted data)."""
     if not isinstance(value, dict):
         return None
@@ -96,7 +96,7 @@ def tensor_from_json(value: Any) -> FlatTensor | None:
             return None
         pairs.append((item[0], item[1]))
     (layer, call), context = pairs[-1], tuple(pairs[:-1])
-    return FlatTensor(context, layer, call, index)
+    return TensorAddress(context, layer, call, index)
 
 
 def _count(value: Any) -> bool:

@@ -9,44 +9,22 @@ every tensor has exactly one producing call.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from keras_cut.core.address import CallAddress, Context, TensorAddress
 from keras_cut.core.errors import LayerNameError, ModelFileError
 from keras_cut.model.graph import Layer, LayerGraph, parse_layer_spec
 from keras_cut.model.names import Segment, format_name
-
-Context = tuple[tuple[str, int], ...]  # ((model layer name, call index), ...) from the top
-
-
-@dataclass(frozen=True)
-class FlatNode:
-    context: Context
-    layer: str
-    call: int
-
-
-@dataclass(frozen=True)
-class FlatTensor:
-    context: Context
-    layer: str
-    call: int
-    index: int = 0
-
-    @property
-    def node(self) -> FlatNode:
-        return FlatNode(self.context, self.layer, self.call)
 
 
 class FlatGraph:
     def __init__(self, graph: LayerGraph):
         self.top = graph
         self._graphs: dict[Context, LayerGraph] = {(): graph}
-        self.nodes: list[FlatNode] = []  # every real computation, producers first
+        self.nodes: list[CallAddress] = []  # every real computation, producers first
         self._expand(graph, ())
         self.position = {node: i for i, node in enumerate(self.nodes)}
         self.parent_inputs = [self.canonical(self.tensor((), r)) for r in graph.inputs]
         self.parent_outputs = [self.canonical(self.tensor((), r)) for r in graph.outputs]
-        self.consumers: dict[FlatTensor, list[FlatNode]] = {}
+        self.consumers: dict[TensorAddress, list[CallAddress]] = {}
         for node in self.nodes:
             for t in self.inputs_of(node):
                 self.consumers.setdefault(t, []).append(node)
@@ -63,20 +41,20 @@ class FlatGraph:
                 self._graphs[inner] = layer.submodel
                 self._expand(layer.submodel, inner)
             else:
-                self.nodes.append(FlatNode(context, name, call))
+                self.nodes.append(CallAddress(context, name, call))
 
-    def layer(self, node: FlatNode | FlatTensor) -> Layer:
+    def layer(self, node: CallAddress | TensorAddress) -> Layer:
         return self._graphs[node.context].by_name[node.layer]
 
-    def graph_of(self, node: FlatNode | FlatTensor) -> LayerGraph:
+    def graph_of(self, node: CallAddress | TensorAddress) -> LayerGraph:
         """The (nested) model graph a node's layer belongs to."""
         return self._graphs[node.context]
 
     @staticmethod
-    def tensor(context: Context, ref) -> FlatTensor:  # ref: graph.TensorRef
-        return FlatTensor(context, ref.layer, ref.call, ref.index)
+    def tensor(context: Context, ref) -> TensorAddress:  # ref: graph.TensorAddress
+        return TensorAddress(context, ref.layer, ref.call, ref.index)
 
-    def canonical(self, t: FlatTensor) -> FlatTensor:
+    def canonical(self, t: TensorAddress) -> TensorAddress:
         """The one real producer of `t`: through nested-model inputs and outputs."""
         for _ in range(10_000):
             layer = self.layer(t)
@@ -99,7 +77,7 @@ class FlatGraph:
                 return t
         raise LayerNameError(f"tensor {t} aliases itself; the config is damaged")
 
-    def find_tensor(self, t: FlatTensor) -> FlatTensor | None:
+    def find_tensor(self, t: TensorAddress) -> TensorAddress | None:
         """`t` made canonical, or None when the graph has no such tensor."""
         graph = self._graphs.get(t.context)
         layer = graph.by_name.get(t.layer) if graph is not None else None
@@ -111,35 +89,33 @@ class FlatGraph:
             return None
         return self.canonical(t)
 
-    def inputs_of(self, node: FlatNode) -> list[FlatTensor]:
+    def inputs_of(self, node: CallAddress) -> list[TensorAddress]:
         call = self.layer(node).calls[node.call]
         return [self.canonical(self.tensor(node.context, r)) for r in call.inputs]
 
-    def outputs_of(self, node: FlatNode) -> list[FlatTensor]:
+    def outputs_of(self, node: CallAddress) -> list[TensorAddress]:
         """The tensors a call produces (a nested model's call: its inner outputs)."""
         call = self.layer(node).calls[node.call]
         return [
-            self.canonical(FlatTensor(node.context, node.layer, node.call, i))
+            self.canonical(TensorAddress(node.context, node.layer, node.call, i))
             for i in range(len(call.outputs))
         ]
 
-    def shape_dtype(self, t: FlatTensor):
+    def shape_dtype(self, t: TensorAddress):
         tensor = self._graphs[t.context].tensor(self._ref(t))
         return tensor.shape, tensor.dtype
 
     @staticmethod
-    def _ref(t: FlatTensor):
-        from keras_cut.model.graph import TensorRef
-
-        return TensorRef(t.layer, t.call, t.index)
+    def _ref(t: TensorAddress) -> TensorAddress:
+        return t.at_top()
 
     # --- names ----------------------------------------------------------------------------
 
-    def path(self, node: FlatNode | FlatTensor) -> str:
+    def path(self, node: CallAddress | TensorAddress) -> str:
         parts: list[tuple[str, int | None]] = [(name, None) for name, _ in node.context]
         return format_name(parts + [(node.layer, None)])
 
-    def label(self, node: FlatNode | FlatTensor) -> str:
+    def label(self, node: CallAddress | TensorAddress) -> str:
         """The name a user types for this call: the path, `@N` where a layer has several."""
         parts = []
         context: Context = ()
@@ -149,14 +125,14 @@ class FlatGraph:
             context = context + ((name, call),)
         return format_name(parts)
 
-    def resolve(self, spec: str, option: str) -> FlatNode:
+    def resolve(self, spec: str, option: str) -> CallAddress:
         """The one call `spec` names ("backbone/conv1", "shared@1", "backbone@0/conv1")."""
         return self.resolve_outputs(spec, option)[0]
 
-    def resolve_outputs(self, spec: str, option: str) -> tuple[FlatNode, list[int]]:
+    def resolve_outputs(self, spec: str, option: str) -> tuple[CallAddress, list[int]]:
         """The call `spec` names and which of its outputs: `[i]` picks one, else all."""
         name = parse_layer_spec(spec, option)
-        found: list[FlatNode] = []
+        found: list[CallAddress] = []
         self._match(self.top, (), name.segments, found)
         if not found:
             raise LayerNameError(self._unknown(spec, option))
@@ -177,7 +153,7 @@ class FlatGraph:
         return node, [name.index]
 
     def _match(self, graph: LayerGraph, context: Context, segments: tuple[Segment, ...],
-               found: list[FlatNode]) -> None:
+               found: list[CallAddress]) -> None:
         """Every call `segments` can name: `NAME@N` as call N of NAME if it has one, else as the
         layer named "NAME@N" (`NAME\\@N` names that layer always)."""
         first, rest = segments[0], segments[1:]
@@ -190,7 +166,7 @@ class FlatGraph:
                 continue
             for call in calls:
                 if not rest:
-                    found.append(FlatNode(context, name, call))
+                    found.append(CallAddress(context, name, call))
                 elif layer.submodel is not None:
                     self._match(layer.submodel, context + ((name, call),), rest, found)
             return  # the first reading that names a call wins

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from keras_cut.core.address import TensorAddress
 from keras_cut.core.errors import LayerNameError, ModelFileError
 from keras_cut.core.jsonvalues import as_dict
 from keras_cut.core.packages import package_of
@@ -33,15 +34,6 @@ from keras_cut.model.names import LayerName, NameSyntaxError, Segment, escape, p
 MODEL_CLASSES = {"Functional", "Sequential", "Model"}
 
 
-@dataclass(frozen=True)
-class TensorRef:
-    """One output of one call of a layer, within one graph."""
-
-    layer: str
-    call: int = 0
-    index: int = 0
-
-
 @dataclass
 class Tensor:
     shape: Shape | None
@@ -53,7 +45,7 @@ class Call:
     """One call of a layer: the tensors it consumed and the ones it produced."""
 
     index: int
-    inputs: list[TensorRef]
+    inputs: list[TensorAddress]
     outputs: list[Tensor] = field(default_factory=list)
     # The serialized call as the file has it (Keras 3 {"args", "kwargs"} or a legacy list),
     # replayed by `cut`; None for Sequential layers, which are called on the previous output.
@@ -117,8 +109,8 @@ class LayerGraph:
     class_name: str
     prefix: str  # "" for the top model, "backbone/" inside a nested model
     layers: list[Layer]
-    inputs: list[TensorRef]
-    outputs: list[TensorRef]
+    inputs: list[TensorAddress]
+    outputs: list[TensorAddress]
     order: list[tuple[str, int]]  # every (layer, call) in an order where producers come first
     output_keys: list[str] | None = None  # a dict of outputs: its keys, in `outputs`' order
     input_keys: list[str] | None = None  # a dict of inputs: its keys, in `inputs`' order
@@ -138,7 +130,7 @@ class LayerGraph:
     def weight_bytes(self) -> int:
         return sum(layer.weight_bytes for layer in self.layers)
 
-    def tensor(self, ref: TensorRef) -> Tensor:
+    def tensor(self, ref: TensorAddress) -> Tensor:
         call = self.by_name[ref.layer].calls[ref.call]
         return call.outputs[ref.index] if ref.index < len(call.outputs) else Tensor(None, None)
 
@@ -374,7 +366,7 @@ class _Builder:
 
     def _chain_sequential(
         self, name: str, layers: list[Layer], inner: dict[str, Any]
-    ) -> tuple[list[TensorRef], list[TensorRef]]:
+    ) -> tuple[list[TensorAddress], list[TensorAddress]]:
         if not layers:
             raise self.fail(f"Sequential model {name!r} has no layers")
         if not layers[0].is_input:
@@ -400,12 +392,12 @@ class _Builder:
             layers.insert(0, synthetic)
         layers[0].calls = [Call(index=0, inputs=[])]
         for prev, layer in itertools.pairwise(layers):
-            layer.calls = [Call(index=0, inputs=[TensorRef(prev.name)])]
-        return [TensorRef(layers[0].name)], [TensorRef(layers[-1].name)]
+            layer.calls = [Call(index=0, inputs=[TensorAddress((), prev.name)])]
+        return [TensorAddress((), layers[0].name)], [TensorAddress((), layers[-1].name)]
 
     def _endpoints(
         self, model: str, value: Any, layers: list[Layer], what: str
-    ) -> list[TensorRef]:
+    ) -> list[TensorAddress]:
         by_name = {layer.name: layer for layer in layers}
         if isinstance(value, dict):
             # Keras flattens a dict of inputs/outputs by sorted key (keras.tree.flatten), and a
@@ -429,7 +421,7 @@ class _Builder:
                 # Keras 3 numbers a nested Functional model's calls from 1 here (its
                 # construction is node 0), though from 0 in inbound_nodes
                 # (keras/src/models/functional.py, get_config and get_tensor).
-                ref = TensorRef(ref.layer, ref.call - 1, ref.index)
+                ref = TensorAddress((), ref.layer, ref.call - 1, ref.index)
             if ref.call >= len(layer.calls):
                 raise self.fail(f"model {model!r}: {what} {ref.layer!r} refers to a missing call")
             refs.append(ref)
@@ -500,10 +492,10 @@ def _starts_with_own_node(layer: Layer) -> bool:
     return layer.submodel is not None and layer.class_name != "Sequential"
 
 
-def _node_inputs(node: Any) -> list[TensorRef] | None:
+def _node_inputs(node: Any) -> list[TensorAddress] | None:
     """The tensors a serialized call consumes, in argument order; None if malformed."""
     if isinstance(node, dict):  # Keras 3: {"args": [...], "kwargs": {...}}
-        refs: list[TensorRef] = []
+        refs: list[TensorAddress] = []
         _collect_tensors(node.get("args", []), refs)
         _collect_tensors(node.get("kwargs", {}), refs)
         return refs
@@ -525,10 +517,10 @@ def _node_inputs(node: Any) -> list[TensorRef] | None:
     return None
 
 
-def _legacy_kwarg_tensors(kwargs: dict[str, Any]) -> list[TensorRef]:
+def _legacy_kwarg_tensors(kwargs: dict[str, Any]) -> list[TensorAddress]:
     """Tensors tf.keras 2 passed by keyword (a TFOpLambda's `y` in `a + q`), written as
     [name, node, tensor] lists among the constants; in key order."""
-    found: list[TensorRef] = []
+    found: list[TensorAddress] = []
     for key in sorted(kwargs):
         value = kwargs[key]
         stack = [value]
@@ -541,7 +533,7 @@ def _legacy_kwarg_tensors(kwargs: dict[str, Any]) -> list[TensorRef]:
     return found
 
 
-def _collect_tensors(value: Any, out: list[TensorRef]) -> None:
+def _collect_tensors(value: Any, out: list[TensorAddress]) -> None:
     stack = [value]
     found = []
     while stack:
@@ -560,14 +552,14 @@ def _collect_tensors(value: Any, out: list[TensorRef]) -> None:
     out.extend(found)
 
 
-def parse_history(item: Any) -> TensorRef | None:
+def parse_history(item: Any) -> TensorAddress | None:
     """A `keras_history` / legacy call entry `[layer, call, index, ...]`; None if malformed."""
     if not isinstance(item, (list, tuple)) or len(item) < 3:
         return None
     name, call, index = item[0], item[1], item[2]
     if not isinstance(name, str) or not _is_count(call) or not _is_count(index):
         return None
-    return TensorRef(name, call, index)
+    return TensorAddress((), name, call, index)
 
 
 def _is_count(value: Any) -> bool:

@@ -14,6 +14,7 @@ import importlib.util
 import re
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
+from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -25,8 +26,32 @@ from keras_cut.layers.known import TF_OP_LAYERS, expected_shapes, implausible, w
 from keras_cut.layers.tfops import LEGACY_SEMANTICS
 from keras_cut.model.graph import MODEL_CLASSES, Layer, LayerGraph
 
-UNSAFE, UNLOADABLE, BROKEN = "unsafe", "unloadable", "broken"
-WARNING, NOTE = "warning", "note"
+
+class Severity(StrEnum):
+    """What a finding means for `cut` and `verify` (the module docstring says each)."""
+
+    UNSAFE = "unsafe"
+    UNLOADABLE = "unloadable"
+    BROKEN = "broken"
+    WARNING = "warning"
+    NOTE = "note"
+
+
+class FindingKind(StrEnum):
+    """What a finding is about."""
+
+    CODE = "code"  # the file would run code (Lambda, a TorchModuleWrapper, a stored function)
+    FILE = "file"  # the file would read other files (vocabulary paths, a SavedModel)
+    CUSTOM = "custom"  # a class or function the file does not carry
+    CONFIG = "config"  # a layer whose saved config does not rebuild it
+    WEIGHTS = "weights"  # arrays missing, extra or mis-shaped for the config
+    LEGACY = "legacy"  # what keras-cut changed to read a tf.keras 2 config
+    LEGACY_SEMANTICS = "legacy-semantics"  # tf.keras 2 arguments Keras 3 computes differently
+    TF_OP = "tf-op"  # a TensorFlow op stored as a layer (TFOpLambda) with no translation
+
+
+UNSAFE, UNLOADABLE, BROKEN = Severity.UNSAFE, Severity.UNLOADABLE, Severity.BROKEN
+WARNING, NOTE = Severity.WARNING, Severity.NOTE
 
 CODE_LAYERS = {
     "Lambda": "runs Python code stored in the file (a Lambda layer)",
@@ -43,8 +68,8 @@ FILE_READING_LAYERS = {"StringLookup", "IntegerLookup", "TextVectorization"}
 @dataclass(frozen=True)
 class Finding:
     layer: str  # layer path, or "" for the whole file
-    severity: str
-    kind: str
+    severity: Severity
+    kind: FindingKind
     message: str
     needs: str | None = None  # the package loading needs ("keras_hub"), where one is known
 
@@ -59,19 +84,19 @@ def find_hazards(model_file: ModelFile, graph: LayerGraph) -> list[Finding]:
         found.extend(_layer_findings(layer))
         found.extend(_weight_shape_findings(layer, owner))
     for change in model_file.legacy_changes:
-        found.append(Finding(change.layer, NOTE, "legacy", change.message))
+        found.append(Finding(change.layer, NOTE, FindingKind.LEGACY, change.message))
     built = model_file.built_from
     if built is not None:
         package = registered_package(built.registered_name) or needed_package(built.code)
         found.append(Finding(
-            "", UNLOADABLE, "custom",
+            "", UNLOADABLE, FindingKind.CUSTOM,
             f"the file holds a {built.class_name!r} ({built.registered_name or 'custom'}): "
             f"loading it needs {built.code} (--custom-objects {built.code}); the layer graph "
             "shown was built by running that code", package))
     for layer, why in (built.unbuildable if built is not None else ()):
         assert built is not None
         found.append(Finding(
-            layer, UNLOADABLE, "config",
+            layer, UNLOADABLE, FindingKind.CONFIG,
             f"{why}: the model loads through its class ({built.class_name}), but a file "
             "that keeps this layer cannot be loaded; cut around it",
             built.code))
@@ -82,7 +107,7 @@ def find_hazards(model_file: ModelFile, graph: LayerGraph) -> list[Finding]:
         ) > 3 else ""
         found.append(
             Finding(
-                "", WARNING, "weights",
+                "", WARNING, FindingKind.WEIGHTS,
                 f"the weight file holds arrays no layer accounts for ({shown}{more})",
             )
         )
@@ -92,13 +117,13 @@ def find_hazards(model_file: ModelFile, graph: LayerGraph) -> list[Finding]:
 def _layer_findings(layer: Layer) -> Iterator[Finding]:
     cls = layer.class_name
     if cls in CODE_LAYERS:
-        yield Finding(layer.path, UNSAFE, "code", f"{cls}: {CODE_LAYERS[cls]}")
+        yield Finding(layer.path, UNSAFE, FindingKind.CODE, f"{cls}: {CODE_LAYERS[cls]}")
     elif cls in FOREIGN_LAYERS:
-        yield Finding(layer.path, UNLOADABLE, "custom", f"{cls}: {FOREIGN_LAYERS[cls]}")
+        yield Finding(layer.path, UNLOADABLE, FindingKind.CUSTOM, f"{cls}: {FOREIGN_LAYERS[cls]}")
     elif cls in TF_OP_LAYERS:
         function = layer.config.get("function")
         yield Finding(
-            layer.path, UNLOADABLE, "tf-op",
+            layer.path, UNLOADABLE, FindingKind.TF_OP,
             f"a TensorFlow operation recorded by tf.keras 2 ({cls}, tf.{function}) that "
             "keras-cut cannot translate to Keras 3 (see the legacy notes): cut around it (a "
             "cut without it loads in Keras 3; one that keeps it can be written as .h5)",
@@ -109,14 +134,15 @@ def _layer_findings(layer: Layer) -> Iterator[Finding]:
         )
         package = package_of(layer.module, layer.registered_name)
         yield Finding(
-            layer.path, UNLOADABLE, "custom",
+            layer.path, UNLOADABLE, FindingKind.CUSTOM,
             f"class {origin!r} is not part of Keras; loading {needs_text(package)}", package,
         )
     if isinstance(layer.raw.get(LEGACY_SEMANTICS), str):
-        yield Finding(layer.path, UNLOADABLE, "legacy-semantics", layer.raw[LEGACY_SEMANTICS])
+        yield Finding(layer.path, UNLOADABLE, FindingKind.LEGACY_SEMANTICS,
+                      layer.raw[LEGACY_SEMANTICS])
     odd = implausible(layer.config)
     if odd is not None:
-        yield Finding(layer.path, BROKEN, "config",
+        yield Finding(layer.path, BROKEN, FindingKind.CONFIG,
                       f"{odd[0]} is {odd[1]!r}, not a size Keras can build: the file is damaged "
                       "or was edited; its shapes and costs are shown as unknown")
     # a nested model's own layers are findings of their own, not of the model's config
@@ -128,7 +154,7 @@ def _layer_findings(layer: Layer) -> Iterator[Finding]:
             value = layer.config.get(key)
             if isinstance(value, str) and value:
                 yield Finding(
-                    layer.path, UNSAFE, "file",
+                    layer.path, UNSAFE, FindingKind.FILE,
                     f"{cls} reads its {key} from another file ({value!r})",
                 )
     yield from _weight_count_findings(layer)
@@ -146,13 +172,13 @@ def config_findings(where_layer: str, config: dict[str, Any],
     for where, obj in _nested_objects(config):
         if obj.get("class_name") == "__lambda__" and not is_lambda:
             yield Finding(
-                where_layer, UNSAFE, "code",
+                where_layer, UNSAFE, FindingKind.CODE,
                 f"{where}: serialized Python function (bytecode) that would run on load",
             )
         elif (name := _registered_function(obj)) is not None:
             package = name.split(">", 1)[0]
             yield Finding(
-                where_layer, UNLOADABLE, "custom",
+                where_layer, UNLOADABLE, FindingKind.CUSTOM,
                 f"{where}: function {name!r} is not part of Keras; loading "
                 f"{needs_text(package)}", needed_package(package),
             )
@@ -160,7 +186,7 @@ def config_findings(where_layer: str, config: dict[str, Any],
             name = str(obj.get("registered_name") or obj.get("class_name"))
             owner = package_of(_text(obj.get("module")), _text(obj.get("registered_name")))
             yield Finding(
-                where_layer, UNLOADABLE, "custom",
+                where_layer, UNLOADABLE, FindingKind.CUSTOM,
                 f"{where}: {name!r} from module {obj.get('module')!r} is not part of Keras; "
                 f"loading {needs_text(owner)}", owner,
             )
@@ -176,7 +202,7 @@ def _weight_count_findings(layer: Layer) -> Iterator[Finding]:
         return
     if len(layer.weights) not in (0, len(specs)) or (not layer.weights and specs):
         yield Finding(
-            layer.path, BROKEN, "weights",
+            layer.path, BROKEN, FindingKind.WEIGHTS,
             f"{layer.class_name} should store {len(specs)} array(s) "
             f"({', '.join(n for n, _ in specs)}) but the file holds {len(layer.weights)}",
         )
@@ -192,7 +218,7 @@ def _weight_shape_findings(layer: Layer, owner: LayerGraph) -> Iterator[Finding]
         want = expected.get(weight.name)
         if want is not None and tuple(weight.shape) != tuple(want):
             yield Finding(
-                layer.path, BROKEN, "weights",
+                layer.path, BROKEN, FindingKind.WEIGHTS,
                 f"{weight.name} is stored with shape {tuple(weight.shape)} but the config "
                 f"implies {tuple(want)}; the weights do not belong to this architecture",
             )
@@ -274,14 +300,14 @@ def check_loadable(path: Path, findings: list[Finding], unsafe: bool, custom: bo
             f"{path}: refusing to load, it would run code or read other files ({where}); "
             "pass --unsafe only if you trust where this file came from"
         )
-    other = [f for f in findings if f.kind == "legacy-semantics"]
+    other = [f for f in findings if f.kind is FindingKind.LEGACY_SEMANTICS]
     if other:
         raise LoadError(
             f"{path}: layer {other[0].layer!r} would compute other values in Keras 3 than in "
             f"tf.keras 2 ({other[0].message.split(';')[0]}): verify runs the parent in Keras 3, "
             "so it cannot use this file as the reference"
         )
-    tf_ops = [f for f in findings if f.kind == "tf-op"]
+    tf_ops = [f for f in findings if f.kind is FindingKind.TF_OP]
     if tf_ops:
         names = ", ".join(f.layer for f in tf_ops[:3]) + (", ..." if len(tf_ops) > 3 else "")
         raise LoadError(

@@ -24,11 +24,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from keras_cut.core.address import TensorAddress
 from keras_cut.core.packages import is_keras_module
 from keras_cut.layers.known import is_training_only
 from keras_cut.layers.tfops import is_constant_entry
 from keras_cut.model.endpoint import tensor_json
-from keras_cut.model.flatgraph import FlatGraph, FlatTensor
+from keras_cut.model.flatgraph import FlatGraph
 from keras_cut.model.graph import parse_history
 
 TENSOR = "<tensor>"  # where a call passes a tensor (wiring is compared apart)
@@ -133,7 +134,7 @@ def _parent_call(entry: Any) -> ParentCall:
     return ParentCall(entry["label"], entry["inputs"], entry["outputs"], entry.get("arguments"))
 
 
-def tensor_key(t: FlatTensor) -> str:
+def tensor_key(t: TensorAddress) -> str:
     """One string per parent tensor (its chain of calls and output index)."""
     return json.dumps(tensor_json(t), separators=(",", ":"))
 
@@ -141,8 +142,8 @@ def tensor_key(t: FlatTensor) -> str:
 # --- the parent's side -------------------------------------------------------------------------
 
 
-def parent_structure(parent: FlatGraph, paths: set[str], inputs: list[FlatTensor],
-                     outputs: list[FlatTensor], assets: dict[str, dict[str, str]]
+def parent_structure(parent: FlatGraph, paths: set[str], inputs: list[TensorAddress],
+                     outputs: list[TensorAddress], assets: dict[str, dict[str, str]]
                      ) -> ParentStructure:
     """The parent's layers at `paths` (the ones a submodel keeps), all their calls and their
     assets (`assets`: the parent's, by layer path)."""
@@ -188,7 +189,7 @@ def _check_inputs(sub: FlatGraph, parent: ParentStructure, check: ConfigCheck) -
                                 f"{check.against} {len(parent.inputs)}")
         return
     for ref, spec in zip(sub.top.inputs, parent.inputs, strict=True):
-        shape, dtype = sub.shape_dtype(FlatTensor((), ref.layer, ref.call, ref.index))
+        shape, dtype = sub.shape_dtype(TensorAddress((), ref.layer, ref.call, ref.index))
         declared = canonical(sub.top.by_name[ref.layer].config.get("dtype"))
         dtype = declared if isinstance(declared, str) else dtype  # what Keras builds it with
         mine, theirs = _dims(shape), spec.get("shape")
@@ -252,9 +253,9 @@ def _check_calls(sub: FlatGraph, parent_path: Any, parent: ParentStructure,
     tensors with the same arguments compute the same values (a Dense applied twice to one
     input), so either of their outputs is what the submodel's call computes."""
     against = check.against
-    stands_for: dict[FlatTensor, frozenset[str]] = {}
+    stands_for: dict[TensorAddress, frozenset[str]] = {}
     for ref, spec in zip(sub.top.inputs, parent.inputs, strict=False):
-        stands_for[sub.canonical(FlatTensor((), ref.layer, ref.call, ref.index))] = \
+        stands_for[sub.canonical(TensorAddress((), ref.layer, ref.call, ref.index))] = \
             frozenset([spec["tensor"]])
     for node in sub.nodes:
         label = sub.label(node)
@@ -287,7 +288,7 @@ def _check_calls(sub: FlatGraph, parent_path: Any, parent: ParentStructure,
         for i, t in enumerate(outs):
             stands_for[t] = frozenset(c.outputs[i] for c in chosen if i < len(c.outputs))
     for i, ref in enumerate(sub.top.outputs):
-        got = stands_for.get(sub.canonical(FlatTensor((), ref.layer, ref.call, ref.index)))
+        got = stands_for.get(sub.canonical(TensorAddress((), ref.layer, ref.call, ref.index)))
         if i >= len(parent.outputs) or got is None or parent.outputs[i] not in got:
             check.mismatched.append(f"output {ref.layer}: is not the {against} tensor it is "
                                     "said to be (taken from another tensor)")

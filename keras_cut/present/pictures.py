@@ -6,10 +6,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from keras_cut.core.address import Context
 from keras_cut.core.errors import UsageError
 from keras_cut.core.shown import bounded, visible
 from keras_cut.draw.drawing import Drawing, Node
-from keras_cut.model.flatgraph import Context
 from keras_cut.present.htmlpage import to_html
 from keras_cut.present.styles import LEGEND, STYLES
 

@@ -19,7 +19,7 @@ from keras_cut.inspect.inspection import InspectReport, LayerDetail, LayerRow
 from keras_cut.layers.shapes import format_shape
 from keras_cut.model.classmodel import ClassModelReport
 from keras_cut.model.endpoint import Role
-from keras_cut.model.safety import BROKEN, UNLOADABLE, UNSAFE, Finding
+from keras_cut.model.safety import BROKEN, UNLOADABLE, UNSAFE, Finding, FindingKind
 
 if TYPE_CHECKING:  # imported for annotations only: inspect need not load them
     from keras_cut.cut.cutting import CutResult
@@ -497,7 +497,7 @@ def _grouped_findings(findings: list[Finding]) -> list[tuple[str, str, str]]:
     every finding."""
     groups: dict[str, list[Finding]] = {}
     for f in findings:
-        if f.severity == "unloadable" and f.kind == "custom" and f.needs and f.layer:
+        if f.severity is UNLOADABLE and f.kind is FindingKind.CUSTOM and f.needs and f.layer:
             groups.setdefault(f.needs, []).append(f)
     rows: list[tuple[str, str, str]] = []
     done: set[str] = set()

@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from keras_cut.core.address import CallAddress, TensorAddress
 from keras_cut.core.errors import CutError, LayerNameError
 from keras_cut.model.endpoint import Endpoint, Role, tensor_from_json
-from keras_cut.model.flatgraph import FlatGraph, FlatNode, FlatTensor
+from keras_cut.model.flatgraph import FlatGraph
 
 INPUT_ROLES = (Role.PARENT_INPUT, Role.CUT_INPUT, Role.CROSSING)
 
@@ -27,7 +28,7 @@ class Link:
     unique in the report: the layer name, `[i]`/`@N` added when needed) and the submodel's side."""
 
     end: Endpoint
-    sub: FlatTensor  # the submodel's own tensor (top level, as its config names it)
+    sub: TensorAddress  # the submodel's own tensor (top level, as its config names it)
     layer: str  # the submodel layer name (an input's feed key)
 
     @property
@@ -43,7 +44,7 @@ class Link:
         return self.end.role
 
     @property
-    def parent(self) -> FlatTensor:
+    def parent(self) -> TensorAddress:
         """The parent's tensor (its one real producer)."""
         return self.end.parent
 
@@ -69,14 +70,14 @@ def correspond(parent: FlatGraph, sub: FlatGraph, record: dict[str, Any] | None,
     inputs = []
     names = endpoint_names(sub, sub.top.inputs)
     for i, ref in enumerate(sub.top.inputs):
-        t = FlatTensor((), ref.layer, ref.call, ref.index)
+        t = TensorAddress((), ref.layer, ref.call, ref.index)
         entry = entries[0][i] if entries else None
         source, tensor, role = _input_source(parent, t, entry, layers, sub_path)
         inputs.append(Link(Endpoint(names[i], source, role, tensor), t, ref.layer))
     outputs = []
     names = endpoint_names(sub, sub.top.outputs)
     for i, ref in enumerate(sub.top.outputs):
-        t = FlatTensor((), ref.layer, ref.call, ref.index)
+        t = TensorAddress((), ref.layer, ref.call, ref.index)
         entry = entries[1][i] if entries else None
         if entry is not None:
             source, tensor = _recorded(parent, entry, names[i], "output", sub_path)
@@ -120,7 +121,7 @@ def _record_entries(record: dict[str, Any] | None, sub: FlatGraph
 
 
 def _recorded(parent: FlatGraph, entry: dict[str, Any], name: str, what: str,
-              sub_path: Path) -> tuple[str, FlatTensor]:
+              sub_path: Path) -> tuple[str, TensorAddress]:
     source = entry["source"]
     if "tensor" in entry:
         wanted = tensor_from_json(entry["tensor"])
@@ -132,8 +133,8 @@ def _recorded(parent: FlatGraph, entry: dict[str, Any], name: str, what: str,
     return source, _by_label(parent, source, 0, name, what, sub_path)  # older records
 
 
-def _input_source(parent: FlatGraph, t: FlatTensor, entry: dict[str, Any] | None,
-                  layers: dict[str, str], sub_path: Path) -> tuple[str, FlatTensor, Role]:
+def _input_source(parent: FlatGraph, t: TensorAddress, entry: dict[str, Any] | None,
+                  layers: dict[str, str], sub_path: Path) -> tuple[str, TensorAddress, Role]:
     if entry is not None:
         source, tensor = _recorded(parent, entry, t.layer, "input", sub_path)
         role = Role(entry["kind"]) if entry.get("kind") in INPUT_ROLES else Role.CUT_INPUT
@@ -161,7 +162,7 @@ def _input_source(parent: FlatGraph, t: FlatTensor, entry: dict[str, Any] | None
 
 
 def _by_label(parent: FlatGraph, label: str, index: int, name: str, what: str,
-              sub_path: Path) -> FlatTensor:
+              sub_path: Path) -> TensorAddress:
     """The parent tensor a label such as `lstm[1]` or `shared@1` names (the one name parser;
     `index` when the label gives no `[i]`)."""
     try:
@@ -179,8 +180,8 @@ def _by_label(parent: FlatGraph, label: str, index: int, name: str, what: str,
     return outs[index]
 
 
-def _by_layer_name(parent: FlatGraph, sub: FlatGraph, t: FlatTensor, layers: dict[str, str],
-                   sub_path: Path, what: str) -> tuple[str, FlatTensor]:
+def _by_layer_name(parent: FlatGraph, sub: FlatGraph, t: TensorAddress, layers: dict[str, str],
+                   sub_path: Path, what: str) -> tuple[str, TensorAddress]:
     """An output of a file without a record: the parent layer of the same name, whose one call
     must be meant (several calls cannot be told apart without the record)."""
     path = layers.get(t.layer)
@@ -260,9 +261,9 @@ class CallMatch:
     """A submodel layer call and the parent call it stands for: its output tensors paired
     with the parent's, or (`problem`) why no parent call reads what it reads."""
 
-    node: FlatNode
-    pairs: list[tuple[FlatTensor, FlatTensor]]
-    parent: FlatNode | None = None
+    node: CallAddress
+    pairs: list[tuple[TensorAddress, TensorAddress]]
+    parent: CallAddress | None = None
     problem: str = ""
 
 
@@ -272,9 +273,9 @@ def match_calls(parent: FlatGraph, sub: FlatGraph, links: Correspondence) -> lis
     reads the same parent tensors. A call of a layer that reads other tensors than any call of
     its parent layer is returned with the problem (wiring that differs); calls downstream of
     it cannot be paired and are left out."""
-    tensors: dict[FlatTensor, FlatTensor] = {sub.canonical(link.sub): link.parent
+    tensors: dict[TensorAddress, TensorAddress] = {sub.canonical(link.sub): link.parent
                                              for link in links.inputs}
-    calls: dict[str, list[FlatNode]] = {}
+    calls: dict[str, list[CallAddress]] = {}
     for node in parent.nodes:
         calls.setdefault(parent.path(node), []).append(node)
     matches = []
@@ -301,6 +302,6 @@ def match_calls(parent: FlatGraph, sub: FlatGraph, links: Correspondence) -> lis
     return matches
 
 
-def _tensor_label(flat: FlatGraph, t: FlatTensor) -> str:
+def _tensor_label(flat: FlatGraph, t: TensorAddress) -> str:
     outs = flat.outputs_of(t.node)
     return flat.label(t.node) + (f"[{t.index}]" if len(outs) > 1 else "")

@@ -9,8 +9,9 @@ from typing import Any
 
 import numpy as np
 
+from keras_cut.core.address import TensorAddress
 from keras_cut.core.errors import UsageError
-from keras_cut.model.flatgraph import FlatGraph, FlatTensor
+from keras_cut.model.flatgraph import FlatGraph
 from keras_cut.model.graph import LayerGraph
 
 FLOAT_RANGE = (-1.0, 1.0)  # seeded float inputs: uniform in [-1, 1)
@@ -76,7 +77,7 @@ ID_EMBEDDINGS = {"Embedding": "input_dim", "ReversibleEmbedding": "input_dim",
                  "TokenAndPositionEmbedding": "vocabulary_size"}
 
 
-def _vocabulary(flat: FlatGraph, tensor: FlatTensor) -> int | None:
+def _vocabulary(flat: FlatGraph, tensor: TensorAddress) -> int | None:
     """The smallest Embedding input_dim this integer input reaches, directly or through
     layers that only move ids around; None when it reaches none."""
     sizes = []

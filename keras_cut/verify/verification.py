@@ -19,12 +19,13 @@ from typing import Any
 
 import numpy as np
 
+from keras_cut.core.address import TensorAddress
 from keras_cut.core.errors import KerasCutError, LoadError, RunError, UsageError
 from keras_cut.core.writing import atomic_output, check_output
 from keras_cut.file.modelfile import ModelFile
 from keras_cut.model import provenance
 from keras_cut.model.endpoint import Endpoint
-from keras_cut.model.flatgraph import FlatGraph, FlatTensor
+from keras_cut.model.flatgraph import FlatGraph
 from keras_cut.model.graph import LayerGraph
 from keras_cut.model.opening import open_model
 from keras_cut.model.safety import check_loadable, find_hazards
@@ -188,7 +189,7 @@ def verify_models(
     say(f"loading {submodel_label or submodel}")
     sub_model = _load_submodel(sub_file, unsafe, custom, submodel, submodel_label,
                                notices)
-    wanted = [_key(link.parent) for link in links.inputs + links.outputs]
+    wanted = [link.parent for link in links.inputs + links.outputs]
     batches = _Batches(
         parent=running.parent_function(parent_model, wanted),
         sub=_submodel_function(sub_model, links, submodel), links=links,
@@ -362,10 +363,6 @@ def _run(path: Path, function: Any, feed: dict[str, Any], given: Any) -> list[An
                        f"{hint}") from exc
 
 
-def _key(t: FlatTensor) -> tuple[Any, str, int, int]:
-    return (t.context, t.layer, t.call, t.index)
-
-
 def _submodel_function(sub_model: Any, links: Correspondence, path: Path
                        ) -> tuple[Any, list[int]]:
     """The submodel's compiled call, and where each linked output is among its flat outputs
@@ -375,7 +372,7 @@ def _submodel_function(sub_model: Any, links: Correspondence, path: Path
     run, keys = running.model_function(sub_model)
     positions = []
     for link in links.outputs:
-        key = _key(link.sub)
+        key = link.sub
         if key not in keys:
             raise KerasCutError(f"{path}: Keras' loaded submodel has no output {link.name!r} "
                                 "where its config has one; the file is inconsistent")
@@ -469,7 +466,7 @@ def _first_divergence(parent_model: Any, sub_model: Any, flat: FlatGraph,
             result.problem = match.problem
             return result
         for sub_t, parent_t in match.pairs:
-            a, b = mine.get(_key(sub_t)), theirs.get(_key(parent_t))
+            a, b = mine.get(sub_t), theirs.get(parent_t)
             if a is None or b is None:
                 continue
             result.compared += 1
@@ -488,7 +485,7 @@ def _first_divergence(parent_model: Any, sub_model: Any, flat: FlatGraph,
     return result
 
 
-def _index(flat: FlatGraph, t: FlatTensor) -> str:
+def _index(flat: FlatGraph, t: TensorAddress) -> str:
     return f"[{t.index}]" if len(flat.outputs_of(t.node)) > 1 else ""
 
 
@@ -536,7 +533,7 @@ def _verify_golden(path: Path, golden: goldens.Golden, submodel: Path, sub_flat:
     say(f"loading {submodel_label or submodel}")
     sub_model = loading.load_model(submodel, unsafe=unsafe, custom_objects=custom)
     run, keys = running.model_function(sub_model)
-    positions = [keys.index(((), r.layer, r.call, r.index)) for r in sub.outputs]
+    positions = [keys.index(r.at_top()) for r in sub.outputs]
     checks = [OutputCheck(name, t.source, *tol.for_output(name, t.source))
               for name, t in zip(names_out, golden.outputs, strict=True)]
     samples = len(golden.input_arrays[0]) if golden.input_arrays else 0
@@ -580,7 +577,7 @@ def _verify_golden(path: Path, golden: goldens.Golden, submodel: Path, sub_flat:
 
 
 def _shape_dtype(flat: FlatGraph, ref: Any) -> tuple[list, str]:
-    shape, dtype = flat.shape_dtype(FlatTensor((), ref.layer, ref.call, ref.index))
+    shape, dtype = flat.shape_dtype(TensorAddress((), ref.layer, ref.call, ref.index))
     return list(shape or []), str(dtype)
 
 

@@ -1,9 +1,9 @@
 """Run loaded models for verify: the parent by replaying Keras' own node graph (to read the
 activation of any layer call, at any depth), the submodel through Keras' own call.
 
-Tensors are named the way keras-cut's graph names them: (context, layer name, call, output
-index), with context the chain of nested-model calls around the layer and calls counted among
-the model's own calls of that layer.
+Tensors are named the way keras-cut's graph names them (`TensorAddress`: context, layer name,
+call, output index), with context the chain of nested-model calls around the layer and calls
+counted among the model's own calls of that layer.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from typing import Any
 
 from keras_cut.backend.keras import private
 from keras_cut.backend.keras.loading import keras_module
+from keras_cut.core.address import Context, TensorAddress
 
-Context = tuple[tuple[str, int], ...]
-Key = tuple[Context, str, int, int]
+Key = TensorAddress
 
 
 def is_model(layer: Any) -> bool:
@@ -52,7 +52,7 @@ def walk(model: Any, feed: dict[str, Any], training: bool = False,
                 if node.is_input:
                     for i, kt in enumerate(node.outputs):
                         if id(kt) in known:
-                            keep((context, op.name, 0, i), known[id(kt)])
+                            keep(TensorAddress(context, op.name, 0, i), known[id(kt)])
                     continue
                 args, kwargs = private.fill_in(node, known)
                 call = private.own_calls(graph, op).index(node)
@@ -71,7 +71,7 @@ def walk(model: Any, feed: dict[str, Any], training: bool = False,
                     outs = keras.tree.flatten(op(*args, **kwargs))
                 for i, (kt, value) in enumerate(zip(node.outputs, outs, strict=True)):
                     known[id(kt)] = value
-                    keep((context, op.name, call, i), value)
+                    keep(TensorAddress(context, op.name, call, i), value)
         return [known[id(kt)] for kt in graph.outputs]
 
     def keep(key: Key, value: Any) -> None:
@@ -149,7 +149,7 @@ def model_function(model: Any) -> tuple[Any, list[Key]]:
     for kt in model.outputs:
         op, node, index = private.history(kt)
         call = 0 if node.is_input else private.own_calls(graph, op).index(node)
-        keys.append(((), op.name, call, index))
+        keys.append(TensorAddress((), op.name, call, index))
     return run, keys
 
 
