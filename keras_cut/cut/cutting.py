@@ -19,6 +19,7 @@ from keras_cut.core.writing import FORMATS, atomic_output, check_output
 from keras_cut.cut.plan import CutPlan, ModelCall, plan_cut
 from keras_cut.cut.submodel import Submodel, build_submodel
 from keras_cut.cut.writer import write_submodel
+from keras_cut.layers import known
 from keras_cut.model.costs import Cost, flat_cost, share
 from keras_cut.model.endpoint import Endpoint, Role
 from keras_cut.model.flatgraph import FlatGraph
@@ -192,9 +193,7 @@ def convert_model(model: str | Path, output: str | Path, force: bool = False,
 
 
 def _refuse_tf_ops(path: Path, graph: Any) -> None:
-    from keras_cut.layers.known import TF_OP_LAYERS
-
-    ops = [layer for _, layer, _ in graph.walk() if layer.class_name in TF_OP_LAYERS]
+    ops = [layer for _, layer, _ in graph.walk() if layer.class_name in known.TF_OP_LAYERS]
     if ops:
         names = ", ".join(layer.path for layer in ops[:3]) + (", ..." if len(ops) > 3 else "")
         raise CutError(
@@ -282,8 +281,7 @@ def _mask_sources(plan: CutPlan, tensor: Any) -> list[str]:
             continue
         seen.add(node)
         layer = flat.layer(node)
-        if layer.class_name == "Masking" or (layer.class_name == "Embedding"
-                                             and layer.config.get("mask_zero") is True):
+        if known.makes_mask(layer.class_name, layer.config):
             found.append(flat.label(node))
         stack.extend(t.node for t in flat.inputs_of(node))
     return found

@@ -78,10 +78,9 @@ class ModelFile:
     stray_weights: list[str] = field(default_factory=list)
     # `.keras` files: each layer's group in the weight h5 ("layers/functional/layers/conv2d").
     groups: dict[NestedKey, str] = field(default_factory=dict)
-    # tf.keras 2 files: `config` is normalised for Keras 3; the file's own is `raw_config`.
+    # tf.keras 2 files: `config` is normalised for Keras 3, `legacy_changes` says how.
     legacy: bool = False
     legacy_changes: list[Any] = field(default_factory=list)
-    raw_config: dict[str, Any] | None = None
     # Every array in the weight h5 (path -> shape, dtype): what `inspect` shows of a model whose
     # config holds constructor arguments instead of layers.
     arrays: DatasetIndex = field(default_factory=dict)
@@ -156,7 +155,6 @@ def read_model_file(path: str | Path, weights: bool = True) -> ModelFile:
     if is_legacy(model.config, model.keras_version):
         from keras_cut.layers import legacy
 
-        model.raw_config = model.config
         model.config, model.legacy_changes = legacy.normalize(model.config, str(model.path))
         model.legacy = True
     return model

@@ -5,7 +5,15 @@ class in `KINDS`, saying
 - `expected`: the shapes those arrays must have, given the input shape (the safety check);
 - `macs`: multiply-accumulates per sample of one call (rules in `macs`);
 - `cell`: whether a `.keras` file keeps its arrays under `cell/` (recurrent layers);
-- `layout`: where a `.keras` file keeps them otherwise (a Bidirectional's two directions).
+- `layout`: where a `.keras` file keeps them otherwise (a Bidirectional's two directions);
+- `training_only`: config fields that change training only (the structure gate ignores them);
+- `hazard`: what loading the class does beyond computing: runs code, needs code the file
+  cannot carry, or reads other files (`model/safety.py` turns it into a finding);
+- `vocabulary`, `keeps_ids`: integer ids it looks up in a table of that config field's size,
+  or passes on unchanged (verify's random feeds stay below the table);
+- `mask`: whether a call makes a Keras mask, given the config (a cut input loses it);
+- `legacy_dropped`, `legacy_build_records`, `wrapper`: how a tf.keras 2 config of the class is
+  brought to Keras 3 (`layers/legacy.py`).
 
 A field left None means "not known": shapes and costs show `?`, arrays keep their stored names
 and count as trainable (what Keras does for plain `add_weight` calls). Supporting a new class
@@ -58,6 +66,28 @@ class LayerKind:
     # config fields that change training only, never what a call with training=False computes
     # (besides the initializers, regularizers, constraints and `trainable` of every class)
     training_only: tuple[str, ...] = ()
+    hazard: Hazard | None = None
+    vocabulary: str | None = None
+    keeps_ids: bool = False
+    mask: Callable[[Config], bool] | None = None
+    # tf.keras 2 arguments Keras 3 lacks: {argument: the only value that may be dropped}
+    legacy_dropped: tuple[tuple[str, Any], ...] = ()
+    # arguments that only record what the layer was built with (Keras 3 builds from the call)
+    legacy_build_records: tuple[str, ...] = ()
+    wrapper: bool = False  # holds a layer config under "layer" (and "backward_layer")
+
+
+@dataclass(frozen=True)
+class Hazard:
+    """What loading a class does besides computing."""
+
+    what: str  # CODE: runs code from the file; FOREIGN: needs code the file cannot carry;
+    # READS_FILES: reads the config fields `fields` as paths of other files
+    why: str
+    fields: tuple[str, ...] = ()
+
+
+CODE, FOREIGN, READS_FILES = "code", "foreign", "reads-files"
 
 
 # --- weight rules ----------------------------------------------------------------------------
@@ -361,8 +391,13 @@ _add("Resizing", shape=shapes.resizing, macs=macs.none)
 
 
 def _training_only(names: str, fields: str) -> None:
+    _facts(names, training_only=tuple(fields.split()))
+
+
+def _facts(names: str, **fields: Any) -> None:
+    """More of what is known about classes (their entry made where it has none yet)."""
     for name in names.split():
-        KINDS[name] = replace(KINDS[name], training_only=tuple(fields.split()))
+        KINDS[name] = replace(KINDS.get(name, LayerKind()), **fields)
 
 
 _training_only("Dropout SpatialDropout1D SpatialDropout2D SpatialDropout3D AlphaDropout "
@@ -372,6 +407,31 @@ _training_only("BatchNormalization", "momentum renorm_momentum")
 _training_only("ActivityRegularization", "l1 l2")
 _training_only("LSTM GRU SimpleRNN LSTMCell GRUCell SimpleRNNCell ConvLSTM1D ConvLSTM2D ConvLSTM3D",
                "dropout recurrent_dropout seed")
+_facts("Lambda", hazard=Hazard(CODE, "runs Python code stored in the file (a Lambda layer)"))
+_facts("TFSMLayer", hazard=Hazard(CODE, "loads and runs a TensorFlow SavedModel from another path"))
+_facts("TorchModuleWrapper", hazard=Hazard(
+    CODE, "unpickles a PyTorch module stored in the file, which can run any code"))
+_facts("JaxLayer", hazard=Hazard(FOREIGN, "wraps JAX functions that the file cannot carry"))
+_facts("FlaxLayer", hazard=Hazard(FOREIGN, "wraps a Flax module that the file cannot carry"))
+_facts("StringLookup IntegerLookup TextVectorization",
+       hazard=Hazard(READS_FILES, "reads its vocabulary from another file",
+                     ("vocabulary", "vocabulary_path")))
+# Keras' own and keras_hub's id lookups (its models are read as functional graphs with
+# --custom-objects keras_hub), and what moves ids around without changing them
+_facts("Embedding ReversibleEmbedding", vocabulary="input_dim")
+_facts("TokenAndPositionEmbedding", vocabulary="vocabulary_size")
+_facts("Reshape Flatten Permute RepeatVector Identity Cropping1D Cropping2D Cropping3D "
+       "Concatenate Masking Dropout", keeps_ids=True)
+_facts("Masking", mask=lambda config: True)
+_facts("Embedding", mask=lambda config: config.get("mask_zero") is True)
+# tf.keras 2 recurrent layers wrote time_major; False is the only layout Keras 3 has
+_facts("LSTM GRU SimpleRNN RNN ConvLSTM1D ConvLSTM2D ConvLSTM3D",
+       legacy_dropped=(("time_major", False),))
+_facts("DepthwiseConv1D DepthwiseConv2D", legacy_dropped=(("groups", 1),))
+# False is what Keras 3 does (masked scores set to a large negative number)
+_facts("MultiHeadAttention", legacy_dropped=(("softmax_robust_masking", False),),
+       legacy_build_records=("query_shape", "key_shape", "value_shape"))
+_facts("Bidirectional TimeDistributed", wrapper=True)
 GENERIC_TRAINING_ONLY = ("trainable", "activity_regularizer")
 GENERIC_TRAINING_SUFFIXES = ("_initializer", "_regularizer", "_constraint")
 
@@ -544,11 +604,6 @@ def layer_macs(class_name: str, config: Config, inputs: Sequence[Shape | None],
     return result if type(result) is int and result >= 0 else None
 
 
-def has_known_cost(class_name: str) -> bool:
-    kind = KINDS.get(class_name)
-    return kind is not None and kind.macs is not None
-
-
 def name_weights(
     class_name: str, config: dict[str, Any], stored_names: list[str]
 ) -> list[WeightSpec]:
@@ -581,3 +636,13 @@ def expected_shapes(class_name: str, config: Config,
         return kind.expected(config, input_shape)
     except (KeyError, TypeError, IndexError, ValueError, ZeroDivisionError):
         return {}
+
+
+def entry(class_name: str) -> LayerKind:
+    """The class's entry; an empty one (nothing known) for a class without."""
+    return KINDS.get(class_name) or LayerKind()
+
+
+def makes_mask(class_name: str, config: Config) -> bool:
+    rule = entry(class_name).mask
+    return rule is not None and rule(config)

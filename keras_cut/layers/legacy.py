@@ -15,28 +15,8 @@ from typing import Any
 
 from keras_cut.core.errors import ModelFileError
 from keras_cut.core.jsonvalues import as_dict
+from keras_cut.layers import known
 from keras_cut.layers.tfops import LEGACY_SEMANTICS
-
-# class -> {argument: the only value that may be dropped without changing the model}
-DROPPED_ARGUMENTS: dict[str, dict[str, Any]] = {
-    "DepthwiseConv2D": {"groups": 1},
-    "DepthwiseConv1D": {"groups": 1},
-    # tf.keras 2 recurrent layers wrote time_major; False is the only layout Keras 3 has
-    "LSTM": {"time_major": False},
-    "GRU": {"time_major": False},
-    "SimpleRNN": {"time_major": False},
-    "RNN": {"time_major": False},
-    "ConvLSTM1D": {"time_major": False},
-    "ConvLSTM2D": {"time_major": False},
-    "ConvLSTM3D": {"time_major": False},
-    # False is what Keras 3 does (masked scores set to a large negative number)
-    "MultiHeadAttention": {"softmax_robust_masking": False},
-}
-# Arguments that only record what a layer was built with: Keras 3 builds from the call itself
-BUILD_RECORDS: dict[str, tuple[str, ...]] = {
-    "MultiHeadAttention": ("query_shape", "key_shape", "value_shape"),
-}
-WRAPPERS = ("Bidirectional", "TimeDistributed")  # hold a layer config under "layer"
 
 
 @dataclass(frozen=True)
@@ -87,22 +67,22 @@ def _normalize_model(model: dict[str, Any], prefix: str, changes: list[LegacyCha
 def _drop_arguments(layer: dict[str, Any], path: str, changes: list[LegacyChange],
                     where: str) -> None:
     config = layer.get("config")
-    if layer.get("class_name") in WRAPPERS and isinstance(config, dict):
+    kind = known.entry(str(layer.get("class_name")))
+    if kind.wrapper and isinstance(config, dict):
         for key in ("layer", "backward_layer"):
             if isinstance(config.get(key), dict):
                 _drop_arguments(config[key], path, changes, where)
     config = layer.get("config")
-    for argument in BUILD_RECORDS.get(str(layer.get("class_name")), ()):
+    for argument in kind.legacy_build_records:
         if isinstance(config, dict) and argument in config:
             del config[argument]
             changes.append(LegacyChange(
                 path, f"legacy config: {layer['class_name']} `{argument}` dropped (a record of "
                 "its build; Keras 3 builds from the call)"))
     _one_axis(layer, path, changes, where)
-    rules = DROPPED_ARGUMENTS.get(str(layer.get("class_name")))
-    if not rules or not isinstance(config, dict):
+    if not kind.legacy_dropped or not isinstance(config, dict):
         return
-    for argument, harmless in rules.items():
+    for argument, harmless in kind.legacy_dropped:
         if argument not in config:
             continue
         if config[argument] != harmless:

@@ -22,6 +22,7 @@ from typing import Any
 from keras_cut.core.errors import LoadError, ModelFileError, UnsafeModelError
 from keras_cut.core.packages import is_keras_module, needed_package, package_of, registered_package
 from keras_cut.file.modelfile import ModelFile
+from keras_cut.layers import known
 from keras_cut.layers.known import TF_OP_LAYERS, expected_shapes, implausible, weight_specs
 from keras_cut.layers.tfops import LEGACY_SEMANTICS
 from keras_cut.model.graph import MODEL_CLASSES, Layer, LayerGraph
@@ -53,16 +54,6 @@ class FindingKind(StrEnum):
 UNSAFE, UNLOADABLE, BROKEN = Severity.UNSAFE, Severity.UNLOADABLE, Severity.BROKEN
 WARNING, NOTE = Severity.WARNING, Severity.NOTE
 
-CODE_LAYERS = {
-    "Lambda": "runs Python code stored in the file (a Lambda layer)",
-    "TFSMLayer": "loads and runs a TensorFlow SavedModel from another path",
-    "TorchModuleWrapper": "unpickles a PyTorch module stored in the file, which can run any code",
-}
-FOREIGN_LAYERS = {
-    "JaxLayer": "wraps JAX functions that the file cannot carry",
-    "FlaxLayer": "wraps a Flax module that the file cannot carry",
-}
-FILE_READING_LAYERS = {"StringLookup", "IntegerLookup", "TextVectorization"}
 
 
 @dataclass(frozen=True)
@@ -116,10 +107,11 @@ def find_hazards(model_file: ModelFile, graph: LayerGraph) -> list[Finding]:
 
 def _layer_findings(layer: Layer) -> Iterator[Finding]:
     cls = layer.class_name
-    if cls in CODE_LAYERS:
-        yield Finding(layer.path, UNSAFE, FindingKind.CODE, f"{cls}: {CODE_LAYERS[cls]}")
-    elif cls in FOREIGN_LAYERS:
-        yield Finding(layer.path, UNLOADABLE, FindingKind.CUSTOM, f"{cls}: {FOREIGN_LAYERS[cls]}")
+    hazard = known.entry(cls).hazard
+    if hazard is not None and hazard.what == known.CODE:
+        yield Finding(layer.path, UNSAFE, FindingKind.CODE, f"{cls}: {hazard.why}")
+    elif hazard is not None and hazard.what == known.FOREIGN:
+        yield Finding(layer.path, UNLOADABLE, FindingKind.CUSTOM, f"{cls}: {hazard.why}")
     elif cls in TF_OP_LAYERS:
         function = layer.config.get("function")
         yield Finding(
@@ -149,8 +141,8 @@ def _layer_findings(layer: Layer) -> Iterator[Finding]:
     own = {k: v for k, v in layer.config.items() if k != "layers"} \
         if layer.submodel is not None else layer.config
     yield from config_findings(layer.path, own, cls == "Lambda")
-    if cls in FILE_READING_LAYERS:
-        for key in ("vocabulary", "vocabulary_path"):
+    if hazard is not None and hazard.what == known.READS_FILES:
+        for key in hazard.fields:
             value = layer.config.get(key)
             if isinstance(value, str) and value:
                 yield Finding(

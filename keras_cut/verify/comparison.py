@@ -107,7 +107,6 @@ class OutputCheck:
     inf: int = 0
     parent_nonfinite: int = 0  # NaN or Inf in the reference: equal there proves little
     problem: str = ""  # shape/dtype disagreement, if any
-    first_failing_batch: int | None = None
     _abs: list[np.ndarray] = field(default_factory=list, repr=False)
     _dots: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0], repr=False)
 
@@ -115,12 +114,11 @@ class OutputCheck:
     def passed(self) -> bool:
         return not self.problem and self.mismatched == 0
 
-    def add(self, got: np.ndarray, want: np.ndarray, batch: int) -> None:
+    def add(self, got: np.ndarray, want: np.ndarray) -> None:
         """Fold one batch in."""
         self.shape = [None, *got.shape[1:]]
         self.parent_shape = [None, *want.shape[1:]]
         self.dtype, self.parent_dtype = str(got.dtype), str(want.dtype)
-        failed_before = not self.passed
         if got.shape[1:] != want.shape[1:] or len(got) != len(want):
             self.problem = (f"shape {tuple(self.shape)} differs from the parent's "
                             f"{tuple(self.parent_shape)}")
@@ -128,8 +126,6 @@ class OutputCheck:
             if got.dtype != want.dtype:
                 self.problem = f"dtype {got.dtype} differs from the parent's {want.dtype}"
             self._add_values(got, want)
-        if not failed_before and not self.passed:
-            self.first_failing_batch = batch
 
     def _add_values(self, got: np.ndarray, want: np.ndarray) -> None:
         a, b = got.astype(np.float64), want.astype(np.float64)

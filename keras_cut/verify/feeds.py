@@ -11,6 +11,7 @@ import numpy as np
 
 from keras_cut.core.address import TensorAddress
 from keras_cut.core.errors import UsageError
+from keras_cut.layers import known
 from keras_cut.model.flatgraph import FlatGraph
 from keras_cut.model.graph import LayerGraph
 
@@ -65,21 +66,10 @@ def parent_data(flat: FlatGraph, graph: LayerGraph, samples: int, seed: int,
     return data
 
 
-# Layers that move integer ids around without changing them: an Embedding behind them still
-# bounds the ids an input may hold.
-PASS_THROUGH = {"Reshape", "Flatten", "Permute", "RepeatVector", "Identity", "Cropping1D",
-                "Cropping2D", "Cropping3D", "Concatenate", "Masking", "Dropout"}
-
-
-# Layers that look ids up in a table, and the config key of the table's size: Keras' own and
-# keras_hub's (its models are read as functional graphs with --custom-objects keras_hub).
-ID_EMBEDDINGS = {"Embedding": "input_dim", "ReversibleEmbedding": "input_dim",
-                 "TokenAndPositionEmbedding": "vocabulary_size"}
-
-
 def _vocabulary(flat: FlatGraph, tensor: TensorAddress) -> int | None:
-    """The smallest Embedding input_dim this integer input reaches, directly or through
-    layers that only move ids around; None when it reaches none."""
+    """The smallest id table (an Embedding's input_dim) this integer input reaches, directly
+    or through layers that only move ids around (`known` entries' `vocabulary`, `keeps_ids`);
+    None when it reaches none."""
     sizes = []
     todo, seen = [tensor], set()
     while todo:
@@ -89,10 +79,11 @@ def _vocabulary(flat: FlatGraph, tensor: TensorAddress) -> int | None:
         seen.add(t)
         for node in flat.consumers.get(t, []):
             layer = flat.layer(node)
-            key = ID_EMBEDDINGS.get(layer.class_name)
+            kind = known.entry(layer.class_name)
+            key = kind.vocabulary
             if key is not None and isinstance(layer.config.get(key), int):
                 sizes.append(layer.config[key])
-            elif layer.class_name in PASS_THROUGH:
+            elif kind.keeps_ids:
                 todo.extend(flat.outputs_of(node))
     return min(sizes) if sizes else None
 

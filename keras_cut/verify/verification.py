@@ -283,7 +283,7 @@ class _Batches:
                                                              reference[:n_in], strict=True)}
             got = _run(submodel, run_sub, feed, given)
             for i, check in enumerate(self.checks):
-                check.add(got[positions[i]], reference[n_in + i], number)
+                check.add(got[positions[i]], reference[n_in + i])
             if self.first_failure is None and not all(c.passed for c in self.checks):
                 self.first_failure = (number, batch, feed)
             if self.keep:
@@ -543,7 +543,7 @@ def _verify_golden(path: Path, golden: goldens.Golden, submodel: Path, sub_flat:
                 for r, a in zip(sub.inputs, golden.input_arrays, strict=True)}
         got = _run(Path(submodel_label or submodel), run, feed, GOLDEN_HINT)
         for check, position, want in zip(checks, positions, golden.output_arrays, strict=True):
-            check.add(got[position], want[start:start + batch_size], number)
+            check.add(got[position], want[start:start + batch_size])
     for check in checks:
         check.finish()
     record = provenance.read(submodel)
