@@ -102,13 +102,24 @@ def test_unknown_layer_suggests_close_names(capsys):
 def test_help_lists_every_command_with_a_description(capsys):
     result = run_cli(capsys, "--help")
     assert result.code == 0
+    import typer.main
+
     from keras_cut.cli.app import app
 
+    group = typer.main.get_command(app)
     for command in app.registered_commands:
         name = command.name or command.callback.__name__
-        assert name in result.out
+        summary = (command.callback.__doc__ or "").strip().split("\n")[0]
+        assert summary and summary[:40] in " ".join(result.out.split()), name
         sub = run_cli(capsys, name, "--help")
-        assert sub.code == 0 and len(sub.out) > 100, name
+        text = " ".join(sub.out.split())
+        assert sub.code == 0 and f"Usage: keras-cut {name}" in text, name
+        assert summary in text, name
+        # every option the command takes is described in its help
+        for param in group.commands[name].params:
+            for opt in param.opts:
+                if opt.startswith("--"):
+                    assert opt in text, (name, opt)
 
 
 def test_usage_errors_exit_2_on_one_line(capsys):

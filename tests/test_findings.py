@@ -131,3 +131,25 @@ def test_an_implausible_size_is_a_finding_and_no_count(tmp_path, capsys):
     row = next(r for r in doc["layers"] if r["name"] == "conv2d")
     assert row["macs"] is None
     assert all(len(str(r["macs"])) < 20 for r in doc["layers"])
+
+
+def test_a_nested_model_fed_what_its_input_cannot_take_is_broken(tmp_path, capsys, keras):
+    """The parent's input says 1 channel (a JSON `true`, which Keras builds as 1), the nested
+    backbone's input takes 3. Keras loads such a parent (a nested call is not checked), but a
+    cut through the backbone would not load: it is refused; a head after the backbone is not
+    touched by the damage and is cut."""
+    spec = next(s for s in SAMPLES if s.name == "nested")
+    config = json.loads(zipfile.ZipFile(spec.path).read("config.json"))
+    config["config"]["layers"][0]["config"]["batch_shape"] = [None, 32, 32, True]
+    path = tmp_path / "damaged.keras"
+    rezip(path, spec.path, replace={"config.json": json.dumps(config).encode()})
+    keras.saving.load_model(path, compile=False)  # what makes it worth finding: Keras loads it
+    findings = inspect_model(path).findings
+    assert [(f.layer, f.severity, f.kind) for f in findings] == [("backbone", "broken", "config")]
+    assert "(None, 32, 32, 1)" in findings[0].message and "backbone_in" in findings[0].message
+    through = run_cli(capsys, "cut", path, "-o", tmp_path / "pre.keras",
+                      "--output-layer", "backbone/stem_relu")
+    assert through.code == 2 and "backbone: call 0 passes 'image'" in through.err
+    head = run_cli(capsys, "cut", path, "-o", tmp_path / "head.keras", "--input-layer", "pool")
+    assert head.code == 0
+    keras.saving.load_model(tmp_path / "head.keras", compile=False)

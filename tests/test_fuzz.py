@@ -103,7 +103,7 @@ def assert_clean(path):
     json.dumps(report.to_dict(), allow_nan=False)  # a valid result is a valid JSON document
     if isinstance(report, ClassModelReport):  # no layer graph in the file: cut says so
         render_class_model(report, Console(file=io.StringIO()))
-        with pytest.raises(KerasCutError, match="--custom-objects") as caught:
+        with pytest.raises(KerasCutError, match="custom_objects") as caught:
             cut_model(path, path.with_name("fuzz_cut.keras"), ["x"], [], force=True)
         assert "\n" not in str(caught.value)
         return
@@ -234,3 +234,30 @@ def test_damaged_h5_metadata_is_an_error_or_a_faithful_copy(flips, tmp_path):
             except Exception:
                 continue
             assert theirs == value, name
+
+
+@pytest.mark.heavy
+@settings(max_examples=examples(60), deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(case=mutated_config())
+def test_a_cut_of_a_mutated_file_keras_loads_is_one_keras_loads(case, tmp_path, keras):
+    """What `cut` writes from a damaged config is a model, not just a file: where Keras itself
+    loads the mutated parent, Keras loads the cut too (a middle layer's prefix)."""
+    name, config = case
+    path = write_zip(tmp_path, name, json.dumps(config).encode())
+    try:
+        keras.saving.load_model(path, compile=False)
+    except Exception:
+        return  # Keras refuses the mutated parent itself: nothing to hold the cut to
+    try:
+        report = inspect_model(path)
+        if isinstance(report, ClassModelReport):
+            return
+        names = [row.name for row in report.layers if row.class_name != "InputLayer"]
+        if not names:
+            return
+        out = tmp_path / "fuzz_loaded_cut.keras"
+        cut_model(path, out, [names[len(names) // 2]], [], force=True)
+    except KerasCutError:
+        return
+    keras.saving.load_model(out, compile=False)

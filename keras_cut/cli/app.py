@@ -17,7 +17,7 @@ from typing import Any
 import typer
 
 from keras_cut import __version__
-from keras_cut.core.errors import KerasCutError, UsageError
+from keras_cut.core.errors import KerasCutError, Option, UsageError
 from keras_cut.diff.filediff import ChangeKind
 from keras_cut.inspect.inspection import inspect_layer, inspect_model
 from keras_cut.model.classmodel import ClassModelReport
@@ -96,14 +96,30 @@ _UsageError: type[Exception] = next(c for c in typer.BadParameter.__mro__
                                    if c.__name__ == "UsageError")
 
 
+# How the command line spells each setting a library error names.
+FLAGS = {
+    Option.OUTPUT_LAYERS: "--output-layer", Option.INPUT_LAYERS: "--input-layer",
+    Option.UNSAFE: "--unsafe", Option.CUSTOM_OBJECTS: "--custom-objects",
+    Option.INPUTS: "--inputs", Option.INPUT_SHAPES: "--input-shape", Option.FILTER: "--filter",
+    Option.DEPTH: "--depth", Option.SEED: "--seed", Option.SAMPLES: "--samples",
+    Option.BATCH_SIZE: "--batch-size", Option.SAVE_GOLDEN: "--save-golden",
+    Option.ATOL: "--atol", Option.RTOL: "--rtol", Option.FORCE: "--force",
+    Option.VERIFY: "--verify",
+}
+
+
+def flag(option: Option) -> str:
+    return FLAGS[option]
+
+
 @contextlib.contextmanager
 def _user_errors() -> Iterator[None]:
-    """The one place where keras-cut's errors become `Error: …` and exit code 2."""
+    """The one place where keras-cut's errors become `Error: …` and the error's exit code."""
     try:
         yield
     except KerasCutError as exc:
         _progress.stop()
-        _fail(str(exc), exc)
+        _fail(exc.text(flag), exc, exc.exit_code)
     except KeyboardInterrupt as exc:
         _progress.stop()
         _fail("interrupted; nothing was written", exc)
@@ -111,11 +127,11 @@ def _user_errors() -> Iterator[None]:
         _progress.stop()
 
 
-def _fail(message: str, exc: BaseException | None = None) -> None:
+def _fail(message: str, exc: BaseException | None = None, code: int = 2) -> None:
     if _state["debug"] and exc is not None:
         traceback.print_exception(exc, file=sys.stderr)
     stderr_console().print(f"Error: {message}", markup=False, soft_wrap=True)
-    raise typer.Exit(2)
+    raise typer.Exit(code)
 
 
 def _version(value: bool) -> None:
@@ -483,7 +499,7 @@ def verify_command(
     are used and no parent model is opened.
     Exit 0 when everything agrees, 1 when anything disagrees, 2 on an error.
     """
-    from keras_cut.verify.feeds import parse_input_shapes
+    from keras_cut.cli.options import parse_input_shapes, parse_tolerances
     from keras_cut.verify.verification import verify_models
 
     with _user_errors():
@@ -491,7 +507,7 @@ def verify_command(
             parent, submodel, samples=samples, batch_size=batch_size, seed=seed,
             inputs=inputs, input_shapes=parse_input_shapes(input_shape or []),
             unsafe=unsafe, custom_objects=custom_objects, progress=_progress,
-            atol=atol, rtol=rtol, save_golden=save_golden, force=force,
+            tolerances=parse_tolerances(atol, rtol), save_golden=save_golden, force=force,
         )
         _progress.stop()
         for note in report.notices:

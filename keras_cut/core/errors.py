@@ -1,9 +1,49 @@
 """The user-error tree: everything a user can cause, each exiting 2 with one line.
 
 Anything that is not a `KerasCutError` is a bug in keras-cut and shows its traceback.
+
+An error carries its message as parts: text, and the settings (`Option`) it names. The library
+spells a setting as its parameter (`output_layers`, `unsafe=True`); the command line spells
+it as its flag (`--output-layer`, `--unsafe`): `text(spell)` writes the message either way, and
+`str(error)` is the library's.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from enum import StrEnum
+
+
+class Option(StrEnum):
+    """A setting a user chose, named as the library's parameter."""
+
+    OUTPUT_LAYERS = "output_layers"
+    INPUT_LAYERS = "input_layers"
+    UNSAFE = "unsafe"
+    CUSTOM_OBJECTS = "custom_objects"
+    INPUTS = "inputs"
+    INPUT_SHAPES = "input_shapes"
+    FILTER = "filter"
+    DEPTH = "depth"
+    SEED = "seed"
+    SAMPLES = "samples"
+    BATCH_SIZE = "batch_size"
+    SAVE_GOLDEN = "save_golden"
+    ATOL = "atol"
+    RTOL = "rtol"
+    FORCE = "force"
+    VERIFY = "verify"
+
+
+SWITCHES = {Option.UNSAFE, Option.FORCE, Option.VERIFY}  # True or False
+
+
+def library_spelling(option: Option) -> str:
+    """How the Python API names a setting in a message: `unsafe=True`, `output_layers`."""
+    return f"{option.value}=True" if option in SWITCHES else option.value
+
+
+Part = str | Option
 
 
 class KerasCutError(Exception):
@@ -11,13 +51,32 @@ class KerasCutError(Exception):
 
     exit_code = 2
 
+    def __init__(self, *parts: Part, layer: str | None = None):
+        self.parts: tuple[Part, ...] = parts
+        self.layer = layer  # the layer (as the user named it) the error is about, if one
+        super().__init__(self.text(library_spelling))
+
+    @property
+    def options(self) -> list[Option]:
+        """The settings the message names, in order."""
+        return [p for p in self.parts if isinstance(p, Option)]
+
+    def text(self, spell: Callable[[Option], str]) -> str:
+        return "".join(spell(p) if isinstance(p, Option) else p for p in self.parts)
+
+    def replaced(self, old: str, new: str) -> KerasCutError:
+        """The same error with `old` written as `new` in its text parts."""
+        copy = type(self)(*(p if isinstance(p, Option) else p.replace(old, new)
+                            for p in self.parts), layer=self.layer)
+        return copy
+
 
 class ModelFileError(KerasCutError):
     """The file cannot be read as a Keras model (missing, corrupt, not a model)."""
 
 
 class UnsafeModelError(KerasCutError):
-    """The file would run code or touch other files if loaded; refused without --unsafe."""
+    """The file would run code or touch other files if loaded; refused without the opt-in."""
 
 
 class LayerNameError(KerasCutError):

@@ -16,7 +16,7 @@ import signal
 from collections.abc import Iterator
 from pathlib import Path
 
-from keras_cut.core.errors import OutputError
+from keras_cut.core.errors import Option, OutputError
 
 FORMATS = {".keras": "keras", ".h5": "h5"}
 
@@ -45,10 +45,10 @@ def check_output(output: str | Path, model: str | Path, force: bool,
     if any(_same_file(output, Path(p)) for p in (model, *inputs)):
         raise OutputError(
             f"{output}: this is the input model; keras-cut never writes over its input "
-            "(also not with --force); choose another output name"
+            "(also not with ", Option.FORCE, "); choose another output name"
         )
     if output.exists() and not force:
-        raise OutputError(f"{output}: already exists; pass --force to overwrite it")
+        raise OutputError(f"{output}: already exists; pass ", Option.FORCE, " to overwrite it")
     return output
 
 

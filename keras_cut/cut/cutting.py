@@ -205,11 +205,14 @@ def _refuse_tf_ops(path: Path, graph: Any) -> None:
 def _refuse_broken(path: Path, findings: list[Finding], kept: set[str]) -> None:
     """Arrays that do not fit a kept layer's config would be copied into a broken submodel;
     findings about layers the cut drops do not matter."""
-    unbuildable = [f for f in findings if f.kind is FindingKind.CONFIG and f.layer in kept]
+    unbuildable = [f for f in findings if f.kind is FindingKind.CONFIG
+                   and f.severity is UNLOADABLE and f.layer in kept]
     if unbuildable:
         where = "; ".join(f"{f.layer!r}: {f.message}" for f in unbuildable[:2])
         raise CutError(f"{path}: the cut keeps a layer that no saved file can hold ({where})")
-    broken = [f for f in findings if f.severity == BROKEN and f.layer in kept]
+    # a finding about a nested model counts where the cut keeps any layer inside it
+    broken = [f for f in findings if f.severity == BROKEN and f.layer
+              and (f.layer in kept or any(k.startswith(f.layer + "/") for k in kept))]
     if broken:
         where = "; ".join(f"{f.layer}: {f.message}" for f in broken[:2])
         raise ModelFileError(

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from keras_cut.core.address import CallAddress, Context, TensorAddress
-from keras_cut.core.errors import CutError, UsageError
+from keras_cut.core.errors import CutError, Option, Part, UsageError
 from keras_cut.model.endpoint import Endpoint, Role
 from keras_cut.model.flatgraph import FlatGraph
 
@@ -62,11 +62,11 @@ def plan_cut(flat: FlatGraph, output_specs: list[str], input_specs: list[str],
     """The cut from `input_specs` (default: the model's inputs) to `output_specs` (default: its
     outputs); `whole` asks for the whole model (`convert`)."""
     if not output_specs and not input_specs and not whole:
-        raise UsageError("give at least one --output-layer or --input-layer")
-    out_picks = [flat.resolve_outputs(s, "--output-layer") for s in output_specs]
-    in_picks = [flat.resolve_outputs(s, "--input-layer") for s in input_specs]
-    _no_repeats(flat, [node for node, _ in out_picks], "--output-layer")
-    _no_repeats(flat, [node for node, _ in in_picks], "--input-layer")
+        raise UsageError("give at least one ", Option.OUTPUT_LAYERS, " or ", Option.INPUT_LAYERS)
+    out_picks = [flat.resolve_outputs(s, Option.OUTPUT_LAYERS) for s in output_specs]
+    in_picks = [flat.resolve_outputs(s, Option.INPUT_LAYERS) for s in input_specs]
+    _no_repeats(flat, [node for node, _ in out_picks], Option.OUTPUT_LAYERS)
+    _no_repeats(flat, [node for node, _ in in_picks], Option.INPUT_LAYERS)
     outputs = _chosen_outputs(flat, out_picks)
     cut_inputs, pick_of = _chosen_inputs(flat, in_picks)
     downstream = _downstream(flat, cut_inputs) if in_picks else None
@@ -77,11 +77,12 @@ def plan_cut(flat: FlatGraph, output_specs: list[str], input_specs: list[str],
     inputs = _order_inputs(flat, found_inputs, cut_inputs)
     if not kept and not whole:
         same = [label for t, label in outputs if t in cut_inputs]
-        raise CutError(
-            (f"--input-layer and --output-layer name the same layer ({same[0]!r}): "
-             if same else "the outputs are the inputs: ")
-            + "the cut would keep no layer at all; name an output after the input layer"
-        )
+        why: tuple[Part, ...] = ("the outputs are the inputs: ",)
+        if same:
+            why = (Option.INPUT_LAYERS, " and ", Option.OUTPUT_LAYERS,
+                   f" name the same layer ({same[0]!r}): ")
+        raise CutError(*why, "the cut would keep no layer at all; name an output after the input "
+                       "layer")
     plan = CutPlan(
         flat=flat,
         inputs=[_planned_input(flat, t, role, cut_inputs) for t, role in inputs],
@@ -131,15 +132,14 @@ def _check_outputs_follow_inputs(outputs: list[tuple[TensorAddress, str]],
             continue
         if not named:  # the user gave no --output-layer: the model's outputs
             raise CutError(
-                f"the model output {label!r} does not depend on "
-                f"{_names('--input-layer', cut_inputs)}, so a head from there cannot "
-                "compute it; add --output-layer for the outputs you want after the "
-                "input layer"
+                f"the model output {label!r} does not depend on ", Option.INPUT_LAYERS,
+                f" {_names(cut_inputs)}, so a head from there cannot compute it; add ",
+                Option.OUTPUT_LAYERS, " for the outputs you want after the input layer"
             )
         raise CutError(
-            f"--output-layer {label!r} does not depend on "
-            f"{_names('--input-layer', cut_inputs)}: it comes before the cut or sits on "
-            "another branch; choose an output after the input layer"
+            Option.OUTPUT_LAYERS, f" {label!r} does not depend on ", Option.INPUT_LAYERS,
+            f" {_names(cut_inputs)}: it comes before the cut or sits on another branch; choose "
+            "an output after the input layer", layer=label
         )
 
 
@@ -184,22 +184,24 @@ def _drop_unused_inputs(cut_inputs: dict[TensorAddress, str], found: dict[Tensor
     if unused:
         outs = ", ".join(repr(label) for _, label in outputs)
         raise CutError(
-            f"--input-layer {unused[0]!r} is not on the way to the outputs ({outs}): it comes "
-            "after them or sits on another branch; drop it or choose another output"
+            Option.INPUT_LAYERS, f" {unused[0]!r} is not on the way to the outputs ({outs}): it "
+            "comes after them or sits on another branch; drop it or choose another output",
+            layer=unused[0]
         )
 
 
-def _no_repeats(flat: FlatGraph, nodes: list[CallAddress], option: str) -> None:
+def _no_repeats(flat: FlatGraph, nodes: list[CallAddress], option: Option) -> None:
     seen = set()
     for node in nodes:
         if node in seen:
-            raise UsageError(f"{option} {flat.label(node)!r} is given twice")
+            raise UsageError(option, f" {flat.label(node)!r} is given twice",
+                             layer=flat.label(node))
         seen.add(node)
 
 
-def _names(option: str, tensors: dict[TensorAddress, str]) -> str:
+def _names(tensors: dict[TensorAddress, str]) -> str:
     labels = list(dict.fromkeys(tensors.values()))
-    return f"{option} " + ", ".join(repr(label) for label in labels)
+    return ", ".join(repr(label) for label in labels)
 
 
 def _downstream(flat: FlatGraph, starts: dict[TensorAddress, str]) -> set[CallAddress]:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from keras_cut.core.address import CallAddress, Context, TensorAddress
-from keras_cut.core.errors import UsageError
+from keras_cut.core.errors import Option, UsageError
 from keras_cut.cut.plan import CutPlan, ModelCall
 from keras_cut.layers.shapes import format_shape
 from keras_cut.model.endpoint import Role
@@ -113,7 +113,7 @@ def build_drawing(flat: FlatGraph, plan: CutPlan | None = None, depth: int | Non
                   pattern: str | None = None) -> Drawing:
     """The drawing of `flat` (and of `plan`'s cut, when given)."""
     if depth is not None and depth < 0:
-        raise UsageError(f"--depth must be 0 or more (got {depth})")
+        raise UsageError(Option.DEPTH, f" must be 0 or more (got {depth})")
     from keras_cut.model.names import compile_filter
 
     regex = compile_filter(pattern)
@@ -155,7 +155,8 @@ def build_drawing(flat: FlatGraph, plan: CutPlan | None = None, depth: int | Non
     if regex is not None:
         drawn = [n for n in drawn if regex.search(n.label) or regex.search(n.class_name)]
         if not drawn:
-            raise UsageError(f"--filter {pattern!r} matches no layer (it is searched in layer "
+            raise UsageError(Option.FILTER,
+                             f" {pattern!r} matches no layer (it is searched in layer "
                              "paths and class names)")
         ids = {n.id for n in drawn}
         edges = [e for e in edges if e.source in ids and e.target in ids]

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from keras_cut.core.address import TensorAddress
-from keras_cut.core.errors import UsageError
+from keras_cut.core.errors import Option, UsageError
 from keras_cut.file.modelfile import read_model_file
 from keras_cut.layers.shapes import Shape
 from keras_cut.model.classmodel import (
@@ -171,7 +171,8 @@ def inspect_model(
         if pattern is None or pattern.search(layer.path) or pattern.search(layer.class_name)
     ]
     if pattern is not None and not rows:
-        raise UsageError(f"--filter {filter!r} matches no layer (it is searched in layer paths "
+        raise UsageError(Option.FILTER,
+                         f" {filter!r} matches no layer (it is searched in layer paths "
                          "and class names)")
     return InspectReport(
         file=str(model_file.path),

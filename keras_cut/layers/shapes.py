@@ -17,14 +17,17 @@ Dim = int | None
 Shape = tuple[Dim, ...]
 
 def as_shape(value: Any) -> Shape | None:
+    """A shape as a config records it; None when it is not one. A JSON `true`/`false` is the
+    size Keras builds from it (1/0: Python's bool is an int), so that shapes and the weight
+    check agree with the model Keras loads."""
     if not isinstance(value, (list, tuple)):
         return None
     dims: list[Dim] = []
     for d in value:
         if d is None:
             dims.append(None)
-        elif isinstance(d, int) and not isinstance(d, bool) and d >= 0:
-            dims.append(d)
+        elif isinstance(d, int) and d >= 0:
+            dims.append(int(d))
         else:
             return None
     return tuple(dims)

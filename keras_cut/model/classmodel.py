@@ -15,7 +15,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from keras_cut.core.errors import ModelFileError
+from keras_cut.core.errors import ModelFileError, Option
 from keras_cut.core.jsonvalues import as_dict
 from keras_cut.core.packages import is_keras_module, package_of
 from keras_cut.file.modelfile import ModelFile, is_model_config
@@ -51,12 +51,12 @@ def needs_code_error(model_file: ModelFile, what: str) -> ModelFileError:
     """The one-line refusal when a command needs the layer graph and no code was given."""
     package = package_of_file(model_file)
     code = package or "FILE.py"
+    install = f"; install it with pip install {package.replace('_', '-')}" if package else ""
     return ModelFileError(
         f"{model_file.path}: the model is a {describe_class(model_file)}, whose layer graph "
         f"exists only in {package + chr(39) + 's' if package else 'its'} code; to {what} it, "
-        f"let keras-cut build it with --custom-objects {code} (this runs that code"
-        + (f"; install it with pip install {package.replace('_', '-')}" if package else "")
-        + "), or run `keras-cut inspect` without it to see what the file holds"
+        "let keras-cut build it with ", Option.CUSTOM_OBJECTS, f" {code} (this runs that code"
+        f"{install}), or run `keras-cut inspect` without it to see what the file holds"
     )
 
 

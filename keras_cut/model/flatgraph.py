@@ -10,7 +10,7 @@ every tensor has exactly one producing call.
 from __future__ import annotations
 
 from keras_cut.core.address import CallAddress, Context, TensorAddress
-from keras_cut.core.errors import LayerNameError, ModelFileError
+from keras_cut.core.errors import LayerNameError, ModelFileError, Part
 from keras_cut.model.graph import Layer, LayerGraph, parse_layer_spec
 from keras_cut.model.names import Segment, format_name
 
@@ -125,22 +125,24 @@ class FlatGraph:
             context = context + ((name, call),)
         return format_name(parts)
 
-    def resolve(self, spec: str, option: str) -> CallAddress:
+    def resolve(self, spec: str, option: Part) -> CallAddress:
         """The one call `spec` names ("backbone/conv1", "shared@1", "backbone@0/conv1")."""
         return self.resolve_outputs(spec, option)[0]
 
-    def resolve_outputs(self, spec: str, option: str) -> tuple[CallAddress, list[int]]:
+    def resolve_outputs(self, spec: str, option: Part) -> tuple[CallAddress, list[int]]:
         """The call `spec` names and which of its outputs: `[i]` picks one, else all."""
         name = parse_layer_spec(spec, option)
         found: list[CallAddress] = []
         self._match(self.top, (), name.segments, found)
         if not found:
-            raise LayerNameError(self._unknown(spec, option))
+            raise LayerNameError(option, f" {spec!r}: ", *self.top.why_not_found(spec),
+                                 layer=spec)
         if len(found) > 1:
             choices = ", ".join(self.label(n) for n in found)
             raise LayerNameError(
-                f"{option} {spec!r} is ambiguous: the layer is called {len(found)} times "
-                f"({choices}); name one call as NAME@N, e.g. {option} {self.label(found[0])}"
+                option, f" {spec!r} is ambiguous: the layer is called {len(found)} times "
+                f"({choices}); name one call as NAME@N, e.g. ", option,
+                f" {self.label(found[0])}", layer=spec
             )
         node = found[0]
         count = len(self.outputs_of(node))
@@ -148,7 +150,8 @@ class FlatGraph:
             return node, list(range(count))
         if name.index >= count:
             raise LayerNameError(
-                f"{option} {spec!r}: {self.label(node)!r} has {count} output(s), numbered from 0"
+                option, f" {spec!r}: {self.label(node)!r} has {count} output(s), numbered from 0",
+                layer=spec
             )
         return node, [name.index]
 
@@ -171,5 +174,3 @@ class FlatGraph:
                     self._match(layer.submodel, context + ((name, call),), rest, found)
             return  # the first reading that names a call wins
 
-    def _unknown(self, spec: str, option: str) -> str:
-        return f"{option} {spec!r}: {self.top.why_not_found(spec)}"

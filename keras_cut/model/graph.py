@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from keras_cut.core.address import TensorAddress
-from keras_cut.core.errors import LayerNameError, ModelFileError
+from keras_cut.core.errors import LayerNameError, ModelFileError, Option, Part
 from keras_cut.core.jsonvalues import as_dict
 from keras_cut.core.packages import package_of
 from keras_cut.file.modelfile import (
@@ -152,7 +152,7 @@ class LayerGraph:
         found: list[tuple[Layer, int | None, bool]] = []
         self._find(name.segments, found)
         if not found:
-            raise LayerNameError(self._why_not_found(spec, name))
+            raise LayerNameError(*self._why_not_found(spec, name), layer=spec)
         # `NAME@N` as a call of NAME first, else as a layer named "NAME@N" (`NAME\@N` always)
         valid = [f for f in found if f[1] is None or 0 <= f[1] < max(len(f[0].calls), 1)]
         layer, call, _ = (valid or found)[0]
@@ -176,11 +176,11 @@ class LayerGraph:
             elif layer.submodel is not None:
                 layer.submodel._find(rest, found)
 
-    def why_not_found(self, spec: str) -> str:
+    def why_not_found(self, spec: str) -> tuple[Part, ...]:
         """One line for a name that is not in the model, with what the user may have meant."""
         return self._why_not_found(spec, parse_layer_spec(spec))
 
-    def _why_not_found(self, spec: str, name: LayerName) -> str:
+    def _why_not_found(self, spec: str, name: LayerName) -> tuple[Part, ...]:
         graph: LayerGraph = self
         for segment in name.segments[:-1]:
             layer = graph.by_name.get(segment.name) or graph.by_name.get(segment.literal or "")
@@ -190,20 +190,20 @@ class LayerGraph:
                 package = package_of(layer.module, layer.registered_name)
                 if package and package != "keras":
                     return (f"layer {layer.path!r} is a {layer.class_name} from {package}, whose "
-                            "layers exist only when its code runs: to reach inside it, pass "
-                            f"--custom-objects {package} (this runs that code)")
+                            "layers exist only when its code runs: to reach inside it, pass ",
+                            Option.CUSTOM_OBJECTS, f" {package} (this runs that code)")
                 return (f"layer {layer.path!r} is a {layer.class_name}, not a nested model, so "
-                        f"{spec!r} does not exist; see `keras-cut inspect`")
+                        f"{spec!r} does not exist; see `keras-cut inspect`",)
             graph = layer.submodel
-        return unknown_layer_message(spec, self.all_paths())
+        return (unknown_layer_message(spec, self.all_paths()),)
 
 
-def parse_layer_spec(spec: str, option: str = "the layer name") -> LayerName:
+def parse_layer_spec(spec: str, option: Part = "the layer name") -> LayerName:
     """Parse a layer name as typed (`names`); a malformed one is a LayerNameError."""
     try:
         return parse_name(spec)
     except NameSyntaxError as exc:
-        raise LayerNameError(f"{option}: {exc}") from None
+        raise LayerNameError(option, f": {exc}", layer=spec) from None
 
 
 def close_matches(path: str, paths: list[str]) -> list[str]:
@@ -477,6 +477,9 @@ class _Builder:
             call.outputs = []
             for t in range(count):
                 shape, dtype = recorded.get((name, index, t), (None, None))
+                if layer.is_input and t < len(inferred) and inferred[t] is not None:
+                    shape = inferred[t]  # Keras builds an input from its own config, not from
+                    # what its consumers recorded (which a damaged file may contradict)
                 if shape is None and t < len(hinted):
                     shape = hinted[t]
                 if shape is None and t < len(inferred):

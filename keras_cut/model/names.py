@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from keras_cut.core.errors import UsageError
+from keras_cut.core.errors import Option, UsageError
 
 SPECIAL = "\\/@[]"
 
@@ -157,4 +157,5 @@ def compile_filter(pattern: str | None) -> re.Pattern[str] | None:
     try:
         return re.compile(pattern)
     except re.error as exc:
-        raise UsageError(f"--filter {pattern!r} is not a valid regular expression ({exc})") from exc
+        raise UsageError(Option.FILTER,
+                         f" {pattern!r} is not a valid regular expression ({exc})") from exc

@@ -19,11 +19,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from keras_cut.core.errors import LoadError, ModelFileError, UnsafeModelError
+from keras_cut.core.errors import LoadError, ModelFileError, Option, UnsafeModelError
 from keras_cut.core.packages import is_keras_module, needed_package, package_of, registered_package
 from keras_cut.file.modelfile import ModelFile
 from keras_cut.layers import known
 from keras_cut.layers.known import TF_OP_LAYERS, expected_shapes, implausible, weight_specs
+from keras_cut.layers.shapes import format_shape
 from keras_cut.layers.tfops import LEGACY_SEMANTICS
 from keras_cut.model.graph import MODEL_CLASSES, Layer, LayerGraph
 
@@ -74,6 +75,7 @@ def find_hazards(model_file: ModelFile, graph: LayerGraph) -> list[Finding]:
     for _, layer, owner in graph.walk():
         found.extend(_layer_findings(layer))
         found.extend(_weight_shape_findings(layer, owner))
+        found.extend(_nested_input_findings(layer, owner))
     for change in model_file.legacy_changes:
         found.append(Finding(change.layer, NOTE, FindingKind.LEGACY, change.message))
     built = model_file.built_from
@@ -216,6 +218,31 @@ def _weight_shape_findings(layer: Layer, owner: LayerGraph) -> Iterator[Finding]
             )
 
 
+def _nested_input_findings(layer: Layer, owner: LayerGraph) -> Iterator[Finding]:
+    """A nested model called on a tensor its input cannot take (another last dimension or
+    rank). Keras loads such a parent (a nested call is not checked against the inner input's
+    shape), but it cannot run, and a cut that takes the inner layers out loads no more."""
+    if layer.submodel is None:
+        return
+    inner = layer.submodel
+    for call in layer.calls:
+        if len(call.inputs) != len(inner.inputs):
+            continue
+        for ref, inner_ref in zip(call.inputs, inner.inputs, strict=True):
+            given, takes = owner.tensor(ref).shape, inner.tensor(inner_ref).shape
+            if given is None or takes is None:
+                continue
+            if len(given) != len(takes) or any(
+                    a is not None and b is not None and a != b
+                    for a, b in zip(given[1:], takes[1:], strict=True)):
+                yield Finding(
+                    layer.path, BROKEN, FindingKind.CONFIG,
+                    f"call {call.index} passes {ref.layer!r} of shape {format_shape(given)} "
+                    f"to input {inner_ref.layer!r}, which takes {format_shape(takes)}: the "
+                    "model cannot run; the file is damaged or was edited")
+                return
+
+
 def _nested_objects(config: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
     """Serialized objects inside a layer's config (activations, initializers, ...)."""
     stack: list[tuple[str, Any]] = [(k, v) for k, v in config.items()]
@@ -290,7 +317,7 @@ def check_loadable(path: Path, findings: list[Finding], unsafe: bool, custom: bo
         where = "; ".join(f"{f.layer or '(file)'}: {f.message}" for f in blocked[:3])
         raise UnsafeModelError(
             f"{path}: refusing to load, it would run code or read other files ({where}); "
-            "pass --unsafe only if you trust where this file came from"
+            "pass ", Option.UNSAFE, " only if you trust where this file came from"
         )
     other = [f for f in findings if f.kind is FindingKind.LEGACY_SEMANTICS]
     if other:
@@ -311,6 +338,6 @@ def check_loadable(path: Path, findings: list[Finding], unsafe: bool, custom: bo
     if missing and not custom:
         where = "; ".join(f"{f.layer}: {f.message}" for f in missing[:3])
         raise LoadError(
-            f"{path}: needs code that is not in the file ({where}); pass --custom-objects "
-            "FILE.py or MODULE that defines it"
+            f"{path}: needs code that is not in the file ({where}); pass ",
+            Option.CUSTOM_OBJECTS, " FILE.py or MODULE that defines it"
         )

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from keras_cut.core.errors import UsageError
+from keras_cut.core.errors import Option, Part, UsageError
 
 # Same weights and same ops agree to ~1e-6 on CPU; these leave room for float32 round-off in
 # deep stacks (ResNet50 activations differ by up to ~2e-6 between graph and eager execution).
@@ -19,68 +19,67 @@ DEFAULT_RTOL = 1e-5
 
 @dataclass
 class Tolerances:
-    """Global atol/rtol and per-output overrides (`--atol NAME=1e-3`)."""
+    """How close a submodel output must be to the parent's: |sub - parent| <= atol +
+    rtol * |parent|. A global value left None is the default (1e-5), or, checking a golden
+    file, the file's; `atol_for`/`rtol_for` set one output's, by its name or the parent layer
+    it stands for."""
 
-    atol: float = DEFAULT_ATOL
-    rtol: float = DEFAULT_RTOL
+    atol: float | None = None
+    rtol: float | None = None
     atol_for: dict[str, float] = field(default_factory=dict)
     rtol_for: dict[str, float] = field(default_factory=dict)
 
-    @classmethod
-    def parse(cls, atol: list[str] | None, rtol: list[str] | None,
-              default: Tolerances | None = None) -> Tolerances:
-        """From `--atol`/`--rtol` values: a number sets the global value, NAME=number one
-        output's; what is not given comes from `default` (a golden file's)."""
-        base = default or cls()
-        tol = cls(base.atol, base.rtol, dict(base.atol_for), dict(base.rtol_for))
-        for option, values, per in (("--atol", atol, tol.atol_for), ("--rtol", rtol,
-                                                                     tol.rtol_for)):
-            for value in values or []:
-                name, sep, number = value.rpartition("=")
-                parsed = _tolerance(option, value, number)
-                if sep and not name:
-                    raise UsageError(f"{option} {value!r}: expected a number or NAME=number")
-                if sep:
-                    per[name] = parsed
-                elif option == "--atol":
-                    tol.atol = parsed
-                else:
-                    tol.rtol = parsed
-        return tol
+    def __post_init__(self) -> None:
+        for option, value, per in ((Option.ATOL, self.atol, self.atol_for),
+                                   (Option.RTOL, self.rtol, self.rtol_for)):
+            if value is not None:
+                check_tolerance(option, value)
+            for name, number in per.items():
+                check_tolerance(option, number, name)
+
+    def over(self, base: Tolerances | None) -> Tolerances:
+        """These tolerances, with what they leave unset taken from `base`, then the defaults."""
+        base = base or Tolerances()
+        atol = self.atol if self.atol is not None else base.atol
+        rtol = self.rtol if self.rtol is not None else base.rtol
+        return Tolerances(DEFAULT_ATOL if atol is None else atol,
+                          DEFAULT_RTOL if rtol is None else rtol,
+                          {**base.atol_for, **self.atol_for}, {**base.rtol_for, **self.rtol_for})
+
+    @property
+    def global_atol(self) -> float:
+        return DEFAULT_ATOL if self.atol is None else self.atol
+
+    @property
+    def global_rtol(self) -> float:
+        return DEFAULT_RTOL if self.rtol is None else self.rtol
 
     def check_names(self, names: list[str], sources: list[str]) -> None:
         known = set(names) | set(sources)
-        for option, per in (("--atol", self.atol_for), ("--rtol", self.rtol_for)):
+        for option, per in ((Option.ATOL, self.atol_for), (Option.RTOL, self.rtol_for)):
             for name in per:
                 if name not in known:
-                    raise UsageError(f"{option} {name}=...: the submodel has no output "
+                    raise UsageError(option, f" {name}=...: the submodel has no output "
                                      f"{name!r} (outputs: {', '.join(names)})")
 
     def for_output(self, name: str, source: str) -> tuple[float, float]:
-        atol = self.atol_for.get(name, self.atol_for.get(source, self.atol))
-        rtol = self.rtol_for.get(name, self.rtol_for.get(source, self.rtol))
+        atol = self.atol_for.get(name, self.atol_for.get(source, self.global_atol))
+        rtol = self.rtol_for.get(name, self.rtol_for.get(source, self.global_rtol))
         return atol, rtol
 
     def to_dict(self) -> dict[str, Any]:
-        return {"atol": self.atol, "rtol": self.rtol, "atol_for": self.atol_for,
+        return {"atol": self.global_atol, "rtol": self.global_rtol, "atol_for": self.atol_for,
                 "rtol_for": self.rtol_for}
 
 
-def _tolerance(option: str, value: str, number: str) -> float:
-    try:
-        return check_tolerance(option, float(number))
-    except (ValueError, UsageError):
-        raise UsageError(f"{option} {value!r}: a tolerance is a finite number >= 0 (or "
-                         "NAME=number for one output)") from None
-
-
-def check_tolerance(what: str, value: Any) -> float:
+def check_tolerance(what: Part, value: Any, output: str | None = None) -> float:
     """A tolerance as given: a finite number >= 0 (NaN would pass everything, a negative
     one fail everything, inf hide any difference), else a UsageError."""
     ok = isinstance(value, (int, float)) and not isinstance(value, bool) and \
         math.isfinite(value) and value >= 0
     if not ok:
-        raise UsageError(f"{what}: a tolerance is a finite number >= 0, not {value!r}")
+        raise UsageError(what, f" {output}=..." if output is not None else "",
+                         f": a tolerance is a finite number >= 0, not {value!r}")
     return float(value)
 
 

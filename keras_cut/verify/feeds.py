@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from keras_cut.core.address import TensorAddress
-from keras_cut.core.errors import UsageError
+from keras_cut.core.errors import Option, UsageError
 from keras_cut.layers import known
 from keras_cut.model.flatgraph import FlatGraph
 from keras_cut.model.graph import LayerGraph
@@ -28,7 +28,8 @@ def parent_data(flat: FlatGraph, graph: LayerGraph, samples: int, seed: int,
     names = [graph.by_name[r.layer].name for r in graph.inputs]
     unknown = sorted(set(shapes) - set(names))
     if unknown:
-        raise UsageError(f"--input-shape names {unknown[0]!r}, which is not an input of the "
+        raise UsageError(Option.INPUT_SHAPES,
+                         f" names {unknown[0]!r}, which is not an input of the "
                          f"parent (inputs: {', '.join(names)})")
     specs = {}
     for ref, name in zip(graph.inputs, names, strict=True):
@@ -45,7 +46,8 @@ def parent_data(flat: FlatGraph, graph: LayerGraph, samples: int, seed: int,
             given = shapes[name]
             if len(given) != len(dims) or any(d is not None and d != g
                                                for d, g in zip(dims, given, strict=False)):
-                raise UsageError(f"--input-shape {name}={','.join(map(str, given))} does not "
+                raise UsageError(Option.INPUT_SHAPES,
+                                 f" {name}={','.join(map(str, given))} does not "
                                  f"fit the input's shape {tuple(shape)}")
             dims = list(given)
         elif None in dims:
@@ -54,7 +56,8 @@ def parent_data(flat: FlatGraph, graph: LayerGraph, samples: int, seed: int,
                            f"{tuple(dims)} (set them with --input-shape {name}=...)")
         full = (samples, *(DEFAULT_DIM if d is None else d for d in dims))
         if dtype == "string":
-            raise UsageError(f"input {name!r} takes strings; give real data with --inputs "
+            raise UsageError(f"input {name!r} takes strings; give real data with ",
+                             Option.INPUTS, " "
                              "FILE.npz")
         if dtype == "bool":
             data[name] = rng.integers(0, 2, size=full).astype(bool)
@@ -94,12 +97,12 @@ def _load_inputs(path: Path, specs: dict[str, tuple[Any, str]], samples: int
         archive = np.load(path, allow_pickle=False)
         arrays = {k: archive[k] for k in archive.files}
     except (OSError, ValueError) as exc:
-        raise UsageError(f"--inputs {path}: cannot be read as .npz ({exc})") from exc
+        raise UsageError(Option.INPUTS, f" {path}: cannot be read as .npz ({exc})") from exc
     missing = [n for n in specs if n not in arrays]
     extra = [n for n in arrays if n not in specs]
     if missing or extra:
         raise UsageError(
-            f"--inputs {path}: arrays must be named after the parent's inputs "
+            Option.INPUTS, f" {path}: arrays must be named after the parent's inputs "
             f"({', '.join(specs)}); missing {missing or 'none'}, unexpected {extra or 'none'}"
         )
     data, count = {}, None
@@ -107,31 +110,15 @@ def _load_inputs(path: Path, specs: dict[str, tuple[Any, str]], samples: int
         array = arrays[name]
         if array.ndim != len(shape) or any(
                 d is not None and d != a for d, a in zip(shape[1:], array.shape[1:], strict=True)):
-            raise UsageError(f"--inputs {path}: {name!r} has shape {array.shape}, the input "
+            raise UsageError(Option.INPUTS, f" {path}: {name!r} has shape {array.shape}, the input "
                              f"takes {tuple(shape)}")
         if not np.can_cast(array.dtype, dtype, casting="same_kind"):
-            raise UsageError(f"--inputs {path}: {name!r} is {array.dtype}, the input takes "
+            raise UsageError(Option.INPUTS, f" {path}: {name!r} is {array.dtype}, the input takes "
                              f"{dtype}")
         if count is not None and len(array) != count:
-            raise UsageError(f"--inputs {path}: arrays have different numbers of samples")
+            raise UsageError(Option.INPUTS, f" {path}: arrays have different numbers of samples")
         count = len(array)
         data[name] = array[:samples].astype(dtype)
     if not count:
-        raise UsageError(f"--inputs {path}: the arrays hold no samples")
+        raise UsageError(Option.INPUTS, f" {path}: the arrays hold no samples")
     return data
-
-
-def parse_input_shapes(values: list[str]) -> dict[str, tuple[int, ...]]:
-    """--input-shape NAME=D1,D2,… (non-batch dimensions)."""
-    shapes = {}
-    for value in values:
-        name, sep, dims = value.partition("=")
-        try:
-            parsed = tuple(int(d) for d in dims.split(","))
-        except ValueError:
-            parsed = ()
-        if not sep or not name or not parsed or any(d <= 0 for d in parsed):
-            raise UsageError(f"--input-shape {value!r}: expected NAME=D1,D2,… with positive "
-                             "integers (the dimensions after the batch)")
-        shapes[name] = parsed
-    return shapes

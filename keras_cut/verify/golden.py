@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from keras_cut.core.errors import UsageError
+from keras_cut.core.errors import Option, UsageError
 from keras_cut.core.jsonvalues import as_dict
 from keras_cut.model.endpoint import Endpoint
 from keras_cut.model.structure import ParentStructure
@@ -85,8 +85,7 @@ def read(path: Path) -> Golden:
         with np.load(path, allow_pickle=False) as archive:
             names = set(archive.files)
             if META not in names:
-                raise _Bad(f"it holds no {META} document: not written by "
-                           "`keras-cut verify --save-golden`")
+                raise _Bad(f"it holds no {META} document: not written by keras-cut's verify")
             meta = json.loads(str(archive[META]))
             golden = _golden(meta)
             golden.input_arrays = _arrays(archive, names, "input", golden.inputs)
@@ -111,8 +110,8 @@ def read(path: Path) -> Golden:
 
 
 def _bad(path: Path, why: str) -> UsageError:
-    return UsageError(f"{path}: not a usable keras-cut golden file ({why}); write one "
-                      "with `keras-cut verify PARENT SUBMODEL --save-golden FILE.npz`")
+    return UsageError(f"{path}: not a usable keras-cut golden file ({why}); write one with ",
+                      Option.SAVE_GOLDEN, " when verifying against the parent model")
 
 
 def _golden(meta: Any) -> Golden:

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from keras_cut.core.address import TensorAddress
-from keras_cut.core.errors import KerasCutError, LoadError, RunError, UsageError
+from keras_cut.core.errors import KerasCutError, LoadError, Option, Part, RunError, UsageError
 from keras_cut.core.writing import atomic_output, check_output
 from keras_cut.file.modelfile import ModelFile
 from keras_cut.model import provenance
@@ -123,8 +123,7 @@ def verify_models(
     samples: int = DEFAULT_SAMPLES,
     batch_size: int = DEFAULT_BATCH,
     seed: int = DEFAULT_SEED,
-    atol: float | list[str] | None = None,
-    rtol: float | list[str] | None = None,
+    tolerances: Tolerances | None = None,
     inputs: str | Path | None = None,
     input_shapes: dict[str, tuple[int, ...]] | None = None,
     unsafe: bool = False,
@@ -138,17 +137,14 @@ def verify_models(
     `save_golden`) on seeded random (or given) inputs.
 
     `submodel_label` names the submodel in the report when `submodel` is a temporary file
-    (`cut --verify` checks the file before it is renamed into place). `atol`/`rtol`: a number
-    (the global tolerance), or the command line's values (`["1e-4", "logits=1e-3"]`: numbers
-    set the global tolerance, NAME=V one output's); what is not given comes from the defaults
-    or from the golden file."""
+    (`cut_model(verify=True)` checks the file before it is renamed into place). What
+    `tolerances` leaves unset comes from the golden file, else the defaults."""
     say = progress or (lambda _msg: None)
     parent, submodel = Path(parent), Path(submodel)
     is_golden = parent.suffix.lower() == ".npz"  # a model file is never an .npz
     _check_options(samples, batch_size, seed, is_golden, save_golden, inputs)
     golden = goldens.read(parent) if is_golden else None
-    tol = Tolerances.parse(_options(atol), _options(rtol),
-                           golden.tolerances if golden else None)
+    tol = (tolerances or Tolerances()).over(golden.tolerances if golden else None)
     golden_path = check_output(save_golden, submodel, force, GOLDEN_FORMATS, (parent,)) \
         if save_golden is not None else None
 
@@ -212,7 +208,8 @@ def verify_models(
                                        first_failure, tol)
     report = VerifyReport(
         parent=str(parent), submodel=submodel_label or str(submodel), samples=samples,
-        batch_size=batch_size, seed=None if inputs else seed, atol=tol.atol, rtol=tol.rtol,
+        batch_size=batch_size, seed=None if inputs else seed, atol=tol.global_atol,
+        rtol=tol.global_rtol,
         inputs=[link.end for link in links.inputs],
         outputs=checks, weights=weights, configs=configs, notices=notices,
         divergence=divergence,
@@ -226,15 +223,15 @@ def verify_models(
 def _check_options(samples: int, batch_size: int, seed: int, is_golden: bool,
                    save_golden: Any, inputs: Any) -> None:
     if seed < 0:
-        raise UsageError(f"--seed must be 0 or more (got {seed})")
+        raise UsageError(Option.SEED, f" must be 0 or more (got {seed})")
     if samples <= 0:
-        raise UsageError(f"--samples must be at least 1 (got {samples})")
+        raise UsageError(Option.SAMPLES, f" must be at least 1 (got {samples})")
     if batch_size <= 0:
-        raise UsageError(f"--batch-size must be at least 1 (got {batch_size})")
+        raise UsageError(Option.BATCH_SIZE, f" must be at least 1 (got {batch_size})")
     if is_golden and save_golden is not None:
-        raise UsageError("--save-golden needs the parent model, not a golden file")
+        raise UsageError(Option.SAVE_GOLDEN, " needs the parent model, not a golden file")
     if is_golden and inputs is not None:
-        raise UsageError("--inputs: a golden file carries its own inputs")
+        raise UsageError(Option.INPUTS, ": a golden file carries its own inputs")
 
 
 def _load_submodel(sub_file: Any, unsafe: bool, custom: Any, submodel: Path,
@@ -248,7 +245,7 @@ def _load_submodel(sub_file: Any, unsafe: bool, custom: Any, submodel: Path,
     except LoadError as exc:
         if label is None:
             raise
-        raise LoadError(str(exc).replace(str(submodel), label)) from exc
+        raise exc.replaced(str(submodel), label) from exc
     notices += [note] if note else []
     return sub_model
 
@@ -334,12 +331,6 @@ def _record_layers(record: dict[str, Any] | None) -> Callable[[str], str]:
     return parent_path
 
 
-def _options(value: float | list[str] | None) -> list[str] | None:
-    if value is None or isinstance(value, list):
-        return value
-    return [repr(float(value))]
-
-
 GOLDEN_HINT = "the golden file's inputs do not fit this submodel; was it written for it?"
 
 
@@ -353,14 +344,16 @@ def _run(path: Path, function: Any, feed: dict[str, Any], given: Any) -> list[An
         raise
     except Exception as exc:
         detail = " ".join(str(exc).split())[:240]
-        hint = given if given == GOLDEN_HINT else "check the arrays in --inputs" \
-            if given is not None else \
-            "give real data with --inputs FILE.npz (and --input-shape for unknown dimensions)"
+        hint: tuple[Part, ...] = (
+            (given,) if given == GOLDEN_HINT else ("check the arrays in ", Option.INPUTS)
+            if given is not None else
+            ("give real data with ", Option.INPUTS, " FILE.npz (and ", Option.INPUT_SHAPES,
+             " for unknown dimensions)"))
         if "scope name" in detail:  # TensorFlow names its ops after the layers
             hint = ("TensorFlow refuses a layer name of the model (control characters and "
-                    "some punctuation cannot name its operations); rename the layer")
-        raise RunError(f"{path}: Keras could not run the model on the inputs ({detail}); "
-                       f"{hint}") from exc
+                    "some punctuation cannot name its operations); rename the layer",)
+        raise RunError(f"{path}: Keras could not run the model on the inputs ({detail}); ",
+                       *hint) from exc
 
 
 def _submodel_function(sub_model: Any, links: Correspondence, path: Path
@@ -471,7 +464,7 @@ def _first_divergence(parent_model: Any, sub_model: Any, flat: FlatGraph,
                 continue
             result.compared += 1
             a, b = np.asarray(a), np.asarray(b)
-            ok, err = agree(a, b, tol.atol, tol.rtol)
+            ok, err = agree(a, b, tol.global_atol, tol.global_rtol)
             if not ok:
                 result.layer = sub_flat.label(match.node) + _index(sub_flat, sub_t)
                 result.parent_layer = flat.label(parent_t.node) + _index(flat, parent_t)
@@ -570,7 +563,7 @@ def _verify_golden(path: Path, golden: goldens.Golden, submodel: Path, sub_flat:
     return VerifyReport(
         parent=f"{golden.parent.get('file')} (golden file {path})",
         submodel=submodel_label or str(submodel), samples=samples, batch_size=batch_size,
-        seed=golden.seed, atol=tol.atol, rtol=tol.rtol,
+        seed=golden.seed, atol=tol.global_atol, rtol=tol.global_rtol,
         inputs=golden.inputs,
         outputs=checks, weights=weights, configs=configs, notices=notices, golden=str(path),
     )

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from keras_cut.backend.keras import private
-from keras_cut.core.errors import LoadError, UsageError
+from keras_cut.core.errors import LoadError, Option, UsageError
 
 _keras: Any = None
 
@@ -63,16 +63,16 @@ def load_custom_objects(spec: str | None) -> dict[str, Any]:
     if spec.endswith(".py") or os.sep in spec:
         path = Path(spec)
         if not path.is_file():
-            raise UsageError(f"--custom-objects {spec}: no such Python file")
+            raise UsageError(Option.CUSTOM_OBJECTS, f" {spec}: no such Python file")
         module_spec = importlib.util.spec_from_file_location(f"keras_cut_custom_{path.stem}", path)
         if module_spec is None or module_spec.loader is None:
-            raise UsageError(f"--custom-objects {spec}: cannot be imported")
+            raise UsageError(Option.CUSTOM_OBJECTS, f" {spec}: cannot be imported")
         module = importlib.util.module_from_spec(module_spec)
         keras_module()  # custom code usually imports keras; do it quietly first
         try:
             module_spec.loader.exec_module(module)
         except Exception as exc:  # the user's code: report it as theirs
-            raise UsageError(f"--custom-objects {spec} failed to import: {exc}") from exc
+            raise UsageError(Option.CUSTOM_OBJECTS, f" {spec} failed to import: {exc}") from exc
     else:
         keras_module()
         try:
@@ -81,13 +81,16 @@ def load_custom_objects(spec: str | None) -> dict[str, Any]:
             top = spec.split(".")[0]
             if exc.name == top:
                 raise UsageError(
-                    f"--custom-objects {spec}: no module {top!r} is installed where keras-cut "
-                    f"runs ({sys.executable}); install it (pip install "
+                    Option.CUSTOM_OBJECTS,
+                    f" {spec}: no module {top!r} is installed where keras-cut runs "
+                    f"({sys.executable}); install it (pip install "
                     f"{top.replace('_', '-')}) or give a .py file"
                 ) from exc
-            raise UsageError(f"--custom-objects {spec}: cannot import module ({exc})") from exc
+            raise UsageError(Option.CUSTOM_OBJECTS,
+                             f" {spec}: cannot import module ({exc})") from exc
         except Exception as exc:
-            raise UsageError(f"--custom-objects {spec}: cannot import module ({exc})") from exc
+            raise UsageError(Option.CUSTOM_OBJECTS,
+                             f" {spec}: cannot import module ({exc})") from exc
     return {
         name: value for name, value in vars(module).items()
         if not name.startswith("_") and (isinstance(value, type) or callable(value))
