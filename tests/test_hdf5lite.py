@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 
 from keras_cut.core.errors import KerasCutError, UnsafeModelError
 from keras_cut.cut.cutting import cut_model
-from keras_cut.file import hdf5lite, modelfile
-from keras_cut.file.modelfile import read_model_file
+from keras_cut.file import hdf5lite, modelfile, weight_index, zipmember
+from keras_cut.file.reading import read_model_file
 from sample_models.registry import BY_NAME, SAMPLES
 from tests import h5surgery
 from tests.cli_helpers import ROOT, examples
@@ -31,18 +31,18 @@ def indices(path):
     """The weight index read in pure Python, and as h5py reads it."""
     with zipfile.ZipFile(path) as zf:
         size = zf.getinfo("model.weights.h5").file_size
-        with modelfile.open_member(path, zf, "model.weights.h5") as member:
-            lite = modelfile._scan_lite(path, member, size)
+        with zipmember.open_member(path, zf, "model.weights.h5") as member:
+            lite = weight_index.scan_lite(path, member, size)
     return lite, h5py_index(path)
 
 
 def h5py_index(path):
     with zipfile.ZipFile(path) as zf:
         size = zf.getinfo("model.weights.h5").file_size
-        with modelfile.open_member(path, zf, "model.weights.h5") as member:
+        with zipmember.open_member(path, zf, "model.weights.h5") as member:
             with h5py.File(member, "r") as h5:
                 groups: set[str] = set()
-                datasets = modelfile._scan_h5(path, h5, size, groups)
+                datasets = weight_index.scan_h5(path, h5, size, groups)
                 attrs = {}
                 for group in groups:
                     for key, value in h5[group].attrs.items():
@@ -131,9 +131,9 @@ def test_outside_the_subset_h5py_reads_it(tmp_path, what):
                 src.copy(src[key], dst, name=key)
         path = rezip(tmp_path / "latest.keras", CNN,
                      replace={"model.weights.h5": buffer.getvalue()})
-    with zipfile.ZipFile(path) as zf, modelfile.open_member(path, zf, "model.weights.h5") as m:
+    with zipfile.ZipFile(path) as zf, zipmember.open_member(path, zf, "model.weights.h5") as m:
         with pytest.raises(hdf5lite.Unsupported):
-            modelfile._scan_lite(path, m, zf.getinfo("model.weights.h5").file_size)
+            weight_index.scan_lite(path, m, zf.getinfo("model.weights.h5").file_size)
     model = read_model_file(path)  # through h5py
     assert model.arrays == h5py_index(path)[0]
     if what == "latest":
@@ -245,9 +245,9 @@ def test_two_dataspaces_and_a_group_that_is_also_a_dataset_go_to_h5py(tmp_path):
         other = bytes([1, 2, 0, 0, 0, 0, 0, 0]) + struct.pack("<QQ", 5, 2)
         h5surgery.rewrite(data, addr, [m for m in msgs if m[0] != 0] + [(1, 0, other)])
     path = crafted(tmp_path, "two_dataspaces.keras", edit_bytes=two_dataspaces)
-    with zipfile.ZipFile(path) as zf, modelfile.open_member(path, zf, "model.weights.h5") as m:
+    with zipfile.ZipFile(path) as zf, zipmember.open_member(path, zf, "model.weights.h5") as m:
         with pytest.raises(hdf5lite.Unsupported, match="twice"):
-            modelfile._scan_lite(path, m, zf.getinfo("model.weights.h5").file_size)
+            weight_index.scan_lite(path, m, zf.getinfo("model.weights.h5").file_size)
     assert read_model_file(path).arrays == h5py_index(path)[0]
 
 
@@ -276,17 +276,17 @@ def test_a_node_named_many_times_is_not_multiplied(tmp_path):
         for i in range(40):  # several symbol table nodes under "layers"
             h5["layers"].create_group(f"extra_{i}")
     path = crafted(tmp_path, "fanout.keras", many, fanout)
-    with zipfile.ZipFile(path) as zf, modelfile.open_member(path, zf, "model.weights.h5") as m:
+    with zipfile.ZipFile(path) as zf, zipmember.open_member(path, zf, "model.weights.h5") as m:
         with pytest.raises(hdf5lite.Unsupported, match="twice"):
-            modelfile._scan_lite(path, m, zf.getinfo("model.weights.h5").file_size)
+            weight_index.scan_lite(path, m, zf.getinfo("model.weights.h5").file_size)
 
 
 def test_fixed_strings_h5py_reads_its_own_way_go_to_h5py(tmp_path):
     path = crafted(tmp_path, "nul.keras", lambda h5: h5["layers/dense_1/vars"].attrs.__setitem__(
         "name", np.bytes_(b"classification_head\0junk")))
-    with zipfile.ZipFile(path) as zf, modelfile.open_member(path, zf, "model.weights.h5") as m:
+    with zipfile.ZipFile(path) as zf, zipmember.open_member(path, zf, "model.weights.h5") as m:
         with pytest.raises(hdf5lite.Unsupported, match="fixed-length"):
-            modelfile._scan_lite(path, m, zf.getinfo("model.weights.h5").file_size)
+            weight_index.scan_lite(path, m, zf.getinfo("model.weights.h5").file_size)
 
 
 def test_a_corrupt_deflated_weight_member_is_a_one_line_error(tmp_path):

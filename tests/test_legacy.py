@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from keras_cut.cut.cutting import cut_model
-from keras_cut.file.modelfile import read_model_file
+from keras_cut.file.reading import read_model_file
 from keras_cut.inspect.inspection import inspect_model
 from tests.cli_helpers import assert_one_line_error, run_cli
 from tests.keras_reference import parse_source

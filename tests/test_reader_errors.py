@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from keras_cut.core.errors import ModelFileError, UnsafeModelError
-from keras_cut.file.modelfile import read_model_file
+from keras_cut.file.reading import read_model_file
 from sample_models.registry import BY_NAME
 from tests.cli_helpers import run_cli
 from tests.corpus import rezip

@@ -18,7 +18,7 @@ MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
 def layer_names(model: str | Path) -> list[str]:
     """Every name a layer option accepts, as typed: paths, nested paths, `NAME@N` for each call
     of a layer called several times, in the model's order; [] if the file cannot be read."""
-    from keras_cut.file.modelfile import read_model_file
+    from keras_cut.file.reading import read_model_file
     from keras_cut.model.graph import LayerGraph, build_graph
 
     try:

@@ -22,12 +22,7 @@ from typing import Any
 from keras_cut.core.errors import CutError, KerasCutError, ModelFileError
 from keras_cut.cut.submodel import KeptLayer, Submodel, keras_layer_order
 from keras_cut.cut.ziparchive import USERBLOCK, finish_keras_zip
-from keras_cut.file.modelfile import (
-    ModelFile,
-    NestedKey,
-    WeightEntry,
-    attr_text,
-)
+from keras_cut.file.modelfile import ModelFile, NestedKey, WeightEntry, attr_text
 from keras_cut.layers.known import NON_TRAINABLE_NAMES, array_layout, weight_specs
 from keras_cut.layers.naming import snake_case, unique_name
 from keras_cut.model.graph import Layer

@@ -8,7 +8,7 @@ from typing import Any
 
 from keras_cut.core.address import TensorAddress
 from keras_cut.core.errors import Option, UsageError
-from keras_cut.file.modelfile import read_model_file
+from keras_cut.file.reading import read_model_file
 from keras_cut.layers.shapes import Shape
 from keras_cut.model.classmodel import (
     ClassModelReport,

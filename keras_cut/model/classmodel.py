@@ -184,7 +184,7 @@ def inspect_class_model(model_file: ModelFile) -> ClassModelReport:
 
 def weights_tree(model_file: ModelFile) -> WeightGroup:
     """Every stored array, grouped as the weight file groups them, with totals per group."""
-    from keras_cut.file.modelfile import _itemsize
+    from keras_cut.file.modelfile import itemsize
 
     root = WeightGroup("", "")
     for path in sorted(model_file.arrays, key=_natural):
@@ -202,7 +202,7 @@ def weights_tree(model_file: ModelFile) -> WeightGroup:
         group.arrays.append(ArrayInfo("/".join(parts[split:]), path, shape, dtype))
     for group in root.groups:
         group.training_state = group.name not in MODEL_STATE
-    _total(root, _itemsize)
+    _total(root, itemsize)
     return root
 
 

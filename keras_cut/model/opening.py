@@ -10,7 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from keras_cut.core.jsonvalues import as_dict
-from keras_cut.file.modelfile import ModelFile, read_model_file
+from keras_cut.file.modelfile import ModelFile
+from keras_cut.file.reading import read_model_file
 from keras_cut.model.classmodel import is_class_model, needs_code_error, nested_class_models
 from keras_cut.model.graph import LayerGraph, build_graph
 from keras_cut.model.names import escape
