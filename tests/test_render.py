@@ -72,7 +72,7 @@ def test_fast_table_is_richs_table(columns, data, title, styled):
 def test_fast_header_is_richs_grid(rows):
     from rich.table import Table
 
-    from keras_cut.present.render import _header
+    from keras_cut.present.tables import header_grid as _header
 
     def rich_grid(console):
         header = Table.grid(padding=(0, 2))

@@ -1,0 +1,83 @@
+"""`verify` for people: each output against the parent, weights, configs, the verdict."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from rich.console import Console
+from rich.text import Text
+
+from keras_cut.layers.shapes import format_shape
+from keras_cut.present.tables import Grid
+
+if TYPE_CHECKING:  # for annotations only
+    from keras_cut.verify.verification import VerifyReport
+
+
+
+def render_verify(report: VerifyReport, console: Console) -> None:
+    reference = "golden file" if report.golden else "parent"
+    grid = Grid(["Output", f"From {reference} layer", "Shape", "Max abs", "Mean abs",
+                 "Median abs", "Max rel", "Cosine", "atol, rtol", "Result"], whole=(0, 1),
+                right=(3, 4, 5, 6, 7, 8))
+    for o in report.outputs:
+        result = Text("PASSED", style="green") if o.passed else Text("FAILED", style="bold red")
+        grid.add_row(o.name, o.source, format_shape(o.shape), f"{o.max_abs_error:.3g}",
+                     f"{o.mean_abs_error:.3g}", f"{o.median_abs_error:.3g}",
+                     f"{o.max_rel_error:.3g}", f"{o.cosine_similarity:.6f}",
+                     f"{o.atol:g}, {o.rtol:g}", result)
+    grid.print(console)
+    for o in report.outputs:
+        if o.problem:
+            console.print(Text(f"{o.name}: {o.problem}", style="red"))
+        elif o.mismatched:
+            console.print(Text(f"{o.name}: {o.mismatched:,} of {o.elements:,} values outside "
+                               f"atol + rtol*|{reference}|", style="red"))
+        if o.nan or o.inf:
+            console.print(f"{o.name}: {o.nan} NaN and {o.inf} Inf values in the submodel output")
+    d = report.divergence
+    if d is not None and d.layer:
+        error = f"max abs error {d.max_abs_error:.3g}" if d.max_abs_error is not None \
+            else d.problem
+        console.print(Text(f"First diverging layer (batch {d.batch}, {d.compared} layer "
+                           f"outputs compared): {d.layer} (parent {d.parent_layer}), {error}",
+                           style="red"))
+    elif d is not None:
+        console.print(Text(f"First diverging layer: none of {d.compared} compared on batch "
+                           f"{d.batch}; {d.problem}", style="red"))
+    w = report.weights
+    if w.passed:
+        console.print(f"Weights: {w.checked} compared bit for bit with the {w.against}, all "
+                      "identical")
+    else:
+        console.print(Text(f"Weights: {len(w.mismatched)} of {w.checked} differ from the "
+                           f"{w.against}:", style="red"))
+        for line in w.mismatched:
+            console.print(Text(f"  {line}"))
+    c = report.configs
+    if c.passed:
+        console.print(f"Configs: {c.layers} layers and {c.calls} calls compared with the "
+                      f"{c.against}, all identical")
+    else:
+        console.print(Text(f"Configs: {len(c.mismatched)} difference(s) from the {c.against} "
+                           f"({c.layers} layers and {c.calls} calls compared):", style="red"))
+        for line in c.mismatched:
+            console.print(Text(f"  {line}"))
+    if c.training_only:
+        console.print(Text(f"Training settings: {len(c.training_only)} differ from the "
+                           f"{c.against} (no effect with training=False, so not a failure):",
+                           style="yellow"))
+        for line in c.training_only:
+            console.print(Text(f"  {line}"))
+    failed = sum(not o.passed for o in report.outputs)
+    data = f"seed {report.seed}" if report.seed is not None else "given inputs"
+    settings = (f"{report.samples} samples, {data}, atol {report.atol:g}, "
+                f"rtol {report.rtol:g}")
+    if report.passed:
+        console.print(Text(f"PASSED: {len(report.outputs)} of {len(report.outputs)} outputs "
+                           f"agree, {w.checked} weights identical ({settings})", style="green"))
+    else:
+        configs = f", {len(c.mismatched)} config difference(s)" if c.mismatched else ""
+        console.print(Text(f"FAILED: {failed} of {len(report.outputs)} outputs disagree, "
+                           f"{len(w.mismatched)} weights differ{configs} ({settings})",
+                           style="bold red"))
