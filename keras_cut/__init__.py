@@ -21,7 +21,7 @@ _API = {
     "Tolerances": "verify.comparison",
     "InspectReport": "inspect.inspection", "inspect_layer": "inspect.inspection",
     "inspect_model": "inspect.inspection",
-    "VerifyReport": "verify.verification", "verify_models": "verify.verification",
+    "VerifyReport": "verify.report", "verify_models": "verify.verification",
 }
 
 __all__ = sorted(_API) + ["__version__"]

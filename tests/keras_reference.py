@@ -1,11 +1,15 @@
 """What Keras itself says about a loaded model, for comparison with keras-cut's reader.
 
-Written against Keras' public objects only; it shares no code with keras_cut.
+It shares no code with keras_cut. The private Keras attributes it needs go through
+`tests/keras_private.py`; `tests/test_keras_reference.py` holds the replay in `activations` to
+Keras' public feature-extraction recipe wherever that recipe applies.
 """
 
 from __future__ import annotations
 
 import math
+
+from tests.keras_private import fill_in, is_walkable, nodes_by_depth, own_calls, own_graph
 
 
 def layer_facts(model) -> dict[str, dict]:
@@ -13,15 +17,12 @@ def layer_facts(model) -> dict[str, dict]:
     facts: dict[str, dict] = {}
 
     def visit(owner, prefix: str) -> None:
-        graph = getattr(owner, "_functional", None) or owner  # a Sequential's inner graph
-        keys = getattr(graph, "_nodes", None)
+        graph = own_graph(owner)  # a Sequential's inner graph
         for layer in owner.layers:
             path = prefix + layer.name
             calls = []
-            for index, node in enumerate(layer._inbound_nodes):
-                # Loading leaves extra build-time nodes; count only this model's own calls.
-                if keys is not None and f"{id(layer)}_ib-{index}" not in keys:
-                    continue
+            # Loading leaves extra build-time nodes; count only this model's own calls.
+            for node in own_calls(graph, layer):
                 outputs = node.outputs if isinstance(node.outputs, (list, tuple)) else [
                     node.outputs
                 ]
@@ -44,15 +45,6 @@ def totals(model) -> tuple[int, int]:
     return model.count_params(), trainable
 
 
-def _graph_of(model):
-    return getattr(model, "_functional", None) or model
-
-
-def _own_calls(graph, layer) -> list:
-    keys = graph._nodes
-    return [n for i, n in enumerate(layer._inbound_nodes) if f"{id(layer)}_ib-{i}" in keys]
-
-
 def activations(model, inputs: list) -> dict[tuple[str, int], list]:
     """Every layer call's outputs, by (layer path, call index), computed eagerly by walking
     Keras' own node graph (nested models are walked into, not called whole)."""
@@ -62,20 +54,21 @@ def activations(model, inputs: list) -> dict[tuple[str, int], list]:
     record: dict[tuple[str, int], list] = {}
 
     def run(owner, values: list, prefix: str) -> list:
-        graph = _graph_of(owner)
+        graph = own_graph(owner)
         known = {id(kt): v for kt, v in zip(graph.inputs, values, strict=True)}
-        for depth in sorted(graph._nodes_by_depth, reverse=True):
-            for node in graph._nodes_by_depth[depth]:
+        by_depth = nodes_by_depth(graph)
+        for depth in sorted(by_depth, reverse=True):
+            for node in by_depth[depth]:
                 op = node.operation
                 if node.is_input:
                     continue
-                args, kwargs = node.arguments.fill_in(known)
+                args, kwargs = fill_in(node, known)
                 path = prefix + op.name
-                if hasattr(op, "layers") and hasattr(_graph_of(op), "_nodes_by_depth"):
+                if is_walkable(op):
                     outs = run(op, tree.flatten(args[0]), path + "/")
                 else:
                     outs = tree.flatten(op(*args, **kwargs))
-                index = _own_calls(graph, op).index(node)
+                index = own_calls(graph, op).index(node)
                 record[(path, index)] = [np.asarray(o) for o in outs]
                 for kt, value in zip(node.outputs, outs, strict=True):
                     known[id(kt)] = value

@@ -16,6 +16,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
 
+from tests.keras_private import tf_keras_own_call_indices, tf_keras_rename
+
 
 def models(k):
     L = k.layers
@@ -52,7 +54,7 @@ def models(k):
 
     backbone = k.applications.MobileNetV2(input_shape=(96, 96, 3), alpha=0.35, weights=None,
                                           include_top=False)
-    backbone._name = "backbone"
+    tf_keras_rename(backbone, "backbone")
     inp = k.Input((96, 96, 3), name="image")
     x = L.GlobalAveragePooling2D(name="gap")(backbone(inp))
     yield "nested_mobilenet", k.Model(inp, L.Dense(3, name="head")(x))
@@ -60,9 +62,8 @@ def models(k):
 
 def first_call_output(owner, layer):
     """The layer's first call inside `owner` (tf.keras 2 keeps every call's node)."""
-    for i in range(len(layer._inbound_nodes)):
-        if f"{layer.name}_ib-{i}" in owner._network_nodes:
-            return layer.get_output_at(i)
+    for i in tf_keras_own_call_indices(owner, layer):
+        return layer.get_output_at(i)
     raise AssertionError(layer.name)
 
 

@@ -13,6 +13,7 @@ import pytest
 
 from keras_cut.cut.cutting import cut_model
 from sample_models.registry import BY_NAME
+from tests.keras_private import producer
 from tests.keras_reference import activations, parse_source, random_inputs
 
 SAMPLE_CASES = [
@@ -59,8 +60,7 @@ def check_cut(keras, parent_path, out_path, outputs, inputs, **options):
     assert not noisy, noisy
     data = random_inputs(parent, batch=4, seed=0)
     record = activations(parent, data)
-    parent_inputs = {kt._keras_history[0].name: x
-                     for kt, x in zip(parent.inputs, data, strict=True)}
+    parent_inputs = {producer(kt).name: x for kt, x in zip(parent.inputs, data, strict=True)}
 
     feed = []
     for tensor in result.inputs:

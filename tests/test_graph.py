@@ -16,6 +16,7 @@ import pytest
 
 from sample_models.registry import BY_NAME
 from tests.cli_helpers import assert_one_line_error, run_cli
+from tests.keras_private import own_calls, own_graph, producer
 
 needs_dot = pytest.mark.skipif(shutil.which("dot") is None,
                                reason="Graphviz's `dot` is not installed (apt-get install "
@@ -25,15 +26,13 @@ needs_dot = pytest.mark.skipif(shutil.which("dot") is None,
 def keras_layers_and_edges(keras, path):
     """Layer names and (producer, consumer) pairs from Keras' own loaded model (top level)."""
     model = keras.saving.load_model(path, compile=False)
-    graph = getattr(model, "_functional", None) or model
+    graph = own_graph(model)
     names = [layer.name for layer in model.layers]
     edges = set()
     for layer in model.layers:
-        for i, node in enumerate(layer._inbound_nodes):
-            if f"{id(layer)}_ib-{i}" not in graph._nodes:
-                continue
+        for node in own_calls(graph, layer):
             for t in node.input_tensors:
-                edges.add((t._keras_history.operation.name, layer.name))
+                edges.add((producer(t).name, layer.name))
     return names, edges
 
 

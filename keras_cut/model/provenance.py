@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -52,3 +53,20 @@ def read(path: Path) -> dict[str, Any] | None:
     except (OSError, ValueError, KeyError, zipfile.BadZipFile):
         return None
     return record if isinstance(record, dict) else None
+
+
+def is_frozen(record: dict[str, Any] | None) -> bool:
+    """Whether keras-cut's record says the cut set every layer's `trainable` to false."""
+    return isinstance(record, dict) and record.get("frozen") is True
+
+
+def record_layer_paths(record: dict[str, Any] | None) -> Callable[[str], str]:
+    """A submodel layer path -> the parent path the record gives its top-level layer."""
+    layers = record.get("layers") if isinstance(record, dict) else None
+    layers = layers if isinstance(layers, dict) else {}
+
+    def parent_path(sub_path: str) -> str:
+        head, sep, rest = sub_path.partition("/")
+        return str(layers.get(head, head)) + sep + rest
+
+    return parent_path

@@ -11,7 +11,7 @@ from keras_cut.layers.shapes import format_shape
 from keras_cut.present.tables import Grid
 
 if TYPE_CHECKING:  # for annotations only
-    from keras_cut.verify.verification import VerifyReport
+    from keras_cut.verify.report import VerifyReport
 
 
 
