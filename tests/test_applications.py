@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.test_cut import check_cut
+from tests.cut.test_cut import check_cut
 
 pytestmark = pytest.mark.heavy  # real architectures (make test-fast skips them)
 

@@ -76,7 +76,7 @@ class Grid:
     def fast_text(self) -> Text:
         """What Rich prints for `table()` when nothing needs wrapping, assembled directly:
         Rich measures and renders every cell of a 200-row table, which costs more than
-        reading the model (`inspect` of ResNet50). `tests/test_render.py` holds it to Rich's
+        reading the model (`inspect` of ResNet50). `tests/present/test_render.py` holds it to Rich's
         own output."""
         widths = self._column_widths()
         out = Text(end="")
@@ -181,7 +181,7 @@ def header_grid(rows: list[tuple[str, str]], console: Console) -> None:
 def _header_text(rows: list[tuple[str, str]]) -> tuple[Text, int] | None:
     """What Rich prints for the header grid (labels in bold, two spaces, values) without its
     trailing padding, assembled directly, and its width; None where Rich would lay it out
-    differently (held to Rich's output, line ends aside, by tests/test_render.py)."""
+    differently (held to Rich's output, line ends aside, by tests/present/test_render.py)."""
     from rich.cells import cell_len
 
     lines = [(label if i == 0 else "", line) for label, value in rows

@@ -11,7 +11,7 @@ import pytest
 
 from keras_cut.layers import known
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 pytestmark = pytest.mark.heavy  # imports Keras
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from tests.cli_helpers import assert_one_line_error, run_cli
-from tests.test_verify_awkward import edit, layer_config
+from tests.verify.test_verify_awkward import edit, layer_config
 
 
 def diff(capsys, a, b, *args):

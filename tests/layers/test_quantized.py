@@ -12,7 +12,7 @@ import pytest
 
 from keras_cut.inspect.inspection import inspect_model
 from tests.cli_helpers import run_cli
-from tests.test_verify_awkward import cut, edit, nudge, verify
+from tests.verify.test_verify_awkward import cut, edit, nudge, verify
 
 pytestmark = pytest.mark.heavy  # builds and runs models through TensorFlow
 

@@ -18,7 +18,7 @@ from keras_cut.cut.cutting import cut_model
 from sample_models.registry import BY_NAME
 from tests.cli_helpers import assert_one_line_error, run_cli
 from tests.corpus import rezip
-from tests.test_cut_models import save
+from tests.cut.test_cut_models import save
 
 pytestmark = pytest.mark.heavy  # runs models through TensorFlow (make test-fast skips it)
 

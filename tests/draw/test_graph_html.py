@@ -20,7 +20,7 @@ from keras_cut.draw.drawing import Drawing, Edge, Node
 from keras_cut.present.htmlpage import to_html
 from sample_models.registry import BY_NAME
 from tests.cli_helpers import run_cli
-from tests.test_graph import keras_layers_and_edges, parse_mermaid
+from tests.draw.test_graph import keras_layers_and_edges, parse_mermaid
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 BROWSER = next((shutil.which(b) for b in BROWSERS if shutil.which(b)), None)

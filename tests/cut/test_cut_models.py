@@ -14,8 +14,8 @@ import pytest
 from keras_cut.cut.cutting import cut_model
 from tests import custom_layers
 from tests.cli_helpers import ROOT, Result, run_cli
+from tests.cut.test_cut import all_layers, check_cut
 from tests.keras_reference import activations, parse_source, random_inputs
-from tests.test_cut import all_layers, check_cut
 
 
 def save(model, path):

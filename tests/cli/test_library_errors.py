@@ -14,7 +14,7 @@ from keras_cut.core.errors import KerasCutError, LayerNameError, Option, UsageEr
 from sample_models.registry import BY_NAME
 from tests.cli_helpers import run_cli
 
-PACKAGE = Path(__file__).resolve().parents[1] / "keras_cut"
+PACKAGE = Path(__file__).resolve().parents[2] / "keras_cut"
 FLAG = re.compile(r"--[a-z][a-z-]+")
 
 

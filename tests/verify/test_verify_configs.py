@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from tests.cli_helpers import assert_one_line_error, run_cli
-from tests.test_verify_awkward import cut, edit, layer_config, verify
+from tests.verify.test_verify_awkward import cut, edit, layer_config, verify
 
 pytestmark = pytest.mark.heavy  # runs models through TensorFlow (make test-fast skips it)
 

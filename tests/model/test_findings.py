@@ -119,7 +119,7 @@ def test_an_implausible_size_is_a_finding_and_no_count(tmp_path, capsys):
     import json as _json
 
     from tests.corpus import cnn_config, rezip
-    from tests.test_verify_awkward import layer_config
+    from tests.verify.test_verify_awkward import layer_config
 
     config = cnn_config()
     layer_config(config, "conv2d")["config"]["kernel_size"] = [1e30, 3]
