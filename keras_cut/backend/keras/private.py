@@ -1,7 +1,7 @@
 """The private Keras attributes keras-cut relies on, in one place, each behind one function.
 
-Checked on Keras 3.15.1. `tests/backend/test_backend_private.py` touches each of them on a real model
-and fails by name when a Keras upgrade removes or changes one.
+Checked on Keras 3.15.1. `tests/backend/test_backend_private.py` touches each of them on a real
+model and fails by name when a Keras upgrade removes or changes one.
 """
 
 from __future__ import annotations
