@@ -25,7 +25,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("model",),              # the layer graph, layer names, opening a model, safety findings
     ("verify",),             # proving a submodel against its parent
     ("cut",),                # planning a cut and writing it (optionally verified)
-    ("inspect", "diff", "draw"),  # the other operations
+    ("inspect", "diff", "draw", "export"),  # the other operations
     ("present",),            # Rich tables, JSON, pictures, the HTML page
     ("cli",),                # the Typer commands
 ]

@@ -522,6 +522,81 @@ def verify_command(
         raise typer.Exit(1)
 
 
+_EXPORT_EXAMPLES = _examples(
+    "keras-cut export mobilenet.keras -o features.tflite --output-layer block_13_expand_relu",
+    "keras-cut export model.keras -o head.onnx --input-layer res_b --json",
+    "keras-cut export model.keras -o model.onnx   # the whole model, proven in ONNX Runtime",
+)
+
+
+@app.command("export", epilog=_EXPORT_EXAMPLES)
+def export_command(
+    model: Path = typer.Argument(..., autocompletion=_complete_models,
+                                 help="The parent model (.keras or .h5)."),
+    output: Path = typer.Option(
+        ..., "-o", "--output", help="Where to write the artifact: .tflite (LiteRT) or .onnx."),
+    output_layer: list[str] | None = typer.Option(
+        None, "--output-layer", autocompletion=_complete_layers,
+        help="End at this layer's output (repeatable), as `cut`."),
+    input_layer: list[str] | None = typer.Option(
+        None, "--input-layer", autocompletion=_complete_layers,
+        help="Start after this layer (repeatable), as `cut`. Without layer options the whole "
+        "model is exported."),
+    format: str | None = typer.Option(
+        None, "--format", help="litert or onnx; by default the suffix of OUTPUT decides."),
+    verify: bool = typer.Option(
+        True, "--verify/--no-verify", help="Prove the artifact in its own runtime against "
+        "MODEL before it is put at OUTPUT (default); if they differ, exit 1 and keep it under "
+        "another name."),
+    samples: int = typer.Option(32, "--samples", min=1, help="How many input samples to run."),
+    batch_size: int = typer.Option(8, "--batch-size", min=1, help="Samples per inference."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the random inputs."),
+    atol: list[str] | None = typer.Option(
+        None, "--atol", help="Absolute tolerance (default 1e-5), or NAME=VALUE for one output "
+        "(repeatable)."),
+    rtol: list[str] | None = typer.Option(
+        None, "--rtol", help="Relative tolerance (default 1e-5), or NAME=VALUE for one output "
+        "(repeatable)."),
+    inputs: Path | None = typer.Option(
+        None, "--inputs", help="Real data: an .npz with one array per parent input, by name."),
+    input_shape: list[str] | None = typer.Option(
+        None, "--input-shape", help="NAME=D1,D2,… for inputs with unknown (None) dimensions."),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing OUTPUT."),
+    unsafe: bool = _unsafe_option("loading"),
+    custom_objects: str | None = _code_option(),
+    json_output: bool = typer.Option(False, "--json", help="Print one JSON document."),
+) -> None:
+    """Write the cut (or the whole model) as a LiteRT or ONNX artifact, proven in its runtime.
+
+    The cut is the file-level cut `cut` makes (same names, notices and safety rules); Keras
+    loads it (safe mode, compile=False) and exports it with its own exporter. Then the artifact
+    runs in its own runtime (LiteRT's interpreter, ONNX Runtime) on the inputs `verify` uses,
+    and its outputs are compared with the parent's activations at the cut points, with the
+    same tolerances and table. Only a proven artifact is written to OUTPUT.
+    Exit 0 when proven (or not asked to be), 1 when it differs, 2 on an error.
+    """
+    from keras_cut.cli.options import parse_input_shapes, parse_tolerances
+    from keras_cut.export.exporting import export_model
+    from keras_cut.present.render import render_export
+
+    with _user_errors():
+        result = export_model(
+            model, output, output_layer or [], input_layer or [], format=format, verify=verify,
+            tolerances=parse_tolerances(atol, rtol), samples=samples, batch_size=batch_size,
+            seed=seed, inputs=inputs, input_shapes=parse_input_shapes(input_shape or []),
+            force=force, unsafe=unsafe, custom_objects=custom_objects, progress=_progress)
+        _progress.stop()
+        for note in result.notices + result.cut.needs + \
+                (result.verify.notices if result.verify else []):
+            _notice(note)
+        if json_output:
+            print_json(result.to_dict())
+        else:
+            render_export(result, stdout_console())
+    if result.proven is False:
+        raise typer.Exit(1)
+
+
 _DIFF_EXAMPLES = _examples(
     "keras-cut diff model.keras retrained.keras",
     "keras-cut diff model.h5 model.keras --structure-only",

@@ -101,3 +101,7 @@ class LoadError(KerasCutError):
 
 class RunError(KerasCutError):
     """Keras could not run a model on the inputs verify gave it (often data out of range)."""
+
+
+class ArtifactError(KerasCutError):
+    """An artifact its runtime cannot load or run, or a runtime that is not installed."""

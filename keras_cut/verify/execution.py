@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from keras_cut.core.errors import KerasCutError, LoadError, Option, Part, RunError
+from keras_cut.core.errors import ArtifactError, KerasCutError, LoadError, Option, Part, RunError
 from keras_cut.verify.comparison import OutputCheck
 from keras_cut.verify.correspondence import Correspondence
 from keras_cut.verify.report import Progress
@@ -124,3 +124,22 @@ def import_backend(say: Any) -> None:
     except ImportError as exc:
         raise LoadError(f"verify runs both models, and TensorFlow cannot be imported ({exc}); "
                         "install it (pip install tensorflow)") from exc
+
+
+def artifact_function(artifact: Path, fmt: str, sub_model: Any, links: Correspondence,
+                      path: Path) -> tuple[Any, list[int]]:
+    """The artifact's run in its own runtime, and where each linked output is among its
+    outputs: the artifact was exported from `sub_model`, so its outputs come in the order
+    Keras flattens the submodel's (what `submodel_function` finds for the Keras call)."""
+    from keras_cut.backend.runtime import open_artifact
+
+    _, positions = submodel_function(sub_model, links, path)
+    runner = open_artifact(artifact, fmt)
+    missing = [link.layer for link in links.inputs if link.layer not in runner.input_names]
+    if missing:
+        raise ArtifactError(f"{artifact}: the artifact has no input {missing[0]!r} (its inputs: "
+                            f"{', '.join(runner.input_names)}); was it exported from {path}?")
+    if len(runner.output_names) != len(sub_model.outputs):
+        raise ArtifactError(f"{artifact}: the artifact has {len(runner.output_names)} outputs, "
+                            f"the submodel {len(sub_model.outputs)}; was it exported from {path}?")
+    return runner.run, positions

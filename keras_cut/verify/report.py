@@ -76,6 +76,7 @@ class VerifyReport:
     golden: str | None = None  # the golden file checked against, instead of the parent
     saved_golden: str | None = None
     divergence: Divergence | None = None
+    runtime: str | None = None  # the submodel is an artifact run in this runtime
 
     @property
     def passed(self) -> bool:
@@ -83,6 +84,7 @@ class VerifyReport:
             self.configs.passed
 
     def to_dict(self) -> dict[str, Any]:
+        runtime = {"runtime": self.runtime} if self.runtime else {}
         return {
             "passed": self.passed, "parent": self.parent, "submodel": self.submodel,
             "samples": self.samples, "batch_size": self.batch_size, "seed": self.seed,
@@ -91,4 +93,5 @@ class VerifyReport:
             "configs": self.configs.to_dict(), "notices": self.notices, "golden": self.golden,
             "saved_golden": self.saved_golden,
             "divergence": self.divergence.to_dict() if self.divergence else None,
+            **runtime,
         }

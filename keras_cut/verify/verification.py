@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from keras_cut.backend.runtime import runtime_name
 from keras_cut.core.errors import Option, UsageError
 from keras_cut.core.writing import check_output
 from keras_cut.file.modelfile import ModelFile
@@ -32,7 +33,13 @@ from keras_cut.verify import golden as goldens
 from keras_cut.verify.comparison import OutputCheck, Tolerances
 from keras_cut.verify.correspondence import correspond
 from keras_cut.verify.divergence import first_divergence
-from keras_cut.verify.execution import Batches, import_backend, load_submodel, submodel_function
+from keras_cut.verify.execution import (
+    Batches,
+    artifact_function,
+    import_backend,
+    load_submodel,
+    submodel_function,
+)
 from keras_cut.verify.feeds import parent_data
 from keras_cut.verify.golden_check import verify_golden, write_golden
 from keras_cut.verify.report import (
@@ -62,13 +69,16 @@ def verify_models(
     submodel_label: str | None = None,
     save_golden: str | Path | None = None,
     force: bool = False,
+    artifact: tuple[Path, str] | None = None,
 ) -> VerifyReport:
     """Compare `submodel` with `parent` (a model file, or a golden file written earlier with
     `save_golden`) on seeded random (or given) inputs.
 
     `submodel_label` names the submodel in the report when `submodel` is a temporary file
     (`cut_model(verify=True)` checks the file before it is renamed into place). What
-    `tolerances` leaves unset comes from the golden file, else the defaults."""
+    `tolerances` leaves unset comes from the golden file, else the defaults. With `artifact`
+    (path, format), the submodel's outputs are the artifact's, run in its own runtime: the
+    artifact exported from `submodel` is what is proven."""
     say = progress or (lambda _msg: None)
     parent, submodel = Path(parent), Path(submodel)
     is_golden = parent.suffix.lower() == ".npz"  # a model file is never an .npz
@@ -118,7 +128,9 @@ def verify_models(
     wanted = [link.parent for link in links.inputs + links.outputs]
     batches = Batches(
         parent=running.parent_function(parent_model, wanted),
-        sub=submodel_function(sub_model, links, submodel), links=links,
+        sub=submodel_function(sub_model, links, submodel) if artifact is None else
+        artifact_function(artifact[0], artifact[1], sub_model, links,
+                          Path(submodel_label or submodel)), links=links,
         checks=[OutputCheck(link.name, link.source, *tol.for_output(link.name, link.source))
                 for link in links.outputs], keep=golden_path is not None)
     batches.run(data, batch_size, parent, Path(submodel_label or submodel), inputs, say)
@@ -132,7 +144,10 @@ def verify_models(
     weights = compare_weights(parent_model, sub_model, links, hashes)
     weights.mismatched += layers_not_loaded(sub_model, sub_graph)
     divergence = None
-    if first_failure is not None:
+    if first_failure is not None and artifact is not None:
+        notices.append("the artifact's outputs differ from the parent's; where inside the "
+                       "artifact they start to differ is not searched")
+    elif first_failure is not None:
         say(f"looking for the first diverging layer (batch {first_failure[0]})")
         divergence = first_divergence(parent_model, sub_model, flat, sub_flat, links,
                                        first_failure, tol)
@@ -143,6 +158,7 @@ def verify_models(
         inputs=[link.end for link in links.inputs],
         outputs=checks, weights=weights, configs=configs, notices=notices,
         divergence=divergence,
+        runtime=None if artifact is None else runtime_name(artifact[1]),
     )
     if golden_path is not None:
         write_golden(golden_path, report, links, batches.kept_inputs, batches.kept_outputs,

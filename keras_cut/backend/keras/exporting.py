@@ -1,0 +1,57 @@
+"""A Keras model file exported as a deployable artifact by Keras itself (`Model.export`): LiteRT
+(`.tflite`) or ONNX (`.onnx`, through tf2onnx). keras-cut writes no converter."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any
+
+from keras_cut.backend.keras import loading
+from keras_cut.backend.native import quiet_native_logs
+from keras_cut.core.errors import ArtifactError
+
+# format -> (what Keras' exporter imports, keras-cut's pip extra)
+CONVERTERS = {"litert": ("tensorflow", "litert"), "onnx": ("tf2onnx", "onnx")}
+UNKNOWN_DIM = 8  # a dimension the model leaves open, for the call Keras needs before export
+
+
+def export_file(model_path: Path, target: Path, fmt: str, unsafe: bool = False,
+                custom_objects: dict[str, Any] | None = None) -> list[str]:
+    """Load `model_path` (safe mode unless `unsafe`, compile=False), call it once (Keras
+    refuses to export a model never called) and export it to `target` as `fmt`. Returns the
+    layers of the model's outputs in the order Keras flattens them (the artifact's order)."""
+    module, extra = CONVERTERS[fmt]
+    keras = loading.keras_module()  # TensorFlow first, its log noise silenced
+    if fmt == "onnx":
+        try:
+            import tf2onnx  # noqa: F401  (Keras imports it lazily; say what is missing first)
+        except ImportError as exc:
+            raise ArtifactError(f"{target}: exporting to ONNX needs tf2onnx, which is not "
+                                f"installed; install it with pip install 'keras-cut[{extra}]'"
+                                ) from exc
+    model = loading.load_model(model_path, unsafe=unsafe, custom_objects=custom_objects)
+    _call_once(keras, model)
+    try:
+        with quiet_native_logs(), warnings.catch_warnings():
+            # Keras' tf2onnx patch trips NumPy 2's FutureWarning about np.object
+            warnings.simplefilter("ignore", FutureWarning)
+            model.export(str(target), format=fmt, verbose=False)
+    except Exception as exc:  # a converter's refusal: an op it has no kernel for, a dtype
+        raise ArtifactError(
+            f"{target}: Keras could not export the submodel as {fmt} "
+            f"({loading.one_line(exc, 400)}); cut elsewhere or choose another format"
+        ) from exc
+    from keras_cut.backend.keras import running
+
+    return [key.layer for key in running.model_function(model)[1]]
+
+
+def _call_once(keras: Any, model: Any) -> None:
+    import numpy as np
+
+    values = []
+    for kt in model.inputs:
+        shape = (1, *(UNKNOWN_DIM if d is None else d for d in kt.shape[1:]))
+        values.append(np.zeros(shape, dtype=kt.dtype))
+    model(keras.tree.pack_sequence_as(model.input, values), training=False)

@@ -1,0 +1,51 @@
+"""A `.tflite` artifact run by LiteRT's interpreter, through its serving signature: inputs and
+outputs by name, the batch resized to what is fed."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from keras_cut.backend.native import missing_runtime, quiet_native_logs
+from keras_cut.core.errors import ArtifactError
+
+
+class LiteRTRunner:
+    def __init__(self, path: Path) -> None:
+        try:
+            from ai_edge_litert.interpreter import Interpreter
+        except ImportError as exc:
+            raise missing_runtime(path, "ai_edge_litert", "litert") from exc
+        try:
+            with quiet_native_logs():
+                interpreter = Interpreter(model_path=str(path))
+                signatures = interpreter.get_signature_list()
+        except (ValueError, RuntimeError) as exc:
+            raise ArtifactError(f"{path}: LiteRT cannot read the artifact ({_line(exc)})") from exc
+        if not signatures:
+            raise ArtifactError(f"{path}: the artifact has no signature to run; export it with "
+                                "Keras (model.export) or keras-cut")
+        key = "serving_default" if "serving_default" in signatures else next(iter(signatures))
+        self._runner = interpreter.get_signature_runner(key)
+        self.input_names: list[str] = list(signatures[key]["inputs"])
+        self.output_names: list[str] = _keras_order(list(signatures[key]["outputs"]))
+        self.path = path
+
+    def run(self, feed: dict[str, Any]) -> list[Any]:
+        with quiet_native_logs():
+            out = self._runner(**{name: feed[name] for name in self.input_names})
+        return [out[name] for name in self.output_names]
+
+
+def _keras_order(names: list[str]) -> list[str]:
+    """The signature's outputs in the order Keras flattens the model's outputs: a list's as
+    `output_0, output_1, …`, a dict's by sorted key (what `keras.tree.flatten` does)."""
+    numbered = [re.fullmatch(r"output_(\d+)", n) for n in names]
+    if all(numbered):
+        return sorted(names, key=lambda n: int(n.rsplit("_", 1)[1]))
+    return sorted(names)
+
+
+def _line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:300]

@@ -1,0 +1,1 @@
+"""ONNX Runtime: running a `.onnx` artifact in its own runtime, without TensorFlow."""

@@ -1,0 +1,169 @@
+"""`export`: the cut as a LiteRT or ONNX artifact, proven in its own runtime.
+
+Every expected value comes from Keras itself (the parent's activations, computed in the test)
+and every artifact is run here through its runtime's own API, not keras-cut's runner."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import numpy as np
+import pytest
+
+from keras_cut.core.errors import ArtifactError, UsageError
+from keras_cut.cut.cutting import cut_model
+from keras_cut.export.exporting import export_model
+from keras_cut.verify.verification import verify_models
+from sample_models.registry import BY_NAME
+from tests.cli_helpers import assert_one_line_error, run_cli
+from tests.keras_reference import activations, random_inputs
+
+pytestmark = pytest.mark.heavy
+pytest.importorskip("ai_edge_litert", reason="ai-edge-litert is not installed "
+                    "(pip install 'keras-cut[litert]'; it is in the dev extras)")
+pytest.importorskip("onnxruntime", reason="onnxruntime is not installed "
+                    "(pip install 'keras-cut[onnx]'; it is in the dev extras)")
+
+RESIDUAL = BY_NAME["residual"].path
+
+
+def run_artifact(path, feed: dict[str, np.ndarray]) -> list[np.ndarray]:
+    """The artifact's outputs from its runtime's own API, in the runtime's order."""
+    if str(path).endswith(".onnx"):
+        import onnxruntime
+
+        session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        return session.run(None, {i.name: feed[i.name] for i in session.get_inputs()})
+    from ai_edge_litert.interpreter import Interpreter
+
+    runner = Interpreter(model_path=str(path)).get_signature_runner("serving_default")
+    out = runner(**feed)
+    return [out[k] for k in sorted(out, key=lambda n: (len(n), n))]
+
+
+@pytest.mark.parametrize("suffix", [".tflite", ".onnx"])
+def test_a_head_with_a_crossing_input_is_exported_and_proven(suffix, tmp_path, capsys, keras):
+    out = tmp_path / f"head{suffix}"
+    result = run_cli(capsys, "export", RESIDUAL, "-o", out, "--input-layer", "res_b", "--json")
+    assert result.code == 0, result.err
+    doc = json.loads(result.out)
+    assert doc["proven"] is True and doc["verify"]["passed"] is True
+    assert doc["runtime"] in ("LiteRT (ai_edge_litert)", "ONNX Runtime")
+    assert {(i["name"], i["source"], i["kind"]) for i in doc["inputs"]} == {
+        ("res_b", "res_b", "cut_input"), ("res_a", "res_a", "crossing")}
+    assert [o["source"] for o in doc["outputs"]] == ["res_out"]
+    # the artifact computes what the parent computes after res_b, on a batch of 5 (not 8)
+    parent = keras.saving.load_model(RESIDUAL, compile=False)
+    data = random_inputs(parent, batch=5, seed=3)
+    record = activations(parent, data)
+    feed = {"res_b": record[("res_b", 0)][0], "res_a": record[("res_a", 0)][0]}
+    (got,) = run_artifact(out, feed)
+    np.testing.assert_allclose(got, record[("res_out", 0)][0], rtol=1e-5, atol=1e-5)
+
+
+def test_a_prefix_of_mobilenet_is_proven_in_litert(app_dir, tmp_path, capsys, keras):
+    out = tmp_path / "features.tflite"
+    layer = "block_3_expand_relu"
+    result = run_cli(capsys, "export", app_dir / "mobilenetv2.keras", "-o", out,
+                     "--output-layer", layer, "--samples", "8")
+    assert result.code == 0, result.err
+    assert "proven in LiteRT" in result.out
+    parent = keras.saving.load_model(app_dir / "mobilenetv2.keras", compile=False)
+    data = np.random.default_rng(1).uniform(-1, 1, (3, 96, 96, 3)).astype("float32")
+    want = keras.Model(parent.inputs, parent.get_layer(layer).output)(data)  # the seed recipe
+    (got,) = run_artifact(out, {parent.inputs[0].name: data})
+    np.testing.assert_allclose(got, np.asarray(want), rtol=1e-4, atol=1e-4)
+
+
+def test_dict_inputs_and_outputs_keep_their_names(tmp_path, capsys, keras):
+    layers = keras.layers
+    a, b = keras.Input((8,), name="a"), keras.Input((4,), name="b")
+    s = layers.Add(name="add")([layers.Dense(6, name="da")(a), layers.Dense(6, name="db")(b)])
+    model = keras.Model({"a": a, "b": b}, {"first": layers.Dense(2, name="o1")(s),
+                                           "second": layers.Dense(3, name="o2")(s)})
+    path = tmp_path / "dict.keras"
+    model.save(path)
+    out = tmp_path / "dict.onnx"
+    result = run_cli(capsys, "export", path, "-o", out, "--json")
+    assert result.code == 0, result.err
+    doc = json.loads(result.out)
+    assert [(o["name"], o["source"]) for o in doc["outputs"]] == [("first", "o1"),
+                                                                  ("second", "o2")]
+    feed = {"a": np.ones((2, 8), "float32"), "b": np.full((2, 4), 0.5, "float32")}
+    want = model(feed)
+    first, second = run_artifact(out, feed)
+    np.testing.assert_allclose(first, np.asarray(want["first"]), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(second, np.asarray(want["second"]), rtol=1e-5, atol=1e-5)
+
+
+def _tamper(path, model_path, layer: str) -> None:
+    """Change one float of a layer's bias inside the artifact's bytes (found by value)."""
+    import keras
+
+    bias = keras.saving.load_model(model_path, compile=False).get_layer(layer).get_weights()[1]
+    data = bytearray(path.read_bytes())
+    at = data.find(bias.astype("<f4").tobytes())
+    assert at >= 0, "the bias is not stored verbatim in the artifact"
+    data[at:at + 4] = np.float32(bias[0] + 0.5).tobytes()
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("suffix", [".tflite", ".onnx"])
+def test_a_tampered_artifact_fails_its_proof(suffix, tmp_path):
+    cut = tmp_path / "head.keras"
+    cut_model(RESIDUAL, cut, input_layers=["res_b"])
+    good = export_model(RESIDUAL, tmp_path / f"good{suffix}", input_layers=["res_b"],
+                        verify=False)
+    assert good.proven is None
+    artifact = tmp_path / f"good{suffix}"
+    fmt = "litert" if suffix == ".tflite" else "onnx"
+    assert verify_models(RESIDUAL, cut, artifact=(artifact, fmt)).passed
+    _tamper(artifact, RESIDUAL, "res_out")
+    report = verify_models(RESIDUAL, cut, artifact=(artifact, fmt))
+    assert not report.passed and not report.outputs[0].passed
+
+
+def test_an_artifact_that_differs_is_not_left_at_output(tmp_path, capsys, monkeypatch):
+    from keras_cut.backend.keras import exporting
+
+    real = exporting.export_file
+
+    def export_then_tamper(model_path, target, fmt, *args):
+        order = real(model_path, target, fmt, *args)
+        _tamper(target, RESIDUAL, "res_out")
+        return order
+
+    monkeypatch.setattr(exporting, "export_file", export_then_tamper)
+    out = tmp_path / "head.onnx"
+    result = run_cli(capsys, "export", RESIDUAL, "-o", out, "--input-layer", "res_b")
+    assert result.code == 1
+    assert not out.exists()
+    kept = tmp_path / "head.unproven.onnx"
+    assert kept.exists() and f"kept as {kept}" in result.err
+    assert "DIFFERS" in result.out and "FAILED" in result.out
+
+
+def test_a_missing_runtime_is_one_line_naming_the_install(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ai_edge_litert", None)
+    monkeypatch.setitem(sys.modules, "ai_edge_litert.interpreter", None)
+    out = tmp_path / "head.tflite"
+    result = run_cli(capsys, "export", RESIDUAL, "-o", out, "--input-layer", "res_b")
+    assert_one_line_error(result, "ai_edge_litert", "pip install 'keras-cut[litert]'")
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_names_and_formats_are_checked_before_any_work(tmp_path, capsys):
+    assert_one_line_error(run_cli(capsys, "export", RESIDUAL, "-o", tmp_path / "m.pb"),
+                          ".tflite (litert)", ".onnx (onnx)")
+    assert_one_line_error(run_cli(capsys, "export", RESIDUAL, "-o", tmp_path / "m.onnx",
+                                  "--format", "litert"), "*.tflite")
+    assert_one_line_error(run_cli(capsys, "export", RESIDUAL, "-o", tmp_path / "m.onnx",
+                                  "--output-layer", "nope"), "--output-layer 'nope'")
+    existing = tmp_path / "there.onnx"
+    existing.write_bytes(b"keep me")
+    assert_one_line_error(run_cli(capsys, "export", RESIDUAL, "-o", existing), "--force")
+    assert existing.read_bytes() == b"keep me"
+    with pytest.raises(UsageError):
+        export_model(RESIDUAL, tmp_path / "x.onnx", format="openvino")
+    assert ArtifactError.exit_code == 2
