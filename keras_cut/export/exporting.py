@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from keras_cut.backend.runtime import ARTIFACT_FORMATS, runtime_name
-from keras_cut.core.errors import UsageError
+from keras_cut.core.errors import KerasCutError, UsageError
 from keras_cut.core.writing import atomic_output, check_output
 from keras_cut.cut.cutting import CutResult, cut_model
 from keras_cut.model.endpoint import Endpoint
@@ -93,19 +93,22 @@ def export_model(
 
         custom = loading.load_custom_objects(custom_objects)
         with atomic_output(output) as pending:
-            order = exporting.export_file(cut_file, pending.path, fmt, unsafe, custom)
-            report = None
-            if verify:
-                from keras_cut.verify.verification import verify_models
+            try:
+                order = exporting.export_file(cut_file, pending.path, fmt, unsafe, custom)
+                report = None
+                if verify:
+                    from keras_cut.verify.verification import verify_models
 
-                report = verify_models(
-                    model, cut_file, samples=samples, batch_size=batch_size, seed=seed,
-                    tolerances=tolerances, inputs=inputs, input_shapes=input_shapes,
-                    unsafe=unsafe, custom_objects=custom_objects, progress=progress,
-                    submodel_label=str(output), artifact=(pending.path, fmt))
-                if not report.passed:
-                    pending.target = _unproven_name(output)
-            names = _artifact_names(pending.path, fmt, report is not None)
+                    report = verify_models(
+                        model, cut_file, samples=samples, batch_size=batch_size, seed=seed,
+                        tolerances=tolerances, inputs=inputs, input_shapes=input_shapes,
+                        unsafe=unsafe, custom_objects=custom_objects, progress=progress,
+                        submodel_label=str(output), artifact=(pending.path, fmt))
+                    if not report.passed:
+                        pending.target = _unproven_name(output)
+                names = _artifact_names(pending.path, fmt, report is not None)
+            except KerasCutError as exc:  # it names the temporary file: name the user's
+                raise exc.replaced(str(pending.path), str(output)) from exc
         written = pending.target
     notices = list(cut.notices)
     if report is not None and not report.passed:

@@ -167,3 +167,83 @@ def test_names_and_formats_are_checked_before_any_work(tmp_path, capsys):
     with pytest.raises(UsageError):
         export_model(RESIDUAL, tmp_path / "x.onnx", format="openvino")
     assert ArtifactError.exit_code == 2
+
+
+@pytest.fixture(scope="module")
+def awkward(tmp_path_factory, keras):
+    """An LSTM/GRU stack, a MultiHeadAttention block, and the nested sample."""
+    layers, d = keras.layers, tmp_path_factory.mktemp("awkward")
+    x = keras.Input((6, 4), name="seq")
+    h = layers.LSTM(5, return_sequences=True, name="lstm")(x)
+    keras.Model(x, layers.Dense(2, name="out")(layers.GRU(3, name="gru")(h))).save(d / "rnn.keras")
+    q = keras.Input((5, 8), name="tokens")
+    a = layers.MultiHeadAttention(2, 4, name="mha")(q, q)
+    n = layers.LayerNormalization(name="ln")(layers.Add(name="res")([q, a]))
+    keras.Model(q, layers.GlobalAveragePooling1D(name="pool")(n)).save(d / "mha.keras")
+    return d
+
+
+def _check_against_keras(keras, parent_path, artifact, inputs_from, output_layer, batch=3):
+    """The artifact fed the parent's activations at `inputs_from` (name -> parent layer), its
+    output against the parent's at `output_layer`: all computed by Keras here."""
+    parent = keras.saving.load_model(parent_path, compile=False)
+    data = random_inputs(parent, batch=batch, seed=5)
+    record = activations(parent, data)
+    for kt, value in zip(parent.inputs, data, strict=True):  # the parent's own inputs
+        record[(kt.name, 0)] = [value]
+    feed = {name: record[(layer, 0)][0] for name, layer in inputs_from.items()}
+    (got,) = run_artifact(artifact, feed)
+    np.testing.assert_allclose(got, record[(output_layer, 0)][0], rtol=1e-4, atol=1e-5)
+
+
+def test_recurrent_layers_export_to_onnx_and_litert_says_what_it_cannot_run(awkward, tmp_path,
+                                                                           capsys, keras):
+    out = tmp_path / "rnn.onnx"
+    result = run_cli(capsys, "export", awkward / "rnn.keras", "-o", out, "--input-layer", "lstm")
+    assert result.code == 0, result.err
+    _check_against_keras(keras, awkward / "rnn.keras", out, {"lstm": "lstm"}, "out")
+    tflite = tmp_path / "rnn.tflite"
+    refused = run_cli(capsys, "export", awkward / "rnn.keras", "-o", tflite)
+    assert_one_line_error(refused, f"{tflite}: the artifact needs TensorFlow ops",
+                          "FlexTensorListReserve", "export to .onnx")
+    assert list(tmp_path.iterdir()) == [out]  # nothing unproven left behind
+
+
+@pytest.mark.parametrize("suffix", [".tflite", ".onnx"])
+def test_attention_and_a_cut_inside_a_nested_backbone(awkward, suffix, tmp_path, capsys, keras):
+    out = tmp_path / f"mha{suffix}"
+    assert run_cli(capsys, "export", awkward / "mha.keras", "-o", out,
+                   "--output-layer", "ln").code == 0
+    _check_against_keras(keras, awkward / "mha.keras", out, {"tokens": "tokens"}, "ln")
+    nested = BY_NAME["nested"].path
+    inner = tmp_path / f"inner{suffix}"
+    result = run_cli(capsys, "export", nested, "-o", inner, "--input-layer",
+                     "backbone/stem_relu", "--output-layer", "backbone/block/block_relu",
+                     "--json")
+    assert result.code == 0, result.err
+    doc = json.loads(result.out)
+    assert [o["source"] for o in doc["outputs"]] == ["backbone/block/block_relu"]
+    assert [i["source"] for i in doc["inputs"]] == ["backbone/stem_relu"]
+    parent = keras.saving.load_model(nested, compile=False)
+    backbone = parent.get_layer("backbone")
+    data = random_inputs(parent, batch=2, seed=2)
+    stem = keras.Model(backbone.inputs, backbone.get_layer("stem_relu").output)(data[0])
+    block = backbone.get_layer("block")
+    want = block(stem)
+    (got,) = run_artifact(inner, {doc["inputs"][0]["name"]: np.asarray(stem)})
+    np.testing.assert_allclose(got, np.asarray(want), rtol=1e-4, atol=1e-5)
+
+
+def test_a_keras_hub_backbone_prefix(tmp_path, capsys, keras):
+    keras_hub = pytest.importorskip("keras_hub")
+    backbone = keras_hub.models.BertBackbone(vocabulary_size=50, num_layers=2, num_heads=2,
+                                             hidden_dim=8, intermediate_dim=16,
+                                             max_sequence_length=8)
+    path = tmp_path / "bert.keras"
+    backbone.save(path)
+    out = tmp_path / "bert.onnx"
+    result = run_cli(capsys, "export", path, "-o", out, "--output-layer",
+                     "transformer_layer_0", "--custom-objects", "keras_hub", "--json")
+    assert result.code == 0, result.err
+    doc = json.loads(result.out)
+    assert doc["proven"] and {i["name"] for i in doc["inputs"]} >= {"token_ids"}

@@ -27,6 +27,11 @@ class LiteRTRunner:
             raise ArtifactError(f"{path}: the artifact has no signature to run; export it with "
                                 "Keras (model.export) or keras-cut")
         key = "serving_default" if "serving_default" in signatures else next(iter(signatures))
+        try:
+            with quiet_native_logs():
+                interpreter.allocate_tensors()
+        except RuntimeError as exc:
+            raise _refusal(path, exc) from exc
         self._runner = interpreter.get_signature_runner(key)
         self.input_names: list[str] = list(signatures[key]["inputs"])
         self.output_names: list[str] = _keras_order(list(signatures[key]["outputs"]))
@@ -45,6 +50,21 @@ def _keras_order(names: list[str]) -> list[str]:
     if all(numbered):
         return sorted(names, key=lambda n: int(n.rsplit("_", 1)[1]))
     return sorted(names)
+
+
+def _refusal(path: Path, exc: RuntimeError) -> ArtifactError:
+    """What LiteRT's interpreter refuses to prepare, said in the user's terms."""
+    text = " ".join(str(exc).split())
+    if "Select TensorFlow op" in text:
+        ops = sorted(set(re.findall(r"\((Flex\w+)\)", text)))
+        named = f" ({', '.join(ops)})" if ops else ""
+        return ArtifactError(
+            f"{path}: the artifact needs TensorFlow ops{named} that LiteRT's builtin interpreter "
+            "does not run (the converter kept them as Select TF ops; a device needs the Flex "
+            "delegate, org.tensorflow:tensorflow-lite-select-tf-ops), so it cannot be proven "
+            "here; recurrent layers with an open batch size do this: export to .onnx, or cut "
+            "before those layers")
+    return ArtifactError(f"{path}: LiteRT cannot prepare the artifact ({text[:300]})")
 
 
 def _line(exc: BaseException) -> str:
