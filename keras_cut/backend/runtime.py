@@ -18,6 +18,7 @@ class Runner(Protocol):
     path: Path
     input_names: list[str]
     output_names: list[str]
+    record_text: str | None  # keras-cut's record, where the artifact carries one
 
     def run(self, feed: dict[str, Any]) -> list[Any]: ...
 
@@ -33,6 +34,18 @@ def open_artifact(path: Path, fmt: str) -> Runner:
 
         return OnnxRunner(path)
     raise ArtifactError(f"{path}: no runtime for format {fmt!r}")
+
+
+def write_record(path: Path, fmt: str, text: str) -> None:
+    """Store keras-cut's record inside the artifact, where its format keeps such data."""
+    if fmt == "litert":
+        from keras_cut.backend.litert import metadata as litert_metadata
+
+        litert_metadata.write_record(path, text)
+    else:
+        from keras_cut.backend.onnxrt import metadata as onnx_metadata
+
+        onnx_metadata.write_record(path, text)
 
 
 def runtime_name(fmt: str) -> str:

@@ -6,13 +6,14 @@ that differs is kept beside it under another name, and the report says where.
 
 from __future__ import annotations
 
+import json
 import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from keras_cut.backend.runtime import ARTIFACT_FORMATS, runtime_name
-from keras_cut.core.errors import KerasCutError, UsageError
+from keras_cut.backend.runtime import ARTIFACT_FORMATS, runtime_name, write_record
+from keras_cut.core.errors import ArtifactError, KerasCutError, UsageError
 from keras_cut.core.writing import atomic_output, check_output
 from keras_cut.cut.cutting import CutResult, cut_model
 from keras_cut.model.endpoint import Endpoint
@@ -95,6 +96,11 @@ def export_model(
         with atomic_output(output) as pending:
             try:
                 order = exporting.export_file(cut_file, pending.path, fmt, unsafe, custom)
+                names = _artifact_names(pending.path, fmt, verify)
+                ins, outs = _named_endpoints(cut, order, names)
+                if names is not None:
+                    write_record(pending.path, fmt, json.dumps(
+                        artifact_record(model, fmt, ins, outs), indent=1))
                 report = None
                 if verify:
                     from keras_cut.verify.verification import verify_models
@@ -106,7 +112,6 @@ def export_model(
                         submodel_label=str(output), artifact=(pending.path, fmt))
                     if not report.passed:
                         pending.target = _unproven_name(output)
-                names = _artifact_names(pending.path, fmt, report is not None)
             except KerasCutError as exc:  # it names the temporary file: name the user's
                 raise exc.replaced(str(pending.path), str(output)) from exc
         written = pending.target
@@ -115,9 +120,8 @@ def export_model(
         notices.append(f"the artifact's outputs differ from the parent's; it was kept as "
                        f"{written} for examination, not written to {output}")
     if names is None:
-        notices.append("the artifact was not run (no proof asked for): its input and output "
-                       "names are the submodel's")
-    ins, outs = _named_endpoints(cut, order, names)
+        notices.append("the artifact's runtime is not installed, so its input and output "
+                       "names are the submodel's and it carries no keras-cut record")
     return ExportResult(
         output=str(written), format=fmt, runtime=runtime_name(fmt), cut=cut, inputs=ins,
         outputs=outs, size_bytes=written.stat().st_size, verify=report, notices=notices,
@@ -147,14 +151,29 @@ def _unproven_name(output: Path) -> Path:
     return candidate
 
 
-def _artifact_names(path: Path, fmt: str, ran: bool) -> tuple[list[str], list[str]] | None:
-    """The artifact's own input and output names (its runtime was imported by the proof)."""
-    if not ran:
-        return None
+def _artifact_names(path: Path, fmt: str, needed: bool) -> tuple[list[str], list[str]] | None:
+    """The artifact's own input and output names, from its runtime; None where that runtime
+    is not installed and nothing needs it (no proof asked for)."""
     from keras_cut.backend.runtime import open_artifact
 
-    runner = open_artifact(path, fmt)
+    try:
+        runner = open_artifact(path, fmt)
+    except ArtifactError:
+        if needed:
+            raise
+        return None
     return runner.input_names, runner.output_names
+
+
+def artifact_record(model: Path, fmt: str, inputs: list[Endpoint],
+                    outputs: list[Endpoint]) -> dict[str, Any]:
+    """What the artifact keeps of where it came from: for each of its inputs and outputs (by
+    its name in the artifact, in the artifact's order) the parent tensor it stands for."""
+    return {
+        "tool": "keras-cut", "format": fmt,
+        "parent": {"file": model.name, "bytes": model.stat().st_size},
+        "inputs": [e.record() for e in inputs], "outputs": [e.record() for e in outputs],
+    }
 
 
 def _named_endpoints(cut: CutResult, order: list[str],

@@ -46,6 +46,12 @@ def render_verify(report: VerifyReport, console: Console) -> None:
         console.print(Text(f"First diverging layer: none of {d.compared} compared on batch "
                            f"{d.batch}; {d.problem}", style="red"))
     w = report.weights
+    artifact_only = report.runtime is not None and w.checked == 0 and report.configs.layers == 0
+    if artifact_only:
+        console.print(f"Artifact: run in {report.runtime}; its weights and layer configs are "
+                      "its runtime's own, not compared")
+        _verdict(report, console, "")
+        return
     if w.passed:
         console.print(f"Weights: {w.checked} compared bit for bit with the {w.against}, all "
                       "identical")
@@ -69,15 +75,20 @@ def render_verify(report: VerifyReport, console: Console) -> None:
                            style="yellow"))
         for line in c.training_only:
             console.print(Text(f"  {line}"))
+    _verdict(report, console, f", {w.checked} weights identical")
+
+
+def _verdict(report: VerifyReport, console: Console, weights: str) -> None:
+    w, c = report.weights, report.configs
     failed = sum(not o.passed for o in report.outputs)
     data = f"seed {report.seed}" if report.seed is not None else "given inputs"
     settings = (f"{report.samples} samples, {data}, atol {report.atol:g}, "
                 f"rtol {report.rtol:g}")
     if report.passed:
         console.print(Text(f"PASSED: {len(report.outputs)} of {len(report.outputs)} outputs "
-                           f"agree, {w.checked} weights identical ({settings})", style="green"))
+                           f"agree{weights} ({settings})", style="green"))
     else:
         configs = f", {len(c.mismatched)} config difference(s)" if c.mismatched else ""
-        console.print(Text(f"FAILED: {failed} of {len(report.outputs)} outputs disagree, "
-                           f"{len(w.mismatched)} weights differ{configs} ({settings})",
-                           style="bold red"))
+        arrays = f", {len(w.mismatched)} weights differ" if weights else ""
+        console.print(Text(f"FAILED: {failed} of {len(report.outputs)} outputs disagree"
+                           f"{arrays}{configs} ({settings})", style="bold red"))

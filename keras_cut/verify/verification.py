@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from keras_cut.backend.runtime import runtime_name
+from keras_cut.backend.runtime import ARTIFACT_FORMATS, runtime_name
 from keras_cut.core.errors import Option, UsageError
 from keras_cut.core.writing import check_output
 from keras_cut.file.modelfile import ModelFile
@@ -30,6 +30,11 @@ from keras_cut.model.structure import (
     parent_structure,
 )
 from keras_cut.verify import golden as goldens
+from keras_cut.verify.artifact_check import (
+    empty_structure,
+    verify_artifact_against_golden,
+    verify_artifact_against_parent,
+)
 from keras_cut.verify.comparison import OutputCheck, Tolerances
 from keras_cut.verify.correspondence import correspond
 from keras_cut.verify.divergence import first_divergence
@@ -87,6 +92,14 @@ def verify_models(
     tol = (tolerances or Tolerances()).over(golden.tolerances if golden else None)
     golden_path = check_output(save_golden, submodel, force, GOLDEN_FORMATS, (parent,)) \
         if save_golden is not None else None
+    artifact_format = ARTIFACT_FORMATS.get(submodel.suffix.lower())
+    if artifact_format is not None and golden is not None:  # the runtime only, no TensorFlow
+        return verify_artifact_against_golden(parent, golden, submodel, artifact_format, tol,
+                                              batch_size, say)
+    if artifact_format is not None:
+        return _artifact_against_parent(parent, submodel, artifact_format, tol, samples,
+                                        batch_size, seed, inputs, input_shapes, unsafe,
+                                        custom_objects, say, golden_path)
 
     sub_file, sub_graph = open_model(submodel, custom_objects, unsafe, "verify")
     sub_flat = FlatGraph(sub_graph)
@@ -204,3 +217,30 @@ def _kept_paths(sub: FlatGraph, parent_path: Callable[[str], str | None]) -> set
     return {p for p in paths if p is not None}
 
 
+def _artifact_against_parent(parent: Path, artifact: Path, fmt: str, tol: Tolerances,
+                             samples: int, batch_size: int, seed: int,
+                             inputs: str | Path | None,
+                             input_shapes: dict[str, tuple[int, ...]] | None, unsafe: bool,
+                             custom_objects: str | None, say: Progress,
+                             golden_path: Path | None) -> VerifyReport:
+    """An exported artifact against its parent: the parent run by Keras, the artifact by its
+    own runtime, tied by the record `export` keeps inside the artifact."""
+    parent_file, parent_graph = open_model(parent, custom_objects, unsafe, "verify against")
+    check_loadable(parent, find_hazards(parent_file, parent_graph), unsafe, bool(custom_objects))
+    flat = FlatGraph(parent_graph)
+    notices: list[str] = []
+    data = parent_data(flat, parent_graph, samples, seed, inputs, input_shapes or {}, notices)
+    import_backend(say)  # TensorFlow from here on, for the parent
+    from keras_cut.backend.keras import loading, saved
+
+    custom = loading.load_custom_objects(custom_objects)
+    say(f"loading {parent}")
+    parent_model, load_note = saved.load_saved_model(parent_file, unsafe, custom)
+    notices += [load_note] if load_note else []
+    report, batches, links = verify_artifact_against_parent(
+        parent, artifact, fmt, flat, data, tol, batch_size, None if inputs else seed,
+        parent_model, notices, say, keep=golden_path is not None)
+    if golden_path is not None:
+        write_golden(golden_path, report, links, batches.kept_inputs, batches.kept_outputs,
+                     parent, {}, tol, empty_structure())
+    return report

@@ -33,6 +33,9 @@ class LiteRTRunner:
         except RuntimeError as exc:
             raise _refusal(path, exc) from exc
         self._runner = interpreter.get_signature_runner(key)
+        from keras_cut.backend.litert.metadata import read_record
+
+        self.record_text: str | None = read_record(path)
         self.input_names: list[str] = list(signatures[key]["inputs"])
         self.output_names: list[str] = _keras_order(list(signatures[key]["outputs"]))
         self.path = path

@@ -25,6 +25,8 @@ class OnnxRunner:
         except Exception as exc:  # the runtime's own error types differ by build
             line = " ".join(str(exc).split())[:300]
             raise ArtifactError(f"{path}: ONNX Runtime cannot load the artifact ({line})") from exc
+        self.record_text: str | None = \
+            self._session.get_modelmeta().custom_metadata_map.get("keras_cut")
         self.input_names: list[str] = [i.name for i in self._session.get_inputs()]
         self.output_names: list[str] = [o.name for o in self._session.get_outputs()]
         self.path = path

@@ -1,0 +1,136 @@
+"""`verify PARENT ARTIFACT` and `verify GOLDEN ARTIFACT`: an exported artifact (`.tflite`,
+`.onnx`) run in its own runtime, against its parent or a golden file. The record keras-cut
+keeps inside the artifact says which parent tensor each of its inputs and outputs stands for.
+Checking against a golden file imports the artifact's runtime and NumPy, never TensorFlow.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from keras_cut.backend.runtime import Runner, open_artifact, runtime_name
+from keras_cut.core.address import TensorAddress
+from keras_cut.core.errors import ArtifactError
+from keras_cut.model.endpoint import Endpoint, Role, tensor_from_json
+from keras_cut.model.flatgraph import FlatGraph
+from keras_cut.model.structure import ConfigCheck, ParentStructure
+from keras_cut.verify import golden as goldens
+from keras_cut.verify.comparison import OutputCheck, Tolerances
+from keras_cut.verify.correspondence import Correspondence, Link
+from keras_cut.verify.execution import GOLDEN_HINT, Batches, run_batch
+from keras_cut.verify.report import Progress, VerifyReport, WeightCheck
+
+
+def artifact_record(runner: Runner) -> dict[str, Any]:
+    """The record keras-cut's `export` wrote into the artifact (untrusted: checked)."""
+    text = runner.record_text
+    try:
+        record = json.loads(text) if text else None
+    except ValueError:
+        record = None
+    if not isinstance(record, dict) or not isinstance(record.get("inputs"), list) or \
+            not isinstance(record.get("outputs"), list):
+        raise ArtifactError(
+            f"{runner.path}: the artifact carries no keras-cut record of which parent tensors "
+            "its inputs and outputs stand for (only `keras-cut export` writes one); export it "
+            "with keras-cut, or verify the .keras cut it was made from")
+    return record
+
+
+def artifact_links(runner: Runner, record: dict[str, Any], parent: FlatGraph
+                   ) -> tuple[Correspondence, list[int]]:
+    """Each artifact input and output tied to the parent tensor the record names, and where
+    each output is among the artifact's."""
+    def link(entry: Any, names: list[str], what: str, role: Role | None) -> Link:
+        name = entry.get("name") if isinstance(entry, dict) else None
+        wanted = tensor_from_json(entry.get("tensor")) if isinstance(entry, dict) else None
+        if not isinstance(name, str) or name not in names or wanted is None:
+            raise ArtifactError(f"{runner.path}: the keras-cut record does not match the "
+                                f"artifact's {what}s ({', '.join(names)})")
+        tensor = parent.find_tensor(wanted)
+        if tensor is None:
+            raise ArtifactError(f"{runner.path}: {what} {name!r} stands for a tensor the parent "
+                                "does not have; was the artifact exported from this parent?")
+        kind = entry.get("kind")
+        chosen = role or (Role(kind) if kind in {r.value for r in Role} else Role.CUT_INPUT)
+        source = entry.get("source") if isinstance(entry.get("source"), str) else name
+        return Link(Endpoint(name, source, chosen, tensor), TensorAddress((), name), name)
+
+    inputs = [link(e, runner.input_names, "input", None) for e in record["inputs"]]
+    outputs = [link(e, runner.output_names, "output", Role.OUTPUT) for e in record["outputs"]]
+    if len(inputs) != len(runner.input_names) or len(outputs) != len(runner.output_names):
+        raise ArtifactError(f"{runner.path}: the keras-cut record lists other inputs or outputs "
+                            "than the artifact has; the file was edited")
+    positions = [runner.output_names.index(o.name) for o in outputs]
+    return Correspondence(inputs, outputs, {}), positions
+
+
+def verify_artifact_against_parent(
+    parent_path: Path, artifact: Path, fmt: str, flat: FlatGraph, data: dict[str, Any],
+    tol: Tolerances, batch_size: int, seed: int | None, parent_model: Any, notices: list[str],
+    say: Progress, keep: bool,
+) -> tuple[VerifyReport, Batches, Correspondence]:
+    runner = open_artifact(artifact, fmt)
+    links, positions = artifact_links(runner, artifact_record(runner), flat)
+    tol.check_names([link.name for link in links.outputs],
+                    [link.source for link in links.outputs])
+    from keras_cut.backend.keras import running
+
+    batches = Batches(
+        parent=running.parent_function(parent_model, [lk.parent for lk in links.inputs
+                                                      + links.outputs]),
+        sub=(runner.run, positions), links=links,
+        checks=[OutputCheck(lk.name, lk.source, *tol.for_output(lk.name, lk.source))
+                for lk in links.outputs], keep=keep)
+    samples = len(next(iter(data.values())))
+    batches.run(data, batch_size, parent_path, artifact, None, say)
+    report = VerifyReport(
+        parent=str(parent_path), submodel=str(artifact), samples=samples,
+        batch_size=batch_size, seed=seed, atol=tol.global_atol, rtol=tol.global_rtol,
+        inputs=[lk.end for lk in links.inputs], outputs=batches.checks,
+        weights=WeightCheck(), configs=ConfigCheck(), notices=notices,
+        runtime=runtime_name(fmt))
+    return report, batches, links
+
+
+def verify_artifact_against_golden(path: Path, golden: goldens.Golden, artifact: Path, fmt: str,
+                                   tol: Tolerances, batch_size: int,
+                                   say: Progress) -> VerifyReport:
+    """The artifact against a golden file: its runtime and NumPy, no TensorFlow."""
+    runner = open_artifact(artifact, fmt)
+    in_names = [t.name for t in golden.inputs]
+    out_names = [t.name for t in golden.outputs]
+    if sorted(in_names) != sorted(runner.input_names) or \
+            sorted(out_names) != sorted(runner.output_names):
+        raise ArtifactError(
+            f"{path}: the golden file's inputs and outputs ({', '.join(in_names + out_names)}) "
+            f"are not the artifact's ({', '.join(runner.input_names + runner.output_names)}); "
+            "was it written for this artifact?")
+    tol.check_names(out_names, [t.source for t in golden.outputs])
+    checks = [OutputCheck(t.name, t.source, *tol.for_output(t.name, t.source))
+              for t in golden.outputs]
+    positions = [runner.output_names.index(n) for n in out_names]
+    samples = len(golden.input_arrays[0]) if golden.input_arrays else 0
+    for number, start in enumerate(range(0, samples, batch_size), 1):
+        say(f"batch {number} of {math.ceil(samples / batch_size)}")
+        feed = {name: a[start:start + batch_size]
+                for name, a in zip(in_names, golden.input_arrays, strict=True)}
+        got = run_batch(artifact, runner.run, feed, GOLDEN_HINT)
+        for check, position, want in zip(checks, positions, golden.output_arrays, strict=True):
+            check.add(got[position], want[start:start + batch_size])
+    for check in checks:
+        check.finish()
+    return VerifyReport(
+        parent=f"{golden.parent.get('file')} (golden file {path})", submodel=str(artifact),
+        samples=samples, batch_size=batch_size, seed=golden.seed, atol=tol.global_atol,
+        rtol=tol.global_rtol, inputs=golden.inputs, outputs=checks,
+        weights=WeightCheck(against="golden file"), configs=ConfigCheck(against="golden file"),
+        golden=str(path), runtime=runtime_name(fmt))
+
+
+def empty_structure() -> ParentStructure:
+    """A golden file written for an artifact keeps no layer structure to compare."""
+    return ParentStructure({}, {}, [], [], {})
