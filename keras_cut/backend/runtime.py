@@ -19,6 +19,7 @@ class Runner(Protocol):
     input_names: list[str]
     output_names: list[str]
     record_text: str | None  # keras-cut's record, where the artifact carries one
+    shapes: dict[str, tuple[int | None, ...]]  # by input/output name; None: left open
 
     def run(self, feed: dict[str, Any]) -> list[Any]: ...
 

@@ -104,7 +104,8 @@ FLAGS = {
     Option.DEPTH: "--depth", Option.SEED: "--seed", Option.SAMPLES: "--samples",
     Option.BATCH_SIZE: "--batch-size", Option.SAVE_GOLDEN: "--save-golden",
     Option.ATOL: "--atol", Option.RTOL: "--rtol", Option.FORCE: "--force",
-    Option.VERIFY: "--verify",
+    Option.VERIFY: "--verify", Option.MIN_COSINE: "--min-cosine", Option.QUANTIZE: "--quantize",
+    Option.CALIBRATION: "--calibration", Option.FORMAT: "--format",
 }
 
 
@@ -561,6 +562,15 @@ def export_command(
         None, "--inputs", help="Real data: an .npz with one array per parent input, by name."),
     input_shape: list[str] | None = typer.Option(
         None, "--input-shape", help="NAME=D1,D2,… for inputs with unknown (None) dimensions."),
+    quantize: str | None = typer.Option(
+        None, "--quantize", help="float16, dynamic or int8 (.tflite); dynamic (.onnx). A "
+        "quantized artifact is judged by cosine similarity (--min-cosine), not atol/rtol."),
+    calibration: Path | None = typer.Option(
+        None, "--calibration", help="Real samples for int8: an .npz with arrays by parent input "
+        "name (default: seeded inputs, a poor proxy)."),
+    min_cosine: list[str] | None = typer.Option(
+        None, "--min-cosine", help="Least cosine similarity a quantized output must reach "
+        "(default 0.99), or NAME=VALUE for one output (repeatable)."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing OUTPUT."),
     unsafe: bool = _unsafe_option("loading"),
     custom_objects: str | None = _code_option(),
@@ -582,9 +592,11 @@ def export_command(
     with _user_errors():
         result = export_model(
             model, output, output_layer or [], input_layer or [], format=format, verify=verify,
-            tolerances=parse_tolerances(atol, rtol), samples=samples, batch_size=batch_size,
-            seed=seed, inputs=inputs, input_shapes=parse_input_shapes(input_shape or []),
-            force=force, unsafe=unsafe, custom_objects=custom_objects, progress=_progress)
+            tolerances=parse_tolerances(atol, rtol, min_cosine), samples=samples,
+            batch_size=batch_size, seed=seed, inputs=inputs,
+            input_shapes=parse_input_shapes(input_shape or []), force=force, unsafe=unsafe,
+            custom_objects=custom_objects, progress=_progress, quantize=quantize,
+            calibration=calibration)
         _progress.stop()
         for note in result.notices + result.cut.needs + \
                 (result.verify.notices if result.verify else []):

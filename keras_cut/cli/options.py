@@ -22,9 +22,24 @@ def parse_input_shapes(values: list[str]) -> dict[str, tuple[int, ...]]:
     return shapes
 
 
-def parse_tolerances(atol: list[str] | None, rtol: list[str] | None) -> Tolerances:
-    """--atol/--rtol values: a number sets the global tolerance, NAME=number one output's."""
+def parse_tolerances(atol: list[str] | None, rtol: list[str] | None,
+                     min_cosine: list[str] | None = None) -> Tolerances:
+    """--atol/--rtol/--min-cosine values: a number sets the global value, NAME=number one
+    output's."""
     tol = Tolerances()
+    for value in min_cosine or []:
+        name, sep, number = value.rpartition("=")
+        try:
+            parsed = float(number)
+        except ValueError:
+            parsed = float("nan")
+        if not -1 <= parsed <= 1 or (sep and not name):
+            raise UsageError(f"--min-cosine {value!r}: a number from -1 to 1, or NAME=number "
+                             "for one output")
+        if sep:
+            tol.min_cosine_for[name] = parsed
+        else:
+            tol.min_cosine = parsed
     for option, values, per in (("--atol", atol, tol.atol_for), ("--rtol", rtol, tol.rtol_for)):
         for value in values or []:
             name, sep, number = value.rpartition("=")

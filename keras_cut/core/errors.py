@@ -33,6 +33,10 @@ class Option(StrEnum):
     RTOL = "rtol"
     FORCE = "force"
     VERIFY = "verify"
+    MIN_COSINE = "min_cosine"
+    QUANTIZE = "quantize"
+    CALIBRATION = "calibration"
+    FORMAT = "format"
 
 
 SWITCHES = {Option.UNSAFE, Option.FORCE, Option.VERIFY}  # True or False

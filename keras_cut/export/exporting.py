@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from keras_cut.backend.runtime import ARTIFACT_FORMATS, runtime_name, write_record
-from keras_cut.core.errors import ArtifactError, KerasCutError, UsageError
+from keras_cut.core.errors import ArtifactError, KerasCutError, Option, UsageError
 from keras_cut.core.writing import atomic_output, check_output
 from keras_cut.cut.cutting import CutResult, cut_model
 from keras_cut.model.endpoint import Endpoint
@@ -27,6 +27,8 @@ from keras_cut.verify.report import (
 )
 
 FORMAT_SUFFIXES = {fmt: suffix for suffix, fmt in ARTIFACT_FORMATS.items()}
+# an artifact's input names, output names, and shapes by name (None: a dimension left open)
+ArtifactNames = tuple[list[str], list[str], dict[str, tuple[int | None, ...]]]
 
 
 @dataclass
@@ -76,14 +78,23 @@ def export_model(
     unsafe: bool = False,
     custom_objects: str | None = None,
     progress: Progress | None = None,
+    quantize: str | None = None,
+    calibration: str | Path | None = None,
 ) -> ExportResult:
     """Export the cut of `model` (the whole model without layer names) to `output` as `format`
     (from the suffix: .tflite LiteRT, .onnx ONNX), proven in that runtime unless `verify` is
-    False."""
+    False. `quantize`: float16, dynamic or int8 (LiteRT; ONNX offers dynamic), int8 calibrated
+    on `calibration` (an .npz of the parent's inputs, by name; else seeded inputs). A quantized
+    artifact is judged by cosine similarity (`tolerances.min_cosine`, default 0.99)."""
     say = progress or (lambda _msg: None)
     model, output = Path(model), Path(output)
     fmt = _format(output, format)
+    _check_quantize(fmt, quantize, calibration)
     output = check_output(output, model, force, {FORMAT_SUFFIXES[fmt]: fmt})
+    if quantize is not None:
+        tolerances = tolerances or Tolerances()
+        if tolerances.min_cosine is None:
+            tolerances = replace(tolerances, min_cosine=DEFAULT_MIN_COSINE)
     with tempfile.TemporaryDirectory(prefix="keras-cut-export-") as folder:
         cut_file = Path(folder) / "cut.keras"
         whole = not output_layers and not input_layers
@@ -93,9 +104,13 @@ def export_model(
         from keras_cut.backend.keras import exporting, loading
 
         custom = loading.load_custom_objects(custom_objects)
+        notices: list[str] = []
+        arrays = _calibration_arrays(model, cut, calibration, seed, input_shapes, unsafe,
+                                     custom_objects, notices, say) if quantize == "int8" else None
         with atomic_output(output) as pending:
             try:
-                order = exporting.export_file(cut_file, pending.path, fmt, unsafe, custom)
+                order = exporting.export_file(cut_file, pending.path, fmt, unsafe, custom,
+                                              quantize, arrays)
                 names = _artifact_names(pending.path, fmt, verify)
                 ins, outs = _named_endpoints(cut, order, names)
                 if names is not None:
@@ -115,7 +130,7 @@ def export_model(
             except KerasCutError as exc:  # it names the temporary file: name the user's
                 raise exc.replaced(str(pending.path), str(output)) from exc
         written = pending.target
-    notices = list(cut.notices)
+    notices = list(cut.notices) + notices
     if report is not None and not report.passed:
         notices.append(f"the artifact's outputs differ from the parent's; it was kept as "
                        f"{written} for examination, not written to {output}")
@@ -126,6 +141,52 @@ def export_model(
         output=str(written), format=fmt, runtime=runtime_name(fmt), cut=cut, inputs=ins,
         outputs=outs, size_bytes=written.stat().st_size, verify=report, notices=notices,
     )
+
+
+DEFAULT_MIN_COSINE = 0.99
+CALIBRATION_SAMPLES = 64
+
+
+def _check_quantize(fmt: str, quantize: str | None, calibration: Any) -> None:
+    from keras_cut.backend.keras.exporting import QUANTIZATIONS
+
+    offered = QUANTIZATIONS[fmt]
+    if quantize is not None and quantize not in offered:
+        raise UsageError(Option.QUANTIZE, f" {quantize!r}: {fmt} artifacts offer "
+                         f"{', '.join(offered)}")
+    if calibration is not None and quantize != "int8":
+        raise UsageError(Option.CALIBRATION, " calibrates int8 quantization only; add ",
+                         Option.QUANTIZE, " int8")
+
+
+def _calibration_arrays(model: Path, cut: CutResult, calibration: str | Path | None, seed: int,
+                        input_shapes: dict[str, tuple[int, ...]] | None, unsafe: bool,
+                        custom_objects: str | None, notices: list[str],
+                        say: Progress) -> dict[str, Any]:
+    """Samples of the cut's inputs for int8 calibration: the parent run (by Keras) on the
+    calibration inputs (or seeded ones), read at the tensors the cut starts from."""
+    import numpy as np
+
+    from keras_cut.model.flatgraph import FlatGraph
+    from keras_cut.model.opening import open_model
+    from keras_cut.verify.feeds import parent_data
+
+    parent_file, graph = open_model(model, custom_objects, unsafe, "calibrate")
+    data = parent_data(FlatGraph(graph), graph, CALIBRATION_SAMPLES, seed, calibration,
+                       input_shapes or {}, notices)
+    if calibration is None:
+        notices.append("int8 was calibrated on seeded random inputs, a poor proxy for real "
+                       "data: its accuracy on real inputs may be worse than the proof shows")
+    say("calibrating")
+    from keras_cut.backend.keras import loading, running, saved
+
+    parent_model, _ = saved.load_saved_model(parent_file, unsafe,
+                                             loading.load_custom_objects(custom_objects))
+    run = running.parent_function(parent_model, [e.parent for e in cut.inputs])
+    count = len(next(iter(data.values())))
+    parts = [run({k: v[i:i + 16] for k, v in data.items()}) for i in range(0, count, 16)]
+    return {e.name: np.concatenate([p[j] for p in parts])
+            for j, e in enumerate(cut.inputs)}
 
 
 def _format(output: Path, given: str | None) -> str:
@@ -151,9 +212,9 @@ def _unproven_name(output: Path) -> Path:
     return candidate
 
 
-def _artifact_names(path: Path, fmt: str, needed: bool) -> tuple[list[str], list[str]] | None:
-    """The artifact's own input and output names, from its runtime; None where that runtime
-    is not installed and nothing needs it (no proof asked for)."""
+def _artifact_names(path: Path, fmt: str, needed: bool) -> ArtifactNames | None:
+    """The artifact's own input and output names and shapes, from its runtime; None where
+    that runtime is not installed and nothing needs it (no proof asked for)."""
     from keras_cut.backend.runtime import open_artifact
 
     try:
@@ -162,7 +223,7 @@ def _artifact_names(path: Path, fmt: str, needed: bool) -> tuple[list[str], list
         if needed:
             raise
         return None
-    return runner.input_names, runner.output_names
+    return runner.input_names, runner.output_names, runner.shapes
 
 
 def artifact_record(model: Path, fmt: str, inputs: list[Endpoint],
@@ -176,18 +237,20 @@ def artifact_record(model: Path, fmt: str, inputs: list[Endpoint],
     }
 
 
-def _named_endpoints(cut: CutResult, order: list[str],
-                     names: tuple[list[str], list[str]] | None
+def _named_endpoints(cut: CutResult, order: list[str], names: ArtifactNames | None
                      ) -> tuple[list[Endpoint], list[Endpoint]]:
-    """The cut's endpoints named as the artifact names them: inputs keep their names (Keras
-    exports an input under its name); outputs come in Keras' flattened order."""
+    """The cut's endpoints as the artifact has them: inputs keep their names (Keras exports an
+    input under its name), outputs come in Keras' flattened order; each with the artifact's
+    shape, None where it leaves a dimension open (the batch, at least)."""
     by_layer = {e.name: e for e in cut.outputs}
     outputs = [by_layer[layer] for layer in order if layer in by_layer] or list(cut.outputs)
     if names is None:
         return list(cut.inputs), outputs
-    in_names, out_names = names
+    in_names, out_names, shapes = names
     by_input = {e.name: e for e in cut.inputs}
-    inputs = [by_input.get(n) or Endpoint(n, "?", cut.inputs[0].role) for n in in_names]
+    inputs = [replace(by_input.get(n) or Endpoint(n, "?", cut.inputs[0].role),
+                      shape=shapes.get(n)) for n in in_names]
     if len(out_names) == len(outputs):
-        outputs = [replace(e, name=n) for e, n in zip(outputs, out_names, strict=True)]
+        outputs = [replace(e, name=n, shape=shapes.get(n))
+                   for e, n in zip(outputs, out_names, strict=True)]
     return inputs, outputs

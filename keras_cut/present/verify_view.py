@@ -16,25 +16,46 @@ if TYPE_CHECKING:  # for annotations only
 
 
 def render_verify(report: VerifyReport, console: Console) -> None:
+    _outputs_table(report, console)
+    _output_problems(report, console)
+    _rest(report, console)
+
+
+def _outputs_table(report: VerifyReport, console: Console) -> None:
     reference = "golden file" if report.golden else "parent"
+    by_cosine = any(o.min_cosine is not None for o in report.outputs)  # a quantized artifact
+    snr = ["SNR dB"] if by_cosine else []
     grid = Grid(["Output", f"From {reference} layer", "Shape", "Max abs", "Mean abs",
-                 "Median abs", "Max rel", "Cosine", "atol, rtol", "Result"], whole=(0, 1),
-                right=(3, 4, 5, 6, 7, 8))
+                 "Median abs", "Max rel", "Cosine", *snr,
+                 "Judged by" if by_cosine else "atol, rtol", "Result"], whole=(0, 1),
+                right=tuple(range(3, 9 + len(snr))))
     for o in report.outputs:
         result = Text("PASSED", style="green") if o.passed else Text("FAILED", style="bold red")
+        rule = f"cosine >= {o.min_cosine:.10g}" if o.min_cosine is not None else \
+            f"{o.atol:g}, {o.rtol:g}"
         grid.add_row(o.name, o.source, format_shape(o.shape), f"{o.max_abs_error:.3g}",
                      f"{o.mean_abs_error:.3g}", f"{o.median_abs_error:.3g}",
                      f"{o.max_rel_error:.3g}", f"{o.cosine_similarity:.6f}",
-                     f"{o.atol:g}, {o.rtol:g}", result)
+                     *([f"{o.snr_db:.1f}"] if by_cosine else []), rule, result)
     grid.print(console)
+
+
+def _output_problems(report: VerifyReport, console: Console) -> None:
+    reference = "golden file" if report.golden else "parent"
     for o in report.outputs:
         if o.problem:
             console.print(Text(f"{o.name}: {o.problem}", style="red"))
-        elif o.mismatched:
+        elif o.min_cosine is not None and not o.passed:
+            console.print(Text(f"{o.name}: cosine similarity {o.cosine_similarity:.6f} is below "
+                               f"{o.min_cosine:.10g}", style="red"))
+        elif o.mismatched and o.min_cosine is None:
             console.print(Text(f"{o.name}: {o.mismatched:,} of {o.elements:,} values outside "
                                f"atol + rtol*|{reference}|", style="red"))
         if o.nan or o.inf:
             console.print(f"{o.name}: {o.nan} NaN and {o.inf} Inf values in the submodel output")
+
+
+def _rest(report: VerifyReport, console: Console) -> None:
     d = report.divergence
     if d is not None and d.layer:
         error = f"max abs error {d.max_abs_error:.3g}" if d.max_abs_error is not None \
@@ -82,8 +103,10 @@ def _verdict(report: VerifyReport, console: Console, weights: str) -> None:
     w, c = report.weights, report.configs
     failed = sum(not o.passed for o in report.outputs)
     data = f"seed {report.seed}" if report.seed is not None else "given inputs"
-    settings = (f"{report.samples} samples, {data}, atol {report.atol:g}, "
-                f"rtol {report.rtol:g}")
+    cosines = sorted({o.min_cosine for o in report.outputs if o.min_cosine is not None})
+    judged = f"min cosine {', '.join(f'{c:.10g}' for c in cosines)}" if cosines else \
+        f"atol {report.atol:g}, rtol {report.rtol:g}"
+    settings = f"{report.samples} samples, {data}, {judged}"
     if report.passed:
         console.print(Text(f"PASSED: {len(report.outputs)} of {len(report.outputs)} outputs "
                            f"agree{weights} ({settings})", style="green"))

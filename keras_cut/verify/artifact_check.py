@@ -18,7 +18,7 @@ from keras_cut.model.endpoint import Endpoint, Role, tensor_from_json
 from keras_cut.model.flatgraph import FlatGraph
 from keras_cut.model.structure import ConfigCheck, ParentStructure
 from keras_cut.verify import golden as goldens
-from keras_cut.verify.comparison import OutputCheck, Tolerances
+from keras_cut.verify.comparison import Tolerances
 from keras_cut.verify.correspondence import Correspondence, Link
 from keras_cut.verify.execution import GOLDEN_HINT, Batches, run_batch
 from keras_cut.verify.report import Progress, VerifyReport, WeightCheck
@@ -83,7 +83,7 @@ def verify_artifact_against_parent(
         parent=running.parent_function(parent_model, [lk.parent for lk in links.inputs
                                                       + links.outputs]),
         sub=(runner.run, positions), links=links,
-        checks=[OutputCheck(lk.name, lk.source, *tol.for_output(lk.name, lk.source))
+        checks=[tol.check(lk.name, lk.source)
                 for lk in links.outputs], keep=keep)
     samples = len(next(iter(data.values())))
     batches.run(data, batch_size, parent_path, artifact, None, say)
@@ -110,7 +110,7 @@ def verify_artifact_against_golden(path: Path, golden: goldens.Golden, artifact:
             f"are not the artifact's ({', '.join(runner.input_names + runner.output_names)}); "
             "was it written for this artifact?")
     tol.check_names(out_names, [t.source for t in golden.outputs])
-    checks = [OutputCheck(t.name, t.source, *tol.for_output(t.name, t.source))
+    checks = [tol.check(t.name, t.source)
               for t in golden.outputs]
     positions = [runner.output_names.index(n) for n in out_names]
     samples = len(golden.input_arrays[0]) if golden.input_arrays else 0

@@ -28,6 +28,9 @@ class Tolerances:
     rtol: float | None = None
     atol_for: dict[str, float] = field(default_factory=dict)
     rtol_for: dict[str, float] = field(default_factory=dict)
+    # for a quantized artifact: the least cosine similarity an output must reach
+    min_cosine: float | None = None
+    min_cosine_for: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for option, value, per in ((Option.ATOL, self.atol, self.atol_for),
@@ -36,15 +39,34 @@ class Tolerances:
                 check_tolerance(option, value)
             for name, number in per.items():
                 check_tolerance(option, number, name)
+        cosines: list[tuple[str, float | None]] = [("", self.min_cosine),
+                                                   *self.min_cosine_for.items()]
+        for output, cosine in cosines:
+            if cosine is not None and not (isinstance(cosine, (int, float)) and
+                                           not isinstance(cosine, bool) and -1 <= cosine <= 1):
+                raise UsageError(Option.MIN_COSINE, f" {output}=..." if output else "",
+                                 f": a cosine similarity is a number from -1 to 1, "
+                                 f"not {cosine!r}")
 
     def over(self, base: Tolerances | None) -> Tolerances:
         """These tolerances, with what they leave unset taken from `base`, then the defaults."""
         base = base or Tolerances()
         atol = self.atol if self.atol is not None else base.atol
         rtol = self.rtol if self.rtol is not None else base.rtol
+        cosine = self.min_cosine if self.min_cosine is not None else base.min_cosine
         return Tolerances(DEFAULT_ATOL if atol is None else atol,
                           DEFAULT_RTOL if rtol is None else rtol,
-                          {**base.atol_for, **self.atol_for}, {**base.rtol_for, **self.rtol_for})
+                          {**base.atol_for, **self.atol_for}, {**base.rtol_for, **self.rtol_for},
+                          cosine, {**base.min_cosine_for, **self.min_cosine_for})
+
+    def check(self, name: str, source: str) -> OutputCheck:
+        """An empty check of one output, judged as these tolerances say."""
+        return OutputCheck(name, source, *self.for_output(name, source),
+                           min_cosine=self.cosine_for(name, source))
+
+    def cosine_for(self, name: str, source: str) -> float | None:
+        """The least cosine similarity an output must reach (None: judged by atol/rtol)."""
+        return self.min_cosine_for.get(name, self.min_cosine_for.get(source, self.min_cosine))
 
     @property
     def global_atol(self) -> float:
@@ -106,11 +128,18 @@ class OutputCheck:
     inf: int = 0
     parent_nonfinite: int = 0  # NaN or Inf in the reference: equal there proves little
     problem: str = ""  # shape/dtype disagreement, if any
+    # a quantized artifact is judged by how close its outputs point, not by the float
+    # tolerance: cosine similarity at least this (None: judged by atol/rtol)
+    min_cosine: float | None = None
+    snr_db: float = math.inf  # 10 log10(sum parent^2 / sum (sub - parent)^2)
     _abs: list[np.ndarray] = field(default_factory=list, repr=False)
     _dots: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0], repr=False)
 
     @property
     def passed(self) -> bool:
+        if self.min_cosine is not None:
+            return not self.problem and self.nan == 0 and self.inf == 0 and \
+                self.cosine_similarity >= self.min_cosine
         return not self.problem and self.mismatched == 0
 
     def add(self, got: np.ndarray, want: np.ndarray) -> None:
@@ -163,10 +192,16 @@ class OutputCheck:
             self.cosine_similarity = 0.0
         else:
             self.cosine_similarity = dot / math.sqrt(aa * bb)
+        noise = max(aa - 2 * dot + bb, 0.0)
+        self.snr_db = math.inf if noise == 0.0 else \
+            (10 * math.log10(bb / noise) if bb > 0 else -math.inf)
         self._abs = []
 
     def to_dict(self) -> dict[str, Any]:
+        judged = {} if self.min_cosine is None else {
+            "min_cosine": self.min_cosine, "snr_db": finite(self.snr_db)}
         return {
+            **judged,
             "name": self.name, "source": self.source, "shape": self.shape,
             "parent_shape": self.parent_shape, "dtype": self.dtype,
             "parent_dtype": self.parent_dtype, "atol": self.atol, "rtol": self.rtol,

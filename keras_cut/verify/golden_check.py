@@ -19,7 +19,7 @@ from keras_cut.model.structure import (
     check_structure,
 )
 from keras_cut.verify import golden as goldens
-from keras_cut.verify.comparison import OutputCheck, Tolerances
+from keras_cut.verify.comparison import Tolerances
 from keras_cut.verify.correspondence import Correspondence, endpoint_names
 from keras_cut.verify.execution import GOLDEN_HINT, import_backend, run_batch
 from keras_cut.verify.report import Progress, VerifyReport, WeightCheck
@@ -67,7 +67,7 @@ def verify_golden(path: Path, golden: goldens.Golden, submodel: Path, sub_flat: 
     sub_model = loading.load_model(submodel, unsafe=unsafe, custom_objects=custom)
     run, keys = running.model_function(sub_model)
     positions = [keys.index(r.at_top()) for r in sub.outputs]
-    checks = [OutputCheck(name, t.source, *tol.for_output(name, t.source))
+    checks = [tol.check(name, t.source)
               for name, t in zip(names_out, golden.outputs, strict=True)]
     samples = len(golden.input_arrays[0]) if golden.input_arrays else 0
     for number, start in enumerate(range(0, samples, batch_size), 1):

@@ -35,7 +35,7 @@ from keras_cut.verify.artifact_check import (
     verify_artifact_against_golden,
     verify_artifact_against_parent,
 )
-from keras_cut.verify.comparison import OutputCheck, Tolerances
+from keras_cut.verify.comparison import Tolerances
 from keras_cut.verify.correspondence import correspond
 from keras_cut.verify.divergence import first_divergence
 from keras_cut.verify.execution import (
@@ -144,7 +144,7 @@ def verify_models(
         sub=submodel_function(sub_model, links, submodel) if artifact is None else
         artifact_function(artifact[0], artifact[1], sub_model, links,
                           Path(submodel_label or submodel)), links=links,
-        checks=[OutputCheck(link.name, link.source, *tol.for_output(link.name, link.source))
+        checks=[tol.check(link.name, link.source)
                 for link in links.outputs], keep=golden_path is not None)
     batches.run(data, batch_size, parent, Path(submodel_label or submodel), inputs, say)
     checks, first_failure = batches.checks, batches.first_failure

@@ -53,6 +53,9 @@ def test_a_head_with_a_crossing_input_is_exported_and_proven(suffix, tmp_path, c
     assert {(i["name"], i["source"], i["kind"]) for i in doc["inputs"]} == {
         ("res_b", "res_b", "cut_input"), ("res_a", "res_a", "crossing")}
     assert [o["source"] for o in doc["outputs"]] == ["res_out"]
+    # the artifact's own shapes: the batch left open, the rest fixed
+    assert [i["shape"] for i in doc["inputs"]] == [[None, 16, 16, 8]] * 2
+    assert [o["shape"] for o in doc["outputs"]] == [[None, 3]]
     # the artifact computes what the parent computes after res_b, on a batch of 5 (not 8)
     parent = keras.saving.load_model(RESIDUAL, compile=False)
     data = random_inputs(parent, batch=5, seed=3)
@@ -238,7 +241,7 @@ def test_a_keras_hub_backbone_prefix(tmp_path, capsys, keras):
     keras_hub = pytest.importorskip("keras_hub")
     backbone = keras_hub.models.BertBackbone(vocabulary_size=50, num_layers=2, num_heads=2,
                                              hidden_dim=8, intermediate_dim=16,
-                                             max_sequence_length=8)
+                                             max_sequence_length=8, name="tiny_bert")
     path = tmp_path / "bert.keras"
     backbone.save(path)
     out = tmp_path / "bert.onnx"
@@ -247,3 +250,60 @@ def test_a_keras_hub_backbone_prefix(tmp_path, capsys, keras):
     assert result.code == 0, result.err
     doc = json.loads(result.out)
     assert doc["proven"] and {i["name"] for i in doc["inputs"]} >= {"token_ids"}
+
+
+def test_int8_is_judged_by_cosine_and_reports_what_numpy_computes(app_dir, tmp_path, capsys,
+                                                                   keras):
+    parent_path = app_dir / "mobilenetv2.keras"
+    parent = keras.saving.load_model(parent_path, compile=False)
+    name = parent.inputs[0].name
+    rng = np.random.default_rng(4)
+    calibration, given = tmp_path / "calib.npz", tmp_path / "given.npz"
+    np.savez(calibration, **{name: rng.uniform(-1, 1, (16, 96, 96, 3)).astype("float32")})
+    data = rng.uniform(-1, 1, (8, 96, 96, 3)).astype("float32")
+    np.savez(given, **{name: data})
+    layer, out = "block_3_expand_relu", tmp_path / "int8.tflite"
+    result = run_cli(capsys, "export", parent_path, "-o", out, "--output-layer", layer,
+                     "--quantize", "int8", "--calibration", calibration, "--inputs", given,
+                     "--json")
+    assert result.code == 0, result.err
+    check = json.loads(result.out)["verify"]["outputs"][0]
+    assert check["min_cosine"] == 0.99 and check["passed"]
+    # the same numbers, computed here from Keras (the seed recipe) and LiteRT's own API
+    want = np.asarray(keras.Model(parent.inputs, parent.get_layer(layer).output)(data),
+                      np.float64)
+    (got,) = run_artifact(out, {name: data})
+    got = got.astype(np.float64)
+    cosine = float((got * want).sum() / np.sqrt((got * got).sum() * (want * want).sum()))
+    snr = 10 * np.log10((want * want).sum() / ((got - want) ** 2).sum())
+    assert check["cosine_similarity"] == pytest.approx(cosine, rel=1e-6)
+    assert check["snr_db"] == pytest.approx(snr, rel=1e-4)
+    assert check["max_abs_error"] > 1e-5  # a float tolerance would have failed it
+    # a threshold it does not reach: exit 1, nothing at OUTPUT
+    strict = tmp_path / "strict.tflite"
+    failed = run_cli(capsys, "export", parent_path, "-o", strict, "--output-layer", layer,
+                     "--quantize", "int8", "--calibration", calibration, "--inputs", given,
+                     "--min-cosine", "0.9999999")
+    assert failed.code == 1 and not strict.exists()
+    assert "cosine similarity" in failed.out and "below 0.9999999" in failed.out
+
+
+@pytest.mark.parametrize("suffix,quantize", [(".tflite", "float16"), (".tflite", "dynamic"),
+                                             (".onnx", "dynamic")])
+def test_other_quantizations_are_proven(suffix, quantize, tmp_path, capsys):
+    out = tmp_path / f"q{suffix}"
+    result = run_cli(capsys, "export", RESIDUAL, "-o", out, "--input-layer", "res_b",
+                     "--quantize", quantize, "--json")
+    assert result.code == 0, result.err
+    assert json.loads(result.out)["verify"]["outputs"][0]["min_cosine"] == 0.99
+
+
+def test_quantization_options_are_checked_first(tmp_path, capsys):
+    assert_one_line_error(run_cli(capsys, "export", RESIDUAL, "-o", tmp_path / "m.onnx",
+                                  "--quantize", "int8"), "--quantize 'int8'", "dynamic")
+    assert_one_line_error(run_cli(capsys, "export", RESIDUAL, "-o", tmp_path / "m.tflite",
+                                  "--calibration", tmp_path / "c.npz"),
+                          "--calibration", "--quantize int8")
+    assert_one_line_error(run_cli(capsys, "export", RESIDUAL, "-o", tmp_path / "m.tflite",
+                                  "--quantize", "int8", "--min-cosine", "2"), "--min-cosine")
+    assert list(tmp_path.iterdir()) == []

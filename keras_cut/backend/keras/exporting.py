@@ -16,10 +16,15 @@ CONVERTERS = {"litert": ("tensorflow", "litert"), "onnx": ("tf2onnx", "onnx")}
 UNKNOWN_DIM = 8  # a dimension the model leaves open, for the call Keras needs before export
 
 
+QUANTIZATIONS = {"litert": ("float16", "dynamic", "int8"), "onnx": ("dynamic",)}
+
+
 def export_file(model_path: Path, target: Path, fmt: str, unsafe: bool = False,
-                custom_objects: dict[str, Any] | None = None) -> list[str]:
+                custom_objects: dict[str, Any] | None = None, quantize: str | None = None,
+                calibration: dict[str, Any] | None = None) -> list[str]:
     """Load `model_path` (safe mode unless `unsafe`, compile=False), call it once (Keras
-    refuses to export a model never called) and export it to `target` as `fmt`. Returns the
+    refuses to export a model never called) and export it to `target` as `fmt`, quantized as
+    `quantize` says (`calibration`: sample arrays by input name, for int8). Returns the
     layers of the model's outputs in the order Keras flattens them (the artifact's order)."""
     module, extra = CONVERTERS[fmt]
     keras = loading.keras_module()  # TensorFlow first, its log noise silenced
@@ -36,7 +41,10 @@ def export_file(model_path: Path, target: Path, fmt: str, unsafe: bool = False,
         with quiet_native_logs(), warnings.catch_warnings():
             # Keras' tf2onnx patch trips NumPy 2's FutureWarning about np.object
             warnings.simplefilter("ignore", FutureWarning)
-            model.export(str(target), format=fmt, verbose=False)
+            model.export(str(target), format=fmt, verbose=False,
+                         **_litert_settings(quantize, calibration) if fmt == "litert" else {})
+        if fmt == "onnx" and quantize == "dynamic":
+            _onnx_dynamic(target)
     except Exception as exc:  # a converter's refusal: an op it has no kernel for, a dtype
         raise ArtifactError(
             f"{target}: Keras could not export the submodel as {fmt} "
@@ -55,3 +63,37 @@ def _call_once(keras: Any, model: Any) -> None:
         shape = (1, *(UNKNOWN_DIM if d is None else d for d in kt.shape[1:]))
         values.append(np.zeros(shape, dtype=kt.dtype))
     model(keras.tree.pack_sequence_as(model.input, values), training=False)
+
+
+def _litert_settings(quantize: str | None, calibration: dict[str, Any] | None
+                     ) -> dict[str, Any]:
+    """LiteRT converter settings (Keras passes them to TensorFlow's converter)."""
+    if quantize is None:
+        return {}
+    import tensorflow as tf
+
+    settings: dict[str, Any] = {"optimizations": [tf.lite.Optimize.DEFAULT]}
+    if quantize == "float16":
+        settings["target_spec"] = {"supported_types": [tf.float16]}
+    elif quantize == "int8":
+        arrays = calibration or {}
+        count = min((len(a) for a in arrays.values()), default=0)
+
+        def samples() -> Any:
+            for i in range(count):
+                yield {name: a[i:i + 1] for name, a in arrays.items()}
+
+        settings["representative_dataset"] = samples
+    return settings
+
+
+def _onnx_dynamic(target: Path) -> None:
+    """ONNX Runtime's dynamic quantization: int8 weights, activations quantized at run time."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    quantized = target.with_name(target.name + ".q")
+    try:
+        quantize_dynamic(str(target), str(quantized), weight_type=QuantType.QInt8)
+        quantized.replace(target)
+    finally:
+        quantized.unlink(missing_ok=True)

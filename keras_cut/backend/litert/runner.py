@@ -38,6 +38,10 @@ class LiteRTRunner:
         self.record_text: str | None = read_record(path)
         self.input_names: list[str] = list(signatures[key]["inputs"])
         self.output_names: list[str] = _keras_order(list(signatures[key]["outputs"]))
+        details = {**self._runner.get_input_details(), **self._runner.get_output_details()}
+        self.shapes: dict[str, tuple[int | None, ...]] = {
+            name: tuple(None if d < 0 else int(d) for d in info["shape_signature"])
+            for name, info in details.items()}
         self.path = path
 
     def run(self, feed: dict[str, Any]) -> list[Any]:

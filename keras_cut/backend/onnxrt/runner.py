@@ -29,6 +29,9 @@ class OnnxRunner:
             self._session.get_modelmeta().custom_metadata_map.get("keras_cut")
         self.input_names: list[str] = [i.name for i in self._session.get_inputs()]
         self.output_names: list[str] = [o.name for o in self._session.get_outputs()]
+        self.shapes: dict[str, tuple[int | None, ...]] = {
+            t.name: tuple(d if isinstance(d, int) else None for d in t.shape)
+            for t in [*self._session.get_inputs(), *self._session.get_outputs()]}
         self.path = path
 
     def run(self, feed: dict[str, Any]) -> list[Any]:
