@@ -132,6 +132,7 @@ class OutputCheck:
     # tolerance: cosine similarity at least this (None: judged by atol/rtol)
     min_cosine: float | None = None
     snr_db: float = math.inf  # 10 log10(sum parent^2 / sum (sub - parent)^2)
+    parent_max_abs: float = 0.0  # the largest |parent| value seen
     _abs: list[np.ndarray] = field(default_factory=list, repr=False)
     _dots: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0], repr=False)
 
@@ -160,6 +161,9 @@ class OutputCheck:
         self.nan += int(np.isnan(a).sum())
         self.inf += int(np.isinf(a).sum())
         self.parent_nonfinite += int((~np.isfinite(b)).sum())
+        finite_b = np.abs(b[np.isfinite(b)])
+        if finite_b.size:
+            self.parent_max_abs = max(self.parent_max_abs, float(finite_b.max()))
         diff = error(a, b)
         bad = diff > self.atol + self.rtol * np.abs(np.nan_to_num(b, nan=0.0, posinf=0.0,
                                                                    neginf=0.0))
@@ -238,3 +242,14 @@ def agree(got: np.ndarray, want: np.ndarray, atol: float, rtol: float) -> tuple[
 
 def finite(value: float) -> float | None:
     return value if math.isfinite(value) else None
+
+
+def weak_check_notices(checks: list[OutputCheck]) -> list[str]:
+    """Outputs whose parent values are all within the absolute tolerance of zero: any output
+    of that size agrees, so agreement proves little; the cosine similarity says more."""
+    return [f"every value of the parent's {c.name!r} is within atol ({c.atol:g}) of zero (the "
+            f"largest is {c.parent_max_abs:.3g}): agreement within the tolerance proves "
+            f"little here; the cosine similarity is {c.cosine_similarity:.3f}, give a smaller "
+            "atol to compare them"
+            for c in checks if c.min_cosine is None and c.elements
+            and c.parent_max_abs <= c.atol]

@@ -1,0 +1,39 @@
+"""Outputs too small for the tolerance: a pass there proves little, and the report says so
+(found by a new user: a ConvNeXt whose activations stay below atol "agreed" with another)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from keras_cut.verify.verification import verify_models
+
+pytestmark = pytest.mark.heavy
+
+
+def _tiny(keras, path, seed):
+    rng = np.random.default_rng(seed)
+    x = keras.Input((6,), name="x")
+    model = keras.Model(x, keras.layers.Dense(4, name="out")(x))
+    model.get_layer("out").set_weights([rng.normal(0, 1e-8, (6, 4)).astype("float32"),
+                                        np.zeros(4, "float32")])
+    model.save(path)
+
+
+def test_agreement_below_atol_is_flagged(tmp_path, keras):
+    _tiny(keras, tmp_path / "a.keras", 0)
+    _tiny(keras, tmp_path / "b.keras", 1)
+    report = verify_models(tmp_path / "a.keras", tmp_path / "b.keras", samples=8)
+    weak = [n for n in report.notices if "within atol" in n]
+    assert len(weak) == 1 and "'out'" in weak[0] and "proves little" in weak[0]
+    assert report.outputs[0].cosine_similarity < 0.9  # other weights: the cosine shows it
+    strict = verify_models(tmp_path / "a.keras", tmp_path / "b.keras", samples=8,
+                           tolerances=__import__("keras_cut").Tolerances(atol=0.0))
+    assert not strict.passed
+
+
+def test_ordinary_outputs_are_not_flagged(tmp_path, keras):
+    x = keras.Input((6,), name="x")
+    keras.Model(x, keras.layers.Dense(4, name="out")(x)).save(tmp_path / "m.keras")
+    report = verify_models(tmp_path / "m.keras", tmp_path / "m.keras", samples=8)
+    assert report.passed and not [n for n in report.notices if "within atol" in n]
