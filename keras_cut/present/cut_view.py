@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 
 from keras_cut.layers.shapes import format_shape
-from keras_cut.model.endpoint import Role
+from keras_cut.model.endpoint import Endpoint, Role
 from keras_cut.present.tables import Grid, format_bytes, format_count
 
 if TYPE_CHECKING:  # for annotations only
@@ -15,16 +15,24 @@ if TYPE_CHECKING:  # for annotations only
 
 
 
-def render_cut(result: CutResult, console: Console) -> None:
-    why = {Role.PARENT_INPUT: "parent input", Role.CUT_INPUT: "cut here",
-           Role.CROSSING: "crosses the cut"}
-    grid = Grid(["", "Name", "Shape", "Dtype", "From parent layer", "Why"], whole=(1, 4))
-    for t in result.inputs:
+WHY = {Role.PARENT_INPUT: "parent input", Role.CUT_INPUT: "cut here",
+       Role.CROSSING: "crosses the cut"}
+
+
+def endpoint_table(inputs: list[Endpoint], outputs: list[Endpoint], console: Console,
+                   name: str = "Name") -> None:
+    """A cut's (or an artifact's) inputs and outputs, each with the parent tensor it is."""
+    grid = Grid(["", name, "Shape", "Dtype", "From parent layer", "Why"], whole=(1, 4))
+    for t in inputs:
         grid.add_row("input", t.name, format_shape(t.shape), t.dtype or "?", t.source,
-                     why.get(t.role, t.role.value))
-    for t in result.outputs:
+                     WHY.get(t.role, t.role.value))
+    for t in outputs:
         grid.add_row("output", t.name, format_shape(t.shape), t.dtype or "?", t.source, "")
     grid.print(console)
+
+
+def render_cut(result: CutResult, console: Console) -> None:
+    endpoint_table(result.inputs, result.outputs, console)
     cost, whole = result.cost, result.parent_cost
     macs = _share(cost.macs, cost.macs_known, whole.macs, whole.macs_known,
                   result.macs_share(), format_count)

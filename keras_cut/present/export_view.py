@@ -7,9 +7,8 @@ from typing import TYPE_CHECKING
 
 from rich.console import Console
 
-from keras_cut.layers.shapes import format_shape
-from keras_cut.model.endpoint import Role
-from keras_cut.present.tables import Grid, format_bytes
+from keras_cut.present.cut_view import endpoint_table
+from keras_cut.present.tables import format_bytes
 from keras_cut.present.verify_view import render_verify
 
 if TYPE_CHECKING:  # for annotations only
@@ -17,16 +16,7 @@ if TYPE_CHECKING:  # for annotations only
 
 
 def render_export(result: ExportResult, console: Console) -> None:
-    why = {Role.PARENT_INPUT: "parent input", Role.CUT_INPUT: "cut here",
-           Role.CROSSING: "crosses the cut"}
-    grid = Grid(["", "Name in the artifact", "Shape", "Dtype", "From parent layer", "Why"],
-                whole=(1, 4))
-    for t in result.inputs:
-        grid.add_row("input", t.name, format_shape(t.shape), t.dtype or "?", t.source,
-                     why.get(t.role, t.role.value))
-    for t in result.outputs:
-        grid.add_row("output", t.name, format_shape(t.shape), t.dtype or "?", t.source, "")
-    grid.print(console)
+    endpoint_table(result.inputs, result.outputs, console, "Name in the artifact")
     cut = result.cut
     proof = {True: f"proven in {result.runtime} against the parent",
              False: f"DIFFERS from the parent in {result.runtime}",

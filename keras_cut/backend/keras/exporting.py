@@ -11,11 +11,8 @@ from keras_cut.backend.keras import loading
 from keras_cut.backend.native import quiet_native_logs
 from keras_cut.core.errors import ArtifactError
 
-# format -> (what Keras' exporter imports, keras-cut's pip extra)
-CONVERTERS = {"litert": ("tensorflow", "litert"), "onnx": ("tf2onnx", "onnx")}
 UNKNOWN_DIM = 8  # a dimension the model leaves open, for the call Keras needs before export
-
-
+# what each format's converter can quantize to
 QUANTIZATIONS = {"litert": ("float16", "dynamic", "int8"), "onnx": ("dynamic",)}
 
 
@@ -26,14 +23,13 @@ def export_file(model_path: Path, target: Path, fmt: str, unsafe: bool = False,
     refuses to export a model never called) and export it to `target` as `fmt`, quantized as
     `quantize` says (`calibration`: sample arrays by input name, for int8). Returns the
     layers of the model's outputs in the order Keras flattens them (the artifact's order)."""
-    module, extra = CONVERTERS[fmt]
     keras = loading.keras_module()  # TensorFlow first, its log noise silenced
     if fmt == "onnx":
         try:
             import tf2onnx  # noqa: F401  (Keras imports it lazily; say what is missing first)
         except ImportError as exc:
             raise ArtifactError(f"{target}: exporting to ONNX needs tf2onnx, which is not "
-                                f"installed; install it with pip install 'keras-cut[{extra}]'"
+                                f"installed; install it with pip install 'keras-cut[onnx]'"
                                 ) from exc
     model = loading.load_model(model_path, unsafe=unsafe, custom_objects=custom_objects)
     _call_once(keras, model)
