@@ -1,10 +1,11 @@
-"""What every runtime runner needs: silencing the native logs runtimes print past Python, and
-the one-line error for a runtime that is not installed."""
+"""What every runtime runner needs: silencing the native logs runtimes print past Python, the
+one-line error for a runtime that is not installed, and the order of a signature's outputs."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,3 +37,12 @@ def quiet_native_logs() -> Iterator[None]:
                 os.dup2(saved, fd)
     finally:
         os.close(saved)
+
+
+def keras_order(names: list[str]) -> list[str]:
+    """A signature's outputs in the order Keras flattens the model's outputs: a list's as
+    `output_0, output_1, …`, a dict's by sorted key (what `keras.tree.flatten` does)."""
+    numbered = [re.fullmatch(r"output_(\d+)", n) for n in names]
+    if all(numbered):
+        return sorted(names, key=lambda n: int(n.rsplit("_", 1)[1]))
+    return sorted(names)

@@ -1,17 +1,49 @@
 """Artifacts and the runtimes that run them: one runner per format (`backend/litert`,
-`backend/onnxrt`), each with the same small interface (`input_names`, `output_names`, `run`),
-as Polygraphy keeps one runner per framework. Only the runtime an artifact needs is imported."""
+`backend/onnxrt`, `backend/openvino`, `backend/savedmodel`), each with the same small interface
+(`input_names`, `output_names`, `run`), as Polygraphy keeps one runner per framework. Only the
+runtime an artifact needs is imported."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 from keras_cut.core.errors import ArtifactError
 
-# suffix -> (Keras' export format, the runtime that runs it)
-ARTIFACT_FORMATS = {".tflite": "litert", ".onnx": "onnx"}
-EXTRAS = {"litert": "litert", "onnx": "onnx"}  # format -> keras-cut's pip extra
+
+@dataclass(frozen=True)
+class ArtifactFormat:
+    name: str  # Keras' name for the format (`Model.export(format=...)`)
+    suffix: str  # the artifact's file suffix; "" for a directory
+    runtime: str  # what runs it, in words
+    extra: str  # keras-cut's pip extra that installs the runtime
+    companions: tuple[str, ...] = ()  # suffixes of files written beside it (.bin)
+
+    @property
+    def is_directory(self) -> bool:
+        return not self.suffix
+
+    def described(self) -> str:
+        return f"{self.suffix or 'a directory'} ({self.name})"
+
+
+FORMATS = {f.name: f for f in (
+    ArtifactFormat("litert", ".tflite", "LiteRT (ai_edge_litert)", "litert"),
+    ArtifactFormat("onnx", ".onnx", "ONNX Runtime", "onnx"),
+    ArtifactFormat("openvino", ".xml", "OpenVINO Runtime", "openvino", (".bin",)),
+    ArtifactFormat("tf_saved_model", "", "TensorFlow (tf.saved_model)", "tensorflow"),
+)}
+ARTIFACT_FORMATS = {f.suffix: f.name for f in FORMATS.values() if f.suffix}  # suffix -> format
+SAVED_MODEL_FILE = "saved_model.pb"
+
+
+def artifact_format(path: Path) -> str | None:
+    """The format of an existing artifact at `path`: by its suffix, or a SavedModel directory;
+    None for anything else (a Keras model file)."""
+    if path.is_dir():
+        return "tf_saved_model" if (path / SAVED_MODEL_FILE).is_file() else None
+    return ARTIFACT_FORMATS.get(path.suffix.lower())
 
 
 class Runner(Protocol):
@@ -34,6 +66,14 @@ def open_artifact(path: Path, fmt: str) -> Runner:
         from keras_cut.backend.onnxrt.runner import OnnxRunner
 
         return OnnxRunner(path)
+    if fmt == "openvino":
+        from keras_cut.backend.openvino.runner import OpenVINORunner
+
+        return OpenVINORunner(path)
+    if fmt == "tf_saved_model":
+        from keras_cut.backend.savedmodel.runner import SavedModelRunner
+
+        return SavedModelRunner(path)
     raise ArtifactError(f"{path}: no runtime for format {fmt!r}")
 
 
@@ -43,11 +83,19 @@ def write_record(path: Path, fmt: str, text: str) -> None:
         from keras_cut.backend.litert import metadata as litert_metadata
 
         litert_metadata.write_record(path, text)
-    else:
+    elif fmt == "onnx":
         from keras_cut.backend.onnxrt import metadata as onnx_metadata
 
         onnx_metadata.write_record(path, text)
+    elif fmt == "openvino":
+        from keras_cut.backend.openvino import metadata as openvino_metadata
+
+        openvino_metadata.write_record(path, text)
+    else:
+        from keras_cut.backend.savedmodel import metadata as saved_metadata
+
+        saved_metadata.write_record(path, text)
 
 
 def runtime_name(fmt: str) -> str:
-    return {"litert": "LiteRT (ai_edge_litert)", "onnx": "ONNX Runtime"}[fmt]
+    return FORMATS[fmt].runtime

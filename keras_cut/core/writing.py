@@ -12,6 +12,7 @@ import contextlib
 import errno
 import os
 import secrets
+import shutil
 import signal
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +20,32 @@ from pathlib import Path
 from keras_cut.core.errors import Option, OutputError
 
 FORMATS = {".keras": "keras", ".h5": "h5"}
+
+
+def check_artifact_output(output: str | Path, model: str | Path, force: bool, suffix: str,
+                          companions: tuple[str, ...] = (), marker: str = "") -> Path:
+    """`check_output` for an exported artifact: a file named `*suffix` with `companions` (files
+    of those suffixes written beside it), or, where `suffix` is empty, a directory. An existing
+    directory is replaced (with `force`) only when it is empty or holds `marker` (it is an
+    artifact of that kind): a folder of other files is never removed."""
+    output = Path(output)
+    if suffix:
+        checked = check_output(output, model, force, {suffix: suffix})
+        for companion in companions:
+            check_output(output.with_suffix(companion), model, force, {companion: companion})
+        return checked
+    if output.exists() and not output.is_dir():
+        raise OutputError(f"{output}: is a file; a SavedModel is written as a directory, give "
+                          "a new folder's name")
+    _check_folder(output)
+    if output.is_dir() and any(output.iterdir()):
+        if not (output / marker).exists():
+            raise OutputError(f"{output}: is a folder of other files; keras-cut replaces only a "
+                              "folder that holds an artifact of the same kind; give a new name")
+        if not force:
+            raise OutputError(f"{output}: already exists; pass ", Option.FORCE,
+                              " to replace it")
+    return output
 
 
 def check_output(output: str | Path, model: str | Path, force: bool,
@@ -37,11 +64,7 @@ def check_output(output: str | Path, model: str | Path, force: bool,
             f"{output}: unsupported output format {output.suffix or '(no extension)'!r}; "
             f"name the file {endings}"
         )
-    folder = output.parent if str(output.parent) else Path(".")
-    if not folder.is_dir():
-        raise OutputError(f"{output}: the folder {str(folder)!r} does not exist; create it first")
-    if not os.access(folder, os.W_OK):
-        raise OutputError(f"{output}: the folder {str(folder)!r} is not writable")
+    _check_folder(output)
     if any(_same_file(output, Path(p)) for p in (model, *inputs)):
         raise OutputError(
             f"{output}: this is the input model; keras-cut never writes over its input "
@@ -50,6 +73,14 @@ def check_output(output: str | Path, model: str | Path, force: bool,
     if output.exists() and not force:
         raise OutputError(f"{output}: already exists; pass ", Option.FORCE, " to overwrite it")
     return output
+
+
+def _check_folder(output: Path) -> None:
+    folder = output.parent if str(output.parent) else Path(".")
+    if not folder.is_dir():
+        raise OutputError(f"{output}: the folder {str(folder)!r} does not exist; create it first")
+    if not os.access(folder, os.W_OK):
+        raise OutputError(f"{output}: the folder {str(folder)!r} is not writable")
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -64,38 +95,74 @@ class _Terminated(BaseException):
 
 
 class PendingFile:
-    """A file being written at `path`; renamed onto `target` when complete."""
+    """A file being written at `path`; renamed onto `target` when complete. `companions`: the
+    suffixes of files written beside it that travel with it (an OpenVINO IR's `.bin`)."""
 
-    def __init__(self, path: Path, target: Path):
+    def __init__(self, path: Path, target: Path, companions: tuple[str, ...] = ()):
         self.path = path
         self.target = target
+        self.companions = companions
+
+    def pairs(self) -> list[tuple[Path, Path]]:
+        """(temporary, final) for each file, companions first: the main file lands last."""
+        return [*((self.path.with_suffix(c), self.target.with_suffix(c))
+                  for c in self.companions), (self.path, self.target)]
+
+    def land(self) -> None:
+        for tmp, target in self.pairs():
+            if tmp.is_dir():
+                _replace_directory(tmp, target)
+            else:
+                _fsync(tmp)
+                os.replace(tmp, target)
+        _fsync_dir(self.target.parent)
+
+    def discard(self) -> None:
+        for tmp, _ in self.pairs():
+            _remove(tmp)
 
 
 @contextlib.contextmanager
-def atomic_output(output: Path) -> Iterator[PendingFile]:
-    """Yield a temporary file beside `output`; rename it onto its target (`output`, unless the
-    block changes it) when the block succeeds."""
+def atomic_output(output: Path, companions: tuple[str, ...] = ()) -> Iterator[PendingFile]:
+    """Yield a temporary path beside `output` (a file, or a directory the block creates); rename
+    it, and the `companions` written beside it, onto its target (`output`, unless the block
+    changes it) when the block succeeds."""
     tmp = output.with_name(f".{output.stem}.{secrets.token_hex(4)}.partial{output.suffix}")
-    pending = PendingFile(tmp, output)
+    pending = PendingFile(tmp, output, companions)
     previous = _on_sigterm()
     try:
         yield pending
-        _fsync(tmp)
-        os.replace(tmp, pending.target)
-        _fsync_dir(output.parent)
+        pending.land()
     except _Terminated:
-        _remove(tmp)
+        pending.discard()
         raise KeyboardInterrupt from None
     except OSError as exc:
-        _remove(tmp)
+        pending.discard()
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
             raise OutputError(f"{output}: the disk is full; nothing was written") from exc
         raise OutputError(f"{output}: cannot be written ({exc.strerror or exc})") from exc
     except BaseException:
-        _remove(tmp)
+        pending.discard()
         raise
     finally:
         _restore_sigterm(previous)
+
+
+def _replace_directory(tmp: Path, target: Path) -> None:
+    """Move the complete directory `tmp` to `target`; an existing `target` (already checked
+    replaceable) is moved aside first and removed only once the new one is in place."""
+    old = None
+    if target.exists():
+        old = target.with_name(f".{target.name}.{secrets.token_hex(4)}.old")
+        os.replace(target, old)
+    try:
+        os.replace(tmp, target)
+    except OSError:
+        if old is not None:
+            os.replace(old, target)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def _on_sigterm():
@@ -115,6 +182,9 @@ def _restore_sigterm(previous) -> None:
 
 
 def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+        return
     with contextlib.suppress(FileNotFoundError):
         path.unlink()
 

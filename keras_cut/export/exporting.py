@@ -1,7 +1,8 @@
-"""`export`: cut a model (the file-level cut `cut` makes), let Keras export the cut as a LiteRT or
-ONNX artifact, and prove the artifact in its own runtime against the parent, on the inputs and
-with the tolerances `verify` uses. Only a proven artifact is written where the user asked; one
-that differs is kept beside it under another name, and the report says where.
+"""`export`: cut a model (the file-level cut `cut` makes), let Keras export the cut as a LiteRT,
+ONNX, OpenVINO or SavedModel artifact, and prove the artifact in its own runtime against the
+parent, on the inputs and with the tolerances `verify` uses. Only a proven artifact is written
+where the user asked; one that differs is kept beside it under another name, and the report
+says where.
 """
 
 from __future__ import annotations
@@ -12,9 +13,15 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from keras_cut.backend.runtime import ARTIFACT_FORMATS, runtime_name, write_record
+from keras_cut.backend.runtime import (
+    ARTIFACT_FORMATS,
+    FORMATS,
+    SAVED_MODEL_FILE,
+    runtime_name,
+    write_record,
+)
 from keras_cut.core.errors import ArtifactError, KerasCutError, Option, UsageError
-from keras_cut.core.writing import atomic_output, check_output
+from keras_cut.core.writing import atomic_output, check_artifact_output
 from keras_cut.cut.cutting import CutResult, cut_model
 from keras_cut.model.endpoint import Endpoint
 from keras_cut.verify.comparison import Tolerances
@@ -26,7 +33,6 @@ from keras_cut.verify.report import (
     VerifyReport,
 )
 
-FORMAT_SUFFIXES = {fmt: suffix for suffix, fmt in ARTIFACT_FORMATS.items()}
 # an artifact's input names, output names, and shapes by name (None: a dimension left open)
 ArtifactNames = tuple[list[str], list[str], dict[str, tuple[int | None, ...]]]
 
@@ -34,7 +40,7 @@ ArtifactNames = tuple[list[str], list[str], dict[str, tuple[int | None, ...]]]
 @dataclass
 class ExportResult:
     output: str  # the artifact: where the user asked, or where one that differs was kept
-    format: str  # Keras' name for it: "litert", "onnx"
+    format: str  # Keras' name for it: "litert", "onnx", "openvino", "tf_saved_model"
     runtime: str
     cut: CutResult  # the cut that was exported: its endpoints, notices and costs
     inputs: list[Endpoint]  # named as in the artifact, each with its parent tensor
@@ -82,15 +88,19 @@ def export_model(
     calibration: str | Path | None = None,
 ) -> ExportResult:
     """Export the cut of `model` (the whole model without layer names) to `output` as `format`
-    (from the suffix: .tflite LiteRT, .onnx ONNX), proven in that runtime unless `verify` is
-    False. `quantize`: float16, dynamic or int8 (LiteRT; ONNX offers dynamic), int8 calibrated
+    (from the suffix: .tflite LiteRT, .onnx ONNX, .xml OpenVINO IR, none: a SavedModel
+    directory), proven in that runtime unless `verify` is
+    False. `quantize`: float16, dynamic or int8 (LiteRT; ONNX offers dynamic, OpenVINO
+    float16 weights), int8 calibrated
     on `calibration` (an .npz of the parent's inputs, by name; else seeded inputs). A quantized
     artifact is judged by cosine similarity (`tolerances.min_cosine`, default 0.99)."""
     say = progress or (lambda _msg: None)
     model, output = Path(model), Path(output)
     fmt = _format(output, format)
     _check_quantize(fmt, quantize, calibration)
-    output = check_output(output, model, force, {FORMAT_SUFFIXES[fmt]: fmt})
+    kind = FORMATS[fmt]
+    output = check_artifact_output(output, model, force, kind.suffix, kind.companions,
+                                   SAVED_MODEL_FILE)
     if quantize is not None:
         tolerances = tolerances or Tolerances()
         if tolerances.min_cosine is None:
@@ -107,12 +117,12 @@ def export_model(
         notices: list[str] = []
         arrays = _calibration_arrays(model, cut, calibration, seed, input_shapes, unsafe,
                                      custom_objects, notices, say) if quantize == "int8" else None
-        with atomic_output(output) as pending:
+        with atomic_output(output, kind.companions) as pending:
             try:
                 order = exporting.export_file(cut_file, pending.path, fmt, unsafe, custom,
                                               quantize, arrays)
                 names = _artifact_names(pending.path, fmt, verify)
-                ins, outs = _named_endpoints(cut, order, names)
+                ins, outs = _named_endpoints(pending.path, cut, order, names)
                 if names is not None:
                     write_record(pending.path, fmt, json.dumps(
                         artifact_record(model, fmt, ins, outs), indent=1))
@@ -126,7 +136,7 @@ def export_model(
                         unsafe=unsafe, custom_objects=custom_objects, progress=progress,
                         submodel_label=str(output), artifact=(pending.path, fmt))
                     if not report.passed:
-                        pending.target = _unproven_name(output)
+                        pending.target = _unproven_name(output, kind.companions)
             except KerasCutError as exc:  # it names the temporary file: name the user's
                 raise exc.replaced(str(pending.path), str(output)) from exc
         written = pending.target
@@ -139,7 +149,7 @@ def export_model(
                        "names are the submodel's and it carries no keras-cut record")
     return ExportResult(
         output=str(written), format=fmt, runtime=runtime_name(fmt), cut=cut, inputs=ins,
-        outputs=outs, size_bytes=written.stat().st_size, verify=report, notices=notices,
+        outputs=outs, size_bytes=_size(written, kind.companions), verify=report, notices=notices,
     )
 
 
@@ -190,26 +200,44 @@ def _calibration_arrays(model: Path, cut: CutResult, calibration: str | Path | N
 
 
 def _format(output: Path, given: str | None) -> str:
-    known = ", ".join(f"{suffix} ({fmt})" for suffix, fmt in ARTIFACT_FORMATS.items())
+    """The format `--format` names, else the one the output's name says: a known suffix, or
+    none (or an existing SavedModel directory) for a SavedModel."""
+    known = ", ".join(f.described() for f in FORMATS.values())
+    suffix = output.suffix.lower()
+    by_name = ARTIFACT_FORMATS.get(suffix) or ("tf_saved_model" if not suffix or (
+        output / SAVED_MODEL_FILE).exists() else None)
     if given is not None:
-        if given not in FORMAT_SUFFIXES:
-            raise UsageError(f"format {given!r} is not one keras-cut exports; it exports "
-                             f"{known}")
-        if output.suffix.lower() != FORMAT_SUFFIXES[given]:
-            raise UsageError(f"{output}: a {given} artifact is named *{FORMAT_SUFFIXES[given]}")
+        kind = FORMATS.get(given)
+        if kind is None:
+            raise UsageError(f"format {given!r} is not one keras-cut exports; it exports {known}")
+        if kind.is_directory and suffix in ARTIFACT_FORMATS:
+            raise UsageError(f"{output}: an artifact in the {given} format is a directory; "
+                             f"give a folder name without the suffix {suffix}")
+        if not kind.is_directory and suffix != kind.suffix:
+            raise UsageError(f"{output}: an artifact in the {given} format is named "
+                             f"*{kind.suffix}")
         return given
-    fmt = ARTIFACT_FORMATS.get(output.suffix.lower())
-    if fmt is None:
-        raise UsageError(f"{output}: keras-cut exports {known}; name the artifact after one")
-    return fmt
+    if by_name is None:
+        raise UsageError(f"{output}: keras-cut exports {known}; name the artifact after one "
+                         "(or give ", Option.FORMAT, ")")
+    return by_name
 
 
-def _unproven_name(output: Path) -> Path:
-    candidate, n = output.with_name(f"{output.stem}.unproven{output.suffix}"), 1
-    while candidate.exists():
-        candidate = output.with_name(f"{output.stem}.unproven-{n}{output.suffix}")
-        n += 1
+def _unproven_name(output: Path, companions: tuple[str, ...]) -> Path:
+    def name(tag: str) -> Path:
+        return output.with_name(f"{output.stem}.{tag}{output.suffix}")
+
+    candidate, n = name("unproven"), 1
+    while any(p.exists() for p in (candidate, *(candidate.with_suffix(c) for c in companions))):
+        candidate, n = name(f"unproven-{n}"), n + 1
     return candidate
+
+
+def _size(path: Path, companions: tuple[str, ...]) -> int:
+    """The artifact's bytes: its file and companions, or every file in its directory."""
+    if path.is_dir():
+        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    return sum(p.stat().st_size for p in (path, *(path.with_suffix(c) for c in companions)))
 
 
 def _artifact_names(path: Path, fmt: str, needed: bool) -> ArtifactNames | None:
@@ -237,20 +265,33 @@ def artifact_record(model: Path, fmt: str, inputs: list[Endpoint],
     }
 
 
-def _named_endpoints(cut: CutResult, order: list[str], names: ArtifactNames | None
-                     ) -> tuple[list[Endpoint], list[Endpoint]]:
-    """The cut's endpoints as the artifact has them: inputs keep their names (Keras exports an
-    input under its name), outputs come in Keras' flattened order; each with the artifact's
-    shape, None where it leaves a dimension open (the batch, at least)."""
+def _named_endpoints(path: Path, cut: CutResult, order: tuple[list[str], list[str]],
+                     names: ArtifactNames | None) -> tuple[list[Endpoint], list[Endpoint]]:
+    """The cut's endpoints as the artifact has them, each with the artifact's shape (None where
+    it leaves a dimension open, the batch at least). An input keeps its layer's name where the
+    artifact uses it (LiteRT, ONNX, SavedModel), else it is the artifact's input at its place
+    in Keras' flattened order (OpenVINO names a dict input by its key); outputs come in that
+    order too."""
+    in_order, out_order = order
     by_layer = {e.name: e for e in cut.outputs}
-    outputs = [by_layer[layer] for layer in order if layer in by_layer] or list(cut.outputs)
-    if names is None:
-        return list(cut.inputs), outputs
-    in_names, out_names, shapes = names
+    outputs = [by_layer[layer] for layer in out_order if layer in by_layer] or list(cut.outputs)
     by_input = {e.name: e for e in cut.inputs}
-    inputs = [replace(by_input.get(n) or Endpoint(n, "?", cut.inputs[0].role),
-                      shape=shapes.get(n)) for n in in_names]
-    if len(out_names) == len(outputs):
-        outputs = [replace(e, name=n, shape=shapes.get(n))
-                   for e, n in zip(outputs, out_names, strict=True)]
-    return inputs, outputs
+    if names is None:
+        return [by_input[layer] for layer in in_order if layer in by_input] or \
+            list(cut.inputs), outputs
+    in_names, out_names, shapes = names
+    if sorted(in_names) == sorted(by_input):
+        inputs = [by_input[n] for n in in_names]
+    elif len(in_names) == len(in_order) and set(in_order) == set(by_input):
+        position = {layer: i for i, layer in enumerate(in_order)}
+        inputs = [by_input[layer] for layer in sorted(by_input, key=position.__getitem__)]
+    else:
+        raise ArtifactError(f"{path}: the artifact's inputs ({', '.join(in_names)}) cannot be "
+                            f"told apart as the submodel's ({', '.join(by_input)})")
+    if len(out_names) != len(outputs):
+        raise ArtifactError(f"{path}: the artifact has {len(out_names)} outputs, the submodel "
+                            f"{len(outputs)}")
+    return ([replace(e, name=n, shape=shapes.get(n))
+             for e, n in zip(inputs, in_names, strict=True)],
+            [replace(e, name=n, shape=shapes.get(n))
+             for e, n in zip(outputs, out_names, strict=True)])

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from keras_cut.backend.runtime import ARTIFACT_FORMATS, runtime_name
+from keras_cut.backend.runtime import artifact_format, runtime_name
 from keras_cut.core.errors import Option, UsageError
 from keras_cut.core.writing import check_output
 from keras_cut.file.modelfile import ModelFile
@@ -92,12 +92,12 @@ def verify_models(
     tol = (tolerances or Tolerances()).over(golden.tolerances if golden else None)
     golden_path = check_output(save_golden, submodel, force, GOLDEN_FORMATS, (parent,)) \
         if save_golden is not None else None
-    artifact_format = ARTIFACT_FORMATS.get(submodel.suffix.lower())
-    if artifact_format is not None and golden is not None:  # the runtime only, no TensorFlow
-        return verify_artifact_against_golden(parent, golden, submodel, artifact_format, tol,
+    fmt = artifact_format(submodel)
+    if fmt is not None and golden is not None:  # the runtime only, no TensorFlow
+        return verify_artifact_against_golden(parent, golden, submodel, fmt, tol,
                                               batch_size, say)
-    if artifact_format is not None:
-        return _artifact_against_parent(parent, submodel, artifact_format, tol, samples,
+    if fmt is not None:
+        return _artifact_against_parent(parent, submodel, fmt, tol, samples,
                                         batch_size, seed, inputs, input_shapes, unsafe,
                                         custom_objects, say, golden_path)
 

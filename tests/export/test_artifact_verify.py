@@ -12,12 +12,19 @@ import pytest
 
 from sample_models.registry import BY_NAME
 from tests.cli_helpers import ROOT, assert_one_line_error, run_cli
-from tests.export.test_export import _tamper
+from tests.export.artifacts import (
+    RUNTIME_ONLY,
+    SUFFIXES,
+    copy_artifact,
+    tamper,
+    weights_file,
+)
 from tests.test_no_tensorflow import BLOCKED_PROBE
 
 pytestmark = pytest.mark.heavy
 pytest.importorskip("ai_edge_litert", reason="ai-edge-litert is not installed")
 pytest.importorskip("onnxruntime", reason="onnxruntime is not installed")
+pytest.importorskip("openvino", reason="openvino is not installed")
 
 RESIDUAL = BY_NAME["residual"].path
 
@@ -27,32 +34,40 @@ def artifacts(tmp_path_factory):
     from keras_cut.export.exporting import export_model
 
     d = tmp_path_factory.mktemp("artifacts")
-    for suffix in (".tflite", ".onnx"):
+    for suffix in (".tflite", ".onnx", ".xml", ""):
         export_model(RESIDUAL, d / f"head{suffix}", input_layers=["res_b"])
     return d
 
 
-@pytest.mark.parametrize("suffix", [".tflite", ".onnx"])
+@pytest.mark.parametrize("suffix", SUFFIXES)
 def test_an_artifact_is_verified_against_its_parent_by_its_record(artifacts, suffix, capsys):
     result = run_cli(capsys, "verify", RESIDUAL, artifacts / f"head{suffix}", "--json")
     assert result.code == 0, result.err
     doc = json.loads(result.out)
-    assert doc["passed"] and doc["runtime"] in ("LiteRT (ai_edge_litert)", "ONNX Runtime")
+    assert doc["passed"] and doc["runtime"] in ("LiteRT (ai_edge_litert)", "ONNX Runtime",
+                                                "OpenVINO Runtime", "TensorFlow (tf.saved_model)")
     assert {(i["source"], i["kind"]) for i in doc["inputs"]} == {("res_b", "cut_input"),
                                                                 ("res_a", "crossing")}
     assert [o["source"] for o in doc["outputs"]] == ["res_out"]
 
 
-@pytest.mark.parametrize("suffix", [".tflite", ".onnx"])
+@pytest.mark.parametrize("suffix", SUFFIXES)
 def test_a_tampered_artifact_fails_verify(artifacts, suffix, tmp_path, capsys):
-    bad = tmp_path / f"bad{suffix}"
-    bad.write_bytes((artifacts / f"head{suffix}").read_bytes())
-    _tamper(bad, RESIDUAL, "res_out")
+    bad = copy_artifact(artifacts / f"head{suffix}", tmp_path / f"bad{suffix}")
+    tamper(bad, RESIDUAL, "res_out")
     result = run_cli(capsys, "verify", RESIDUAL, bad)
     assert result.code == 1 and "FAILED" in result.out
 
 
-@pytest.mark.parametrize("suffix", [".tflite", ".onnx"])
+def test_a_damaged_saved_model_is_one_line(artifacts, tmp_path, capsys):
+    bad = copy_artifact(artifacts / "head", tmp_path / "bad")
+    data = weights_file(bad)
+    data.write_bytes(data.read_bytes()[:-4] + b"\0\0\0\0")  # TensorFlow's checksum fails
+    assert_one_line_error(run_cli(capsys, "verify", RESIDUAL, bad),
+                          f"{bad}: TensorFlow cannot load the SavedModel")
+
+
+@pytest.mark.parametrize("suffix", RUNTIME_ONLY)
 def test_golden_checks_of_an_artifact_run_without_tensorflow(artifacts, suffix, tmp_path,
                                                             capsys):
     golden = tmp_path / "head.golden.npz"
@@ -64,9 +79,8 @@ def test_golden_checks_of_an_artifact_run_without_tensorflow(artifacts, suffix, 
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr.rstrip().endswith("HEAVY="), proc.stderr
     assert "PASSED: 1 of 1 outputs agree" in proc.stdout
-    bad = tmp_path / f"bad{suffix}"
-    bad.write_bytes(artifact.read_bytes())
-    _tamper(bad, RESIDUAL, "res_out")
+    bad = copy_artifact(artifact, tmp_path / f"bad{suffix}")
+    tamper(bad, RESIDUAL, "res_out")
     proc = subprocess.run([sys.executable, "-c", BLOCKED_PROBE.format(
         args=["verify", str(golden), str(bad)])], capture_output=True, text=True, cwd=ROOT,
         timeout=120)
@@ -80,3 +94,30 @@ def test_an_artifact_without_a_record_is_refused_in_one_line(tmp_path, capsys, k
     model.export(str(plain), format="onnx", verbose=False)
     assert_one_line_error(run_cli(capsys, "verify", RESIDUAL, plain),
                           "carries no keras-cut record", "keras-cut export")
+
+
+TELEMETRY_PROBE = """
+import multiprocessing, os, socket, sys
+
+os.environ.pop("CI", None)  # OpenVINO itself stays quiet in CI; keras-cut must be quiet anywhere
+def refuse(*args, **kwargs):
+    raise OSError("no network in this test")
+socket.getaddrinfo = refuse
+socket.socket.connect = refuse
+from keras_cut.cli.app import main
+code = main({args!r})
+print("TELEMETRY=" + str(sys.modules.get("openvino_telemetry", "absent")), file=sys.stderr)
+print("CHILDREN=" + str(len(multiprocessing.active_children())), file=sys.stderr)
+sys.exit(code)
+"""
+
+
+def test_openvino_sends_no_telemetry(tmp_path):
+    """OpenVINO's converter and runtime send usage telemetry from a forked process unless
+    told not to; keras-cut turns its sender off (its package is never imported)."""
+    out = tmp_path / "head.xml"
+    argv = ["export", str(RESIDUAL), "-o", str(out), "--input-layer", "res_b"]
+    proc = subprocess.run([sys.executable, "-c", TELEMETRY_PROBE.format(args=argv)],
+                          capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "TELEMETRY=None" in proc.stderr and "CHILDREN=0" in proc.stderr, proc.stderr

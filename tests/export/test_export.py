@@ -1,4 +1,5 @@
-"""`export`: the cut as a LiteRT or ONNX artifact, proven in its own runtime.
+"""`export`: the cut as a LiteRT, ONNX, OpenVINO or SavedModel artifact, proven in its own
+runtime.
 
 Every expected value comes from Keras itself (the parent's activations, computed in the test)
 and every artifact is run here through its runtime's own API, not keras-cut's runner."""
@@ -17,6 +18,7 @@ from keras_cut.export.exporting import export_model
 from keras_cut.verify.verification import verify_models
 from sample_models.registry import BY_NAME
 from tests.cli_helpers import assert_one_line_error, run_cli
+from tests.export.artifacts import SUFFIXES, run_artifact, tamper
 from tests.keras_reference import activations, random_inputs
 
 pytestmark = pytest.mark.heavy
@@ -24,32 +26,22 @@ pytest.importorskip("ai_edge_litert", reason="ai-edge-litert is not installed "
                     "(pip install 'keras-cut[litert]'; it is in the dev extras)")
 pytest.importorskip("onnxruntime", reason="onnxruntime is not installed "
                     "(pip install 'keras-cut[onnx]'; it is in the dev extras)")
+pytest.importorskip("openvino", reason="openvino is not installed "
+                    "(pip install 'keras-cut[openvino]'; it is in the dev extras)")
+RUNTIMES = {".tflite": "LiteRT", ".onnx": "ONNX Runtime", ".xml": "OpenVINO Runtime",
+            "": "TensorFlow (tf.saved_model)"}
 
 RESIDUAL = BY_NAME["residual"].path
 
 
-def run_artifact(path, feed: dict[str, np.ndarray]) -> list[np.ndarray]:
-    """The artifact's outputs from its runtime's own API, in the runtime's order."""
-    if str(path).endswith(".onnx"):
-        import onnxruntime
-
-        session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        return session.run(None, {i.name: feed[i.name] for i in session.get_inputs()})
-    from ai_edge_litert.interpreter import Interpreter
-
-    runner = Interpreter(model_path=str(path)).get_signature_runner("serving_default")
-    out = runner(**feed)
-    return [out[k] for k in sorted(out, key=lambda n: (len(n), n))]
-
-
-@pytest.mark.parametrize("suffix", [".tflite", ".onnx"])
+@pytest.mark.parametrize("suffix", SUFFIXES)
 def test_a_head_with_a_crossing_input_is_exported_and_proven(suffix, tmp_path, capsys, keras):
     out = tmp_path / f"head{suffix}"
     result = run_cli(capsys, "export", RESIDUAL, "-o", out, "--input-layer", "res_b", "--json")
     assert result.code == 0, result.err
     doc = json.loads(result.out)
     assert doc["proven"] is True and doc["verify"]["passed"] is True
-    assert doc["runtime"] in ("LiteRT (ai_edge_litert)", "ONNX Runtime")
+    assert doc["runtime"].startswith(RUNTIMES[suffix])
     assert {(i["name"], i["source"], i["kind"]) for i in doc["inputs"]} == {
         ("res_b", "res_b", "cut_input"), ("res_a", "res_a", "crossing")}
     assert [o["source"] for o in doc["outputs"]] == ["res_out"]
@@ -65,13 +57,14 @@ def test_a_head_with_a_crossing_input_is_exported_and_proven(suffix, tmp_path, c
     np.testing.assert_allclose(got, record[("res_out", 0)][0], rtol=1e-5, atol=1e-5)
 
 
-def test_a_prefix_of_mobilenet_is_proven_in_litert(app_dir, tmp_path, capsys, keras):
-    out = tmp_path / "features.tflite"
+@pytest.mark.parametrize("suffix", SUFFIXES)
+def test_a_prefix_of_mobilenet_is_proven(suffix, app_dir, tmp_path, capsys, keras):
+    out = tmp_path / f"features{suffix}"
     layer = "block_3_expand_relu"
     result = run_cli(capsys, "export", app_dir / "mobilenetv2.keras", "-o", out,
                      "--output-layer", layer, "--samples", "8")
     assert result.code == 0, result.err
-    assert "proven in LiteRT" in result.out
+    assert f"proven in {RUNTIMES[suffix]}" in " ".join(result.out.split())
     parent = keras.saving.load_model(app_dir / "mobilenetv2.keras", compile=False)
     data = np.random.default_rng(1).uniform(-1, 1, (3, 96, 96, 3)).astype("float32")
     want = keras.Model(parent.inputs, parent.get_layer(layer).output)(data)  # the seed recipe
@@ -79,40 +72,35 @@ def test_a_prefix_of_mobilenet_is_proven_in_litert(app_dir, tmp_path, capsys, ke
     np.testing.assert_allclose(got, np.asarray(want), rtol=1e-4, atol=1e-4)
 
 
-def test_dict_inputs_and_outputs_keep_their_names(tmp_path, capsys, keras):
+@pytest.mark.parametrize("suffix", SUFFIXES)
+def test_dict_inputs_and_outputs_keep_their_names(suffix, tmp_path, capsys, keras):
     layers = keras.layers
-    a, b = keras.Input((8,), name="a"), keras.Input((4,), name="b")
+    # the keys are not the input layers' names, and sort the other way round
+    a, b = keras.Input((8,), name="in_a"), keras.Input((4,), name="in_b")
     s = layers.Add(name="add")([layers.Dense(6, name="da")(a), layers.Dense(6, name="db")(b)])
-    model = keras.Model({"a": a, "b": b}, {"first": layers.Dense(2, name="o1")(s),
+    model = keras.Model({"y": a, "x": b}, {"first": layers.Dense(2, name="o1")(s),
                                            "second": layers.Dense(3, name="o2")(s)})
     path = tmp_path / "dict.keras"
     model.save(path)
-    out = tmp_path / "dict.onnx"
+    out = tmp_path / f"dict{suffix}"
     result = run_cli(capsys, "export", path, "-o", out, "--json")
     assert result.code == 0, result.err
     doc = json.loads(result.out)
-    assert [(o["name"], o["source"]) for o in doc["outputs"]] == [("first", "o1"),
-                                                                  ("second", "o2")]
-    feed = {"a": np.ones((2, 8), "float32"), "b": np.full((2, 4), 0.5, "float32")}
-    want = model(feed)
+    assert [o["source"] for o in doc["outputs"]] == ["o1", "o2"]
+    if suffix != ".xml":  # OpenVINO names such an output by the converter's tensor name
+        assert [o["name"] for o in doc["outputs"]] == ["first", "second"]
+    a_data, b_data = np.ones((2, 8), "float32"), np.full((2, 4), 0.5, "float32")
+    by_source = {i["source"]: i["name"] for i in doc["inputs"]}
+    assert set(by_source) == {"in_a", "in_b"}
+    # whatever the artifact calls them, its inputs stand for the right tensors
+    feed = {by_source["in_a"]: a_data, by_source["in_b"]: b_data}
+    want = model({"y": a_data, "x": b_data})
     first, second = run_artifact(out, feed)
     np.testing.assert_allclose(first, np.asarray(want["first"]), rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(second, np.asarray(want["second"]), rtol=1e-5, atol=1e-5)
 
 
-def _tamper(path, model_path, layer: str) -> None:
-    """Change one float of a layer's bias inside the artifact's bytes (found by value)."""
-    import keras
-
-    bias = keras.saving.load_model(model_path, compile=False).get_layer(layer).get_weights()[1]
-    data = bytearray(path.read_bytes())
-    at = data.find(bias.astype("<f4").tobytes())
-    assert at >= 0, "the bias is not stored verbatim in the artifact"
-    data[at:at + 4] = np.float32(bias[0] + 0.5).tobytes()
-    path.write_bytes(bytes(data))
-
-
-@pytest.mark.parametrize("suffix", [".tflite", ".onnx"])
+@pytest.mark.parametrize("suffix", SUFFIXES)
 def test_a_tampered_artifact_fails_its_proof(suffix, tmp_path):
     cut = tmp_path / "head.keras"
     cut_model(RESIDUAL, cut, input_layers=["res_b"])
@@ -120,31 +108,36 @@ def test_a_tampered_artifact_fails_its_proof(suffix, tmp_path):
                         verify=False)
     assert good.proven is None
     artifact = tmp_path / f"good{suffix}"
-    fmt = "litert" if suffix == ".tflite" else "onnx"
+    fmt = good.format
     assert verify_models(RESIDUAL, cut, artifact=(artifact, fmt)).passed
-    _tamper(artifact, RESIDUAL, "res_out")
+    tamper(artifact, RESIDUAL, "res_out")
     report = verify_models(RESIDUAL, cut, artifact=(artifact, fmt))
     assert not report.passed and not report.outputs[0].passed
 
 
-def test_an_artifact_that_differs_is_not_left_at_output(tmp_path, capsys, monkeypatch):
+@pytest.mark.parametrize("suffix", [".onnx", ".xml", ""])
+def test_an_artifact_that_differs_is_not_left_at_output(suffix, tmp_path, capsys, monkeypatch):
     from keras_cut.backend.keras import exporting
 
     real = exporting.export_file
 
     def export_then_tamper(model_path, target, fmt, *args):
         order = real(model_path, target, fmt, *args)
-        _tamper(target, RESIDUAL, "res_out")
+        tamper(target, RESIDUAL, "res_out")
         return order
 
     monkeypatch.setattr(exporting, "export_file", export_then_tamper)
-    out = tmp_path / "head.onnx"
+    out = tmp_path / f"head{suffix}"
     result = run_cli(capsys, "export", RESIDUAL, "-o", out, "--input-layer", "res_b")
     assert result.code == 1
     assert not out.exists()
-    kept = tmp_path / "head.unproven.onnx"
-    assert kept.exists() and f"kept as {kept}" in result.err
+    kept = tmp_path / f"head.unproven{suffix}"
+    assert kept.exists() and f"kept as {kept}" in " ".join(result.err.split())
     assert "DIFFERS" in result.out and "FAILED" in result.out
+    # nothing else is left: no temporary file, an IR's .bin beside its .xml
+    left = {p.name for p in tmp_path.iterdir()}
+    assert left == ({"head.unproven.xml", "head.unproven.bin"} if suffix == ".xml"
+                    else {kept.name})
 
 
 def test_a_missing_runtime_is_one_line_naming_the_install(tmp_path, capsys, monkeypatch):
@@ -199,20 +192,27 @@ def _check_against_keras(keras, parent_path, artifact, inputs_from, output_layer
     np.testing.assert_allclose(got, record[(output_layer, 0)][0], rtol=1e-4, atol=1e-5)
 
 
-def test_recurrent_layers_export_to_onnx_and_litert_says_what_it_cannot_run(awkward, tmp_path,
-                                                                           capsys, keras):
-    out = tmp_path / "rnn.onnx"
+@pytest.mark.parametrize("suffix", [".onnx", ""])
+def test_recurrent_layers_are_exported(suffix, awkward, tmp_path, capsys, keras):
+    out = tmp_path / f"rnn{suffix}"
     result = run_cli(capsys, "export", awkward / "rnn.keras", "-o", out, "--input-layer", "lstm")
     assert result.code == 0, result.err
     _check_against_keras(keras, awkward / "rnn.keras", out, {"lstm": "lstm"}, "out")
+
+
+def test_litert_and_openvino_say_what_they_cannot_run(awkward, tmp_path, capsys):
     tflite = tmp_path / "rnn.tflite"
     refused = run_cli(capsys, "export", awkward / "rnn.keras", "-o", tflite)
     assert_one_line_error(refused, f"{tflite}: the artifact needs TensorFlow ops",
                           "FlexTensorListReserve", "export to .onnx")
-    assert list(tmp_path.iterdir()) == [out]  # nothing unproven left behind
+    xml = tmp_path / "rnn.xml"
+    refused = run_cli(capsys, "export", awkward / "rnn.keras", "-o", xml)
+    assert_one_line_error(refused, f"{xml}: Keras could not export the submodel as openvino",
+                          "No conversion rule found for operations: TensorList")
+    assert list(tmp_path.iterdir()) == []  # nothing unproven left behind
 
 
-@pytest.mark.parametrize("suffix", [".tflite", ".onnx"])
+@pytest.mark.parametrize("suffix", SUFFIXES)
 def test_attention_and_a_cut_inside_a_nested_backbone(awkward, suffix, tmp_path, capsys, keras):
     out = tmp_path / f"mha{suffix}"
     assert run_cli(capsys, "export", awkward / "mha.keras", "-o", out,
@@ -237,14 +237,15 @@ def test_attention_and_a_cut_inside_a_nested_backbone(awkward, suffix, tmp_path,
     np.testing.assert_allclose(got, np.asarray(want), rtol=1e-4, atol=1e-5)
 
 
-def test_a_keras_hub_backbone_prefix(tmp_path, capsys, keras):
+@pytest.mark.parametrize("suffix", SUFFIXES)
+def test_a_keras_hub_backbone_prefix(suffix, tmp_path, capsys, keras):
     keras_hub = pytest.importorskip("keras_hub")
     backbone = keras_hub.models.BertBackbone(vocabulary_size=50, num_layers=2, num_heads=2,
                                              hidden_dim=8, intermediate_dim=16,
                                              max_sequence_length=8, name="tiny_bert")
     path = tmp_path / "bert.keras"
     backbone.save(path)
-    out = tmp_path / "bert.onnx"
+    out = tmp_path / f"bert{suffix}"
     result = run_cli(capsys, "export", path, "-o", out, "--output-layer",
                      "transformer_layer_0", "--custom-objects", "keras_hub", "--json")
     assert result.code == 0, result.err

@@ -1,8 +1,10 @@
 """A Keras model file exported as a deployable artifact by Keras itself (`Model.export`): LiteRT
-(`.tflite`) or ONNX (`.onnx`, through tf2onnx). keras-cut writes no converter."""
+(`.tflite`), ONNX (`.onnx`, through tf2onnx), OpenVINO IR (`.xml` and `.bin`, through OpenVINO's
+converter) or a TensorFlow SavedModel (a directory). keras-cut writes no converter."""
 
 from __future__ import annotations
 
+import importlib
 import warnings
 from pathlib import Path
 from typing import Any
@@ -13,23 +15,33 @@ from keras_cut.core.errors import ArtifactError
 
 UNKNOWN_DIM = 8  # a dimension the model leaves open, for the call Keras needs before export
 # what each format's converter can quantize to
-QUANTIZATIONS = {"litert": ("float16", "dynamic", "int8"), "onnx": ("dynamic",)}
+QUANTIZATIONS = {"litert": ("float16", "dynamic", "int8"), "onnx": ("dynamic",),
+                 "openvino": ("float16",), "tf_saved_model": ()}
+# the packages Keras imports lazily for a format, checked first to say what is missing
+CONVERTERS = {"onnx": (("tf2onnx", "onnx"),), "openvino": (("openvino", "openvino"),
+                                                           ("scipy", "openvino"))}
 
 
 def export_file(model_path: Path, target: Path, fmt: str, unsafe: bool = False,
                 custom_objects: dict[str, Any] | None = None, quantize: str | None = None,
-                calibration: dict[str, Any] | None = None) -> list[str]:
+                calibration: dict[str, Any] | None = None) -> tuple[list[str], list[str]]:
     """Load `model_path` (safe mode unless `unsafe`, compile=False), call it once (Keras
     refuses to export a model never called) and export it to `target` as `fmt`, quantized as
     `quantize` says (`calibration`: sample arrays by input name, for int8). Returns the
-    layers of the model's outputs in the order Keras flattens them (the artifact's order)."""
+    layers of the model's inputs and of its outputs, each in the order Keras flattens them
+    (the artifact's order)."""
     keras = loading.keras_module()  # TensorFlow first, its log noise silenced
-    if fmt == "onnx":
-        try:
-            import tf2onnx  # noqa: F401  (Keras imports it lazily; say what is missing first)
+    for module, extra in CONVERTERS.get(fmt, ()):
+        try:  # Keras imports these lazily: say what is missing before any work
+            if module == "openvino":
+                from keras_cut.backend.openvino import import_openvino
+
+                import_openvino()  # before Keras imports it: without its telemetry
+            else:
+                importlib.import_module(module)
         except ImportError as exc:
-            raise ArtifactError(f"{target}: exporting to ONNX needs tf2onnx, which is not "
-                                f"installed; install it with pip install 'keras-cut[onnx]'"
+            raise ArtifactError(f"{target}: exporting as {fmt} needs {module}, which is not "
+                                f"installed; install it with pip install 'keras-cut[{extra}]'"
                                 ) from exc
     model = loading.load_model(model_path, unsafe=unsafe, custom_objects=custom_objects)
     _call_once(keras, model)
@@ -41,6 +53,12 @@ def export_file(model_path: Path, target: Path, fmt: str, unsafe: bool = False,
                          **_litert_settings(quantize, calibration) if fmt == "litert" else {})
         if fmt == "onnx" and quantize == "dynamic":
             _onnx_dynamic(target)
+        if fmt == "openvino":
+            from keras_cut.backend.openvino import metadata as openvino_ir
+
+            openvino_ir.drop_stray_outputs(target, len(model.outputs))
+            if quantize == "float16":
+                openvino_ir.compress_to_float16(target)
     except Exception as exc:  # a converter's refusal: an op it has no kernel for, a dtype
         raise ArtifactError(
             f"{target}: Keras could not export the submodel as {fmt} "
@@ -48,7 +66,7 @@ def export_file(model_path: Path, target: Path, fmt: str, unsafe: bool = False,
         ) from exc
     from keras_cut.backend.keras import running
 
-    return [key.layer for key in running.model_function(model)[1]]
+    return running.input_names(model), [key.layer for key in running.model_function(model)[1]]
 
 
 def _call_once(keras: Any, model: Any) -> None:

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from keras_cut.backend.native import missing_runtime, quiet_native_logs
+from keras_cut.backend.native import keras_order, missing_runtime, quiet_native_logs
 from keras_cut.core.errors import ArtifactError
 
 
@@ -37,7 +37,7 @@ class LiteRTRunner:
 
         self.record_text: str | None = read_record(path)
         self.input_names: list[str] = list(signatures[key]["inputs"])
-        self.output_names: list[str] = _keras_order(list(signatures[key]["outputs"]))
+        self.output_names: list[str] = keras_order(list(signatures[key]["outputs"]))
         details = {**self._runner.get_input_details(), **self._runner.get_output_details()}
         self.shapes: dict[str, tuple[int | None, ...]] = {
             name: tuple(None if d < 0 else int(d) for d in info["shape_signature"])
@@ -48,15 +48,6 @@ class LiteRTRunner:
         with quiet_native_logs():
             out = self._runner(**{name: feed[name] for name in self.input_names})
         return [out[name] for name in self.output_names]
-
-
-def _keras_order(names: list[str]) -> list[str]:
-    """The signature's outputs in the order Keras flattens the model's outputs: a list's as
-    `output_0, output_1, …`, a dict's by sorted key (what `keras.tree.flatten` does)."""
-    numbered = [re.fullmatch(r"output_(\d+)", n) for n in names]
-    if all(numbered):
-        return sorted(names, key=lambda n: int(n.rsplit("_", 1)[1]))
-    return sorted(names)
 
 
 def _refusal(path: Path, exc: RuntimeError) -> ArtifactError:

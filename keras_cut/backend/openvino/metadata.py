@@ -1,0 +1,69 @@
+"""keras-cut's record inside an OpenVINO IR: an entry of the model's `rt_info` (the place the IR
+gives such data), written by OpenVINO itself into the `.xml`. Also the IR's float16 weight
+compression, the one quantization OpenVINO itself offers without another package, and the removal
+of results the converter adds for internal tensors."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from keras_cut.backend.native import quiet_native_logs
+from keras_cut.backend.openvino.runner import NAME, openvino_module, read_model
+from keras_cut.core.errors import ArtifactError
+
+
+def write_record(path: Path, text: str) -> None:
+    """Add (or replace) the record in the IR at `path`, rewritten in place. `text` is written
+    on one line: XML would fold the line breaks of an attribute value."""
+    model = read_model(path)
+    model.set_rt_info(" ".join(text.splitlines()), NAME)
+    _rewrite(path, model, compress=False)
+
+
+def compress_to_float16(path: Path) -> None:
+    """Store the IR's float32 weights as float16 (OpenVINO decompresses them when it compiles
+    the model)."""
+    _rewrite(path, read_model(path), compress=True)
+
+
+STRUCTURED = re.compile(r"Identity(_\d+)?:0")  # the converted function's own outputs
+
+
+def is_model_output(port: Any) -> bool:
+    """An output the exported model returns: named by its key (a dict output) or as one of the
+    converted function's `Identity:0`, `Identity_1:0`, …; not an internal tensor the converter
+    also exposed as a result."""
+    names = port.get_names()
+    return any(STRUCTURED.fullmatch(n) or ("/" not in n and ":" not in n) for n in names)
+
+
+def drop_stray_outputs(path: Path, expected: int) -> None:
+    """Remove the results OpenVINO's TensorFlow frontend adds for internal tensors (it exposes
+    a scalar inside MultiHeadAttention, for one), so the IR has the model's outputs only."""
+    model = read_model(path)
+    stray = [port for port in model.outputs if not is_model_output(port)]
+    if not stray:
+        return
+    if len(model.outputs) - len(stray) != expected:
+        raise ArtifactError(f"{path}: OpenVINO's converter gave {len(model.outputs)} outputs "
+                            f"for the model's {expected}, and which are the model's cannot be "
+                            "told")
+    for port in stray:
+        model.remove_result(port.get_node())
+    _rewrite(path, model, compress=False)
+
+
+def _rewrite(path: Path, model: Any, compress: bool) -> None:
+    ov = openvino_module(path)
+    rewritten = path.with_name(f"{path.stem}.rewritten.xml")
+    try:
+        with quiet_native_logs():
+            ov.save_model(model, str(rewritten), compress_to_fp16=compress)
+        del model  # OpenVINO may map the old .bin: let go of it before it is replaced
+        rewritten.with_suffix(".bin").replace(path.with_suffix(".bin"))
+        rewritten.replace(path)
+    finally:
+        rewritten.unlink(missing_ok=True)
+        rewritten.with_suffix(".bin").unlink(missing_ok=True)

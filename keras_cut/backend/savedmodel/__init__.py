@@ -1,0 +1,1 @@
+"""TensorFlow SavedModel artifacts (a directory), run by TensorFlow's own loader."""
