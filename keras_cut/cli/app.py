@@ -462,7 +462,9 @@ def verify_command(
         ..., autocompletion=_complete_models, help="The parent model the submodel was cut "
         "from, or a golden file (.npz) written by --save-golden."),
     submodel: Path = typer.Argument(..., autocompletion=_complete_models,
-                                    help="The submodel to check."),
+                                    help="The submodel to check: a model file, or an artifact "
+                                    "`export` wrote (.tflite, .onnx, .xml, a SavedModel "
+                                    "directory), run in its own runtime."),
     samples: int = typer.Option(32, "--samples", min=1, help="How many input samples to run."),
     batch_size: int = typer.Option(8, "--batch-size", min=1, help="Samples per inference."),
     seed: int = typer.Option(0, "--seed", help="Seed of the random inputs."),
@@ -527,6 +529,8 @@ _EXPORT_EXAMPLES = _examples(
     "keras-cut export mobilenet.keras -o features.tflite --output-layer block_13_expand_relu",
     "keras-cut export model.keras -o head.onnx --input-layer res_b --json",
     "keras-cut export model.keras -o model.onnx   # the whole model, proven in ONNX Runtime",
+    "keras-cut export model.keras -o backbone.xml --output-layer pool   # OpenVINO IR + .bin",
+    "keras-cut export model.keras -o serving/1 --output-layer pool   # a SavedModel directory",
 )
 
 
@@ -535,7 +539,8 @@ def export_command(
     model: Path = typer.Argument(..., autocompletion=_complete_models,
                                  help="The parent model (.keras or .h5)."),
     output: Path = typer.Option(
-        ..., "-o", "--output", help="Where to write the artifact: .tflite (LiteRT) or .onnx."),
+        ..., "-o", "--output", help="Where to write the artifact: .tflite (LiteRT), .onnx, "
+        ".xml (OpenVINO IR) or a directory name without a suffix (TensorFlow SavedModel)."),
     output_layer: list[str] | None = typer.Option(
         None, "--output-layer", autocompletion=_complete_layers,
         help="End at this layer's output (repeatable), as `cut`."),
@@ -544,7 +549,9 @@ def export_command(
         help="Start after this layer (repeatable), as `cut`. Without layer options the whole "
         "model is exported."),
     format: str | None = typer.Option(
-        None, "--format", help="litert or onnx; by default the suffix of OUTPUT decides."),
+        None, "--format", help="litert, onnx, openvino or tf_saved_model; by default OUTPUT's "
+        "name decides: .tflite, .onnx, .xml (with a .bin beside it), no suffix: a SavedModel "
+        "directory."),
     verify: bool = typer.Option(
         True, "--verify/--no-verify", help="Prove the artifact in its own runtime against "
         "MODEL before it is put at OUTPUT (default); if they differ, exit 1 and keep it under "
@@ -563,24 +570,28 @@ def export_command(
     input_shape: list[str] | None = typer.Option(
         None, "--input-shape", help="NAME=D1,D2,… for inputs with unknown (None) dimensions."),
     quantize: str | None = typer.Option(
-        None, "--quantize", help="float16, dynamic or int8 (.tflite); dynamic (.onnx). A "
-        "quantized artifact is judged by cosine similarity (--min-cosine), not atol/rtol."),
+        None, "--quantize", help="float16, dynamic or int8 (.tflite); dynamic (.onnx); float16 "
+        "(.xml). A quantized artifact is judged by cosine similarity (--min-cosine), not "
+        "atol/rtol."),
     calibration: Path | None = typer.Option(
         None, "--calibration", help="Real samples for int8: an .npz with arrays by parent input "
         "name (default: seeded inputs, a poor proxy)."),
     min_cosine: list[str] | None = typer.Option(
         None, "--min-cosine", help="Least cosine similarity a quantized output must reach "
         "(default 0.99), or NAME=VALUE for one output (repeatable)."),
-    force: bool = typer.Option(False, "--force", help="Overwrite an existing OUTPUT."),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing OUTPUT (a "
+                               "directory only when it is a SavedModel)."),
     unsafe: bool = _unsafe_option("loading"),
     custom_objects: str | None = _code_option(),
     json_output: bool = typer.Option(False, "--json", help="Print one JSON document."),
 ) -> None:
-    """Write the cut (or the whole model) as a LiteRT or ONNX artifact, proven in its runtime.
+    """Write the cut (or the whole model) as a LiteRT, ONNX, OpenVINO or SavedModel artifact,
+    proven in its runtime.
 
     The cut is the file-level cut `cut` makes (same names, notices and safety rules); Keras
     loads it (safe mode, compile=False) and exports it with its own exporter. Then the artifact
-    runs in its own runtime (LiteRT's interpreter, ONNX Runtime) on the inputs `verify` uses,
+    runs in its own runtime (LiteRT's interpreter, ONNX Runtime, OpenVINO Runtime, TensorFlow's
+    SavedModel loader) on the inputs `verify` uses,
     and its outputs are compared with the parent's activations at the cut points, with the
     same tolerances and table. Only a proven artifact is written to OUTPUT.
     Exit 0 when proven (or not asked to be), 1 when it differs, 2 on an error.

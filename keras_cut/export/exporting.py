@@ -110,7 +110,6 @@ def export_model(
         whole = not output_layers and not input_layers
         cut = cut_model(model, cut_file, output_layers, input_layers, progress=progress,
                         unsafe=unsafe, custom_objects=custom_objects, whole=whole)
-        say(f"exporting {output} ({fmt})")
         from keras_cut.backend.keras import exporting, loading
 
         custom = loading.load_custom_objects(custom_objects)
@@ -118,25 +117,36 @@ def export_model(
         arrays = _calibration_arrays(model, cut, calibration, seed, input_shapes, unsafe,
                                      custom_objects, notices, say) if quantize == "int8" else None
         with atomic_output(output, kind.companions) as pending:
-            try:
+            made = _Made()
+
+            def make(sub_model: Any) -> None:
+                """Export the submodel (Keras' loaded object, or None to load the cut file),
+                then name its inputs and outputs and write keras-cut's record into it."""
+                say(f"exporting {output} ({fmt})")
                 order = exporting.export_file(cut_file, pending.path, fmt, unsafe, custom,
-                                              quantize, arrays)
-                names = _artifact_names(pending.path, fmt, verify)
-                ins, outs = _named_endpoints(pending.path, cut, order, names)
-                if names is not None:
+                                              quantize, arrays, model=sub_model)
+                made.names = _artifact_names(pending.path, fmt, verify)
+                made.inputs, made.outputs = _named_endpoints(pending.path, cut, order,
+                                                             made.names)
+                if made.names is not None:
                     write_record(pending.path, fmt, json.dumps(
-                        artifact_record(model, fmt, ins, outs), indent=1))
+                        artifact_record(model, fmt, made.inputs, made.outputs), indent=1))
+
+            try:
                 report = None
-                if verify:
+                if verify:  # the model verify loads is the one exported: loaded once
                     from keras_cut.verify.verification import verify_models
 
                     report = verify_models(
                         model, cut_file, samples=samples, batch_size=batch_size, seed=seed,
                         tolerances=tolerances, inputs=inputs, input_shapes=input_shapes,
                         unsafe=unsafe, custom_objects=custom_objects, progress=progress,
-                        submodel_label=str(output), artifact=(pending.path, fmt))
+                        submodel_label=str(output), artifact=(pending.path, fmt),
+                        prepare_artifact=make)
                     if not report.passed:
                         pending.target = _unproven_name(output, kind.companions)
+                else:
+                    make(None)
             except KerasCutError as exc:  # it names the temporary file: name the user's
                 raise exc.replaced(str(pending.path), str(output)) from exc
         written = pending.target
@@ -144,6 +154,7 @@ def export_model(
     if report is not None and not report.passed:
         notices.append(f"the artifact's outputs differ from the parent's; it was kept as "
                        f"{written} for examination, not written to {output}")
+    names, ins, outs = made.names, made.inputs, made.outputs
     if names is None:
         notices.append("the artifact's runtime is not installed, so its input and output "
                        "names are the submodel's and it carries no keras-cut record")
@@ -151,6 +162,15 @@ def export_model(
         output=str(written), format=fmt, runtime=runtime_name(fmt), cut=cut, inputs=ins,
         outputs=outs, size_bytes=_size(written, kind.companions), verify=report, notices=notices,
     )
+
+
+@dataclass
+class _Made:
+    """What exporting found out about the artifact it wrote."""
+
+    names: ArtifactNames | None = None
+    inputs: list[Endpoint] = field(default_factory=list)
+    outputs: list[Endpoint] = field(default_factory=list)
 
 
 DEFAULT_MIN_COSINE = 0.99

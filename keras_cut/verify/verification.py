@@ -75,6 +75,7 @@ def verify_models(
     save_golden: str | Path | None = None,
     force: bool = False,
     artifact: tuple[Path, str] | None = None,
+    prepare_artifact: Callable[[Any], None] | None = None,
 ) -> VerifyReport:
     """Compare `submodel` with `parent` (a model file, or a golden file written earlier with
     `save_golden`) on seeded random (or given) inputs.
@@ -83,7 +84,9 @@ def verify_models(
     (`cut_model(verify=True)` checks the file before it is renamed into place). What
     `tolerances` leaves unset comes from the golden file, else the defaults. With `artifact`
     (path, format), the submodel's outputs are the artifact's, run in its own runtime: the
-    artifact exported from `submodel` is what is proven."""
+    artifact exported from `submodel` is what is proven; `prepare_artifact`, when given, writes
+    that artifact from Keras' loaded submodel (so the model exported is the one whose weights
+    and configs are compared) before it runs."""
     say = progress or (lambda _msg: None)
     parent, submodel = Path(parent), Path(submodel)
     is_golden = parent.suffix.lower() == ".npz"  # a model file is never an .npz
@@ -138,6 +141,8 @@ def verify_models(
     say(f"loading {submodel_label or submodel}")
     sub_model = load_submodel(sub_file, unsafe, custom, submodel, submodel_label,
                                notices)
+    if prepare_artifact is not None:
+        prepare_artifact(sub_model)
     wanted = [link.parent for link in links.inputs + links.outputs]
     batches = Batches(
         parent=running.parent_function(parent_model, wanted),

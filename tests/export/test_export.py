@@ -121,8 +121,8 @@ def test_an_artifact_that_differs_is_not_left_at_output(suffix, tmp_path, capsys
 
     real = exporting.export_file
 
-    def export_then_tamper(model_path, target, fmt, *args):
-        order = real(model_path, target, fmt, *args)
+    def export_then_tamper(model_path, target, fmt, *args, **kwargs):
+        order = real(model_path, target, fmt, *args, **kwargs)
         tamper(target, RESIDUAL, "res_out")
         return order
 

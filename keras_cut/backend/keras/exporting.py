@@ -24,8 +24,10 @@ CONVERTERS = {"onnx": (("tf2onnx", "onnx"),), "openvino": (("openvino", "openvin
 
 def export_file(model_path: Path, target: Path, fmt: str, unsafe: bool = False,
                 custom_objects: dict[str, Any] | None = None, quantize: str | None = None,
-                calibration: dict[str, Any] | None = None) -> tuple[list[str], list[str]]:
-    """Load `model_path` (safe mode unless `unsafe`, compile=False), call it once (Keras
+                calibration: dict[str, Any] | None = None, model: Any = None
+                ) -> tuple[list[str], list[str]]:
+    """Load `model_path` (safe mode unless `unsafe`, compile=False; or take `model`, Keras'
+    object already loaded from it), call it once (Keras
     refuses to export a model never called) and export it to `target` as `fmt`, quantized as
     `quantize` says (`calibration`: sample arrays by input name, for int8). Returns the
     layers of the model's inputs and of its outputs, each in the order Keras flattens them
@@ -43,7 +45,8 @@ def export_file(model_path: Path, target: Path, fmt: str, unsafe: bool = False,
             raise ArtifactError(f"{target}: exporting as {fmt} needs {module}, which is not "
                                 f"installed; install it with pip install 'keras-cut[{extra}]'"
                                 ) from exc
-    model = loading.load_model(model_path, unsafe=unsafe, custom_objects=custom_objects)
+    if model is None:
+        model = loading.load_model(model_path, unsafe=unsafe, custom_objects=custom_objects)
     _call_once(keras, model)
     try:
         with quiet_native_logs(), warnings.catch_warnings():

@@ -1,0 +1,71 @@
+"""Outputs that are more than one file: an OpenVINO IR (.xml and its .bin) and a SavedModel
+directory. Checked before any work, written atomically, never replacing what is not theirs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from keras_cut.core.errors import OutputError
+from keras_cut.core.writing import atomic_output, check_artifact_output
+
+MODEL = Path("model.keras")
+
+
+def test_an_ir_is_refused_when_its_bin_exists(tmp_path):
+    (tmp_path / "m.bin").write_bytes(b"keep")
+    with pytest.raises(OutputError, match="m.bin: already exists"):
+        check_artifact_output(tmp_path / "m.xml", MODEL, False, ".xml", (".bin",))
+    assert check_artifact_output(tmp_path / "m.xml", MODEL, True, ".xml", (".bin",))
+
+
+def test_a_directory_is_replaced_only_when_it_is_an_artifact(tmp_path):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    (folder / "holiday.jpg").write_bytes(b"keep")
+    with pytest.raises(OutputError, match="folder of other files"):
+        check_artifact_output(folder, MODEL, True, "", marker="saved_model.pb")
+    assert (folder / "holiday.jpg").read_bytes() == b"keep"
+    saved = tmp_path / "saved"
+    saved.mkdir()
+    (saved / "saved_model.pb").write_bytes(b"old")
+    with pytest.raises(OutputError, match="already exists"):
+        check_artifact_output(saved, MODEL, False, "", marker="saved_model.pb")
+    assert check_artifact_output(saved, MODEL, True, "", marker="saved_model.pb") == saved
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert check_artifact_output(empty, MODEL, False, "", marker="saved_model.pb") == empty
+    (tmp_path / "afile").write_bytes(b"x")
+    with pytest.raises(OutputError, match="is a file"):
+        check_artifact_output(tmp_path / "afile", MODEL, True, "", marker="saved_model.pb")
+
+
+def test_an_ir_and_its_bin_land_together_or_not_at_all(tmp_path):
+    out = tmp_path / "m.xml"
+    with atomic_output(out, (".bin",)) as pending:
+        pending.path.write_text("xml")
+        pending.path.with_suffix(".bin").write_text("bin")
+    assert out.read_text() == "xml" and out.with_suffix(".bin").read_text() == "bin"
+    with pytest.raises(RuntimeError), atomic_output(out, (".bin",)) as pending:
+        pending.path.write_text("new xml")
+        pending.path.with_suffix(".bin").write_text("new bin")
+        raise RuntimeError("the proof failed")
+    assert out.read_text() == "xml" and out.with_suffix(".bin").read_text() == "bin"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.bin", "m.xml"]
+
+
+def test_a_directory_replaces_the_old_one_only_once_complete(tmp_path):
+    out = tmp_path / "saved"
+    out.mkdir()
+    (out / "saved_model.pb").write_text("old")
+    with pytest.raises(RuntimeError), atomic_output(out) as pending:
+        pending.path.mkdir()
+        (pending.path / "saved_model.pb").write_text("half")
+        raise RuntimeError("interrupted")
+    assert (out / "saved_model.pb").read_text() == "old"
+    with atomic_output(out) as pending:
+        pending.path.mkdir()
+        (pending.path / "saved_model.pb").write_text("new")
+    assert (out / "saved_model.pb").read_text() == "new"
+    assert [p.name for p in tmp_path.iterdir()] == ["saved"]  # no temporary or old copy left
