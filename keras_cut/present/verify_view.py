@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 from rich.console import Console
@@ -35,7 +36,8 @@ def _outputs_table(report: VerifyReport, console: Console) -> None:
             f"{o.atol:g}, {o.rtol:g}"
         grid.add_row(o.name, o.source, format_shape(o.shape), f"{o.max_abs_error:.3g}",
                      f"{o.mean_abs_error:.3g}", f"{o.median_abs_error:.3g}",
-                     f"{o.max_rel_error:.3g}", f"{o.cosine_similarity:.6f}",
+                     "n/a" if math.isnan(o.max_rel_error) else f"{o.max_rel_error:.3g}",
+                     f"{o.cosine_similarity:.6f}",
                      *([f"{o.snr_db:.1f}"] if by_cosine else []), rule, result)
     grid.print(console)
 

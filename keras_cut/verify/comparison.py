@@ -135,6 +135,7 @@ class OutputCheck:
     parent_max_abs: float = 0.0  # the largest |parent| value seen
     _abs: list[np.ndarray] = field(default_factory=list, repr=False)
     _dots: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0], repr=False)
+    _relative: bool = field(default=False, repr=False)  # some parent value was above atol
 
     @property
     def passed(self) -> bool:
@@ -179,6 +180,7 @@ class OutputCheck:
         self.mismatched += int(np.count_nonzero(diff > work))
         self.max_abs_error = max(self.max_abs_error, float(diff.max()))
         big = scale > max(self.atol, np.finfo(np.float32).tiny)
+        self._relative = self._relative or bool(big.any())
         with np.errstate(divide="ignore", invalid="ignore"):
             np.divide(diff, scale, out=work)
         self.max_rel_error = max(self.max_rel_error,
@@ -189,6 +191,8 @@ class OutputCheck:
         self._dots[2] += float(b @ b)
 
     def finish(self) -> None:
+        if not self._relative:  # every parent value within atol of 0: no relative error
+            self.max_rel_error = math.nan
         if self._abs:
             every = np.concatenate(self._abs)
             finite = every if np.isfinite(every).all() else every[np.isfinite(every)]

@@ -308,3 +308,15 @@ def test_quantization_options_are_checked_first(tmp_path, capsys):
     assert_one_line_error(run_cli(capsys, "export", RESIDUAL, "-o", tmp_path / "m.tflite",
                                   "--quantize", "int8", "--min-cosine", "2"), "--min-cosine")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_layer_name_tensorflow_refuses_is_one_plain_line(tmp_path, capsys, keras):
+    x = keras.Input((4,), name="x")
+    model = keras.Model(x, keras.layers.Dense(2, name="my dense")(x))
+    model.save(tmp_path / "spaced.keras")
+    out = tmp_path / "spaced.onnx"
+    result = run_cli(capsys, "export", tmp_path / "spaced.keras", "-o", out)
+    assert_one_line_error(result, "'my dense' is not a valid scope name", "rename the layer")
+    assert "\x1b" not in result.err and "␛" not in result.err  # Keras' colour codes dropped
+    assert "Arguments received" not in result.err
+    assert list(tmp_path.iterdir()) == [tmp_path / "spaced.keras"]

@@ -27,6 +27,8 @@ def test_agreement_below_atol_is_flagged(tmp_path, keras):
     weak = [n for n in report.notices if "within atol" in n]
     assert len(weak) == 1 and "'out'" in weak[0] and "proves little" in weak[0]
     assert report.outputs[0].cosine_similarity < 0.9  # other weights: the cosine shows it
+    # no parent value is above atol, so no relative error is defined: n/a, not 0
+    assert report.outputs[0].to_dict()["max_rel_error"] is None
     strict = verify_models(tmp_path / "a.keras", tmp_path / "b.keras", samples=8,
                            tolerances=__import__("keras_cut").Tolerances(atol=0.0))
     assert not strict.passed
@@ -37,3 +39,4 @@ def test_ordinary_outputs_are_not_flagged(tmp_path, keras):
     keras.Model(x, keras.layers.Dense(4, name="out")(x)).save(tmp_path / "m.keras")
     report = verify_models(tmp_path / "m.keras", tmp_path / "m.keras", samples=8)
     assert report.passed and not [n for n in report.notices if "within atol" in n]
+    assert report.outputs[0].to_dict()["max_rel_error"] == 0.0

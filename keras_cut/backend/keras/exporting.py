@@ -63,9 +63,13 @@ def export_file(model_path: Path, target: Path, fmt: str, unsafe: bool = False,
             if quantize == "float16":
                 openvino_ir.compress_to_float16(target)
     except Exception as exc:  # a converter's refusal: an op it has no kernel for, a dtype
+        detail = loading.one_line(exc, 400)
+        hint = ("TensorFlow names its operations after the layers and refuses this name "
+                "(spaces, most punctuation); rename the layer in the model"
+                if "not a valid scope name" in detail else
+                "cut elsewhere or choose another format")
         raise ArtifactError(
-            f"{target}: Keras could not export the submodel as {fmt} "
-            f"({loading.one_line(exc, 400)}); cut elsewhere or choose another format"
+            f"{target}: Keras could not export the submodel as {fmt} ({detail}); {hint}"
         ) from exc
     from keras_cut.backend.keras import running
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import os
+import re
 import sys
 import warnings
 from collections.abc import Iterator
@@ -137,9 +138,15 @@ def _from_legacy_config(config: dict[str, Any], custom_objects: dict[str, Any] |
     return private.legacy_model_from_config(config, custom_objects, safe_mode=not unsafe)
 
 
+ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
 def one_line(exc: BaseException, limit: int = 300) -> str:
-    """Keras' messages span lines; an error here is one line."""
-    return " ".join(str(exc).split())[:limit]
+    """Keras' messages span lines, colour a part with terminal codes and end with the arguments
+    of the failing call; an error here is one line of what went wrong."""
+    text = ANSI.sub("", str(exc)).split("Arguments received by", 1)[0]
+    text = text.replace("Exception encountered when calling", "in")
+    return " ".join(text.split())[:limit]
 
 
 def _assign_by_name(where: Any, path: str, layer: Any, entries: list[Any],

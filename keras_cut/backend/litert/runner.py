@@ -60,8 +60,9 @@ def _refusal(path: Path, exc: RuntimeError) -> ArtifactError:
             f"{path}: the artifact needs TensorFlow ops{named} that LiteRT's builtin interpreter "
             "does not run (the converter kept them as Select TF ops; a device needs the Flex "
             "delegate, org.tensorflow:tensorflow-lite-select-tf-ops), so it cannot be proven "
-            "here; recurrent layers with an open batch size do this: export to .onnx, or cut "
-            "before those layers")
+            "here; recurrent layers with an open batch size and float16 compute "
+            "(mixed_float16) are what usually needs them: export to .onnx, or cut before the "
+            "layers that need them")
     return ArtifactError(f"{path}: LiteRT cannot prepare the artifact ({text[:300]})")
 
 
