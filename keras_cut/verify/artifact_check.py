@@ -18,7 +18,7 @@ from keras_cut.model.endpoint import Endpoint, Role, tensor_from_json
 from keras_cut.model.flatgraph import FlatGraph
 from keras_cut.model.structure import ConfigCheck, ParentStructure
 from keras_cut.verify import golden as goldens
-from keras_cut.verify.comparison import Tolerances, weak_check_notices
+from keras_cut.verify.comparison import Tolerances, check_notices
 from keras_cut.verify.correspondence import Correspondence, Link
 from keras_cut.verify.execution import GOLDEN_HINT, Batches, run_batch
 from keras_cut.verify.report import Progress, VerifyReport, WeightCheck
@@ -87,7 +87,7 @@ def verify_artifact_against_parent(
                 for lk in links.outputs], keep=keep)
     samples = len(next(iter(data.values())))
     batches.run(data, batch_size, parent_path, artifact, None, say)
-    notices = notices + weak_check_notices(batches.checks)
+    notices = notices + check_notices(batches.checks)
     report = VerifyReport(
         parent=str(parent_path), submodel=str(artifact), samples=samples,
         batch_size=batch_size, seed=seed, atol=tol.global_atol, rtol=tol.global_rtol,
@@ -129,7 +129,7 @@ def verify_artifact_against_golden(path: Path, golden: goldens.Golden, artifact:
         samples=samples, batch_size=batch_size, seed=golden.seed, atol=tol.global_atol,
         rtol=tol.global_rtol, inputs=golden.inputs, outputs=checks,
         weights=WeightCheck(against="golden file"), configs=ConfigCheck(against="golden file"),
-        golden=str(path), runtime=runtime_name(fmt))
+        golden=str(path), runtime=runtime_name(fmt), notices=check_notices(checks))
 
 
 def empty_structure() -> ParentStructure:

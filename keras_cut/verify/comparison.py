@@ -263,3 +263,24 @@ def weak_check_notices(checks: list[OutputCheck]) -> list[str]:
             "atol to compare them"
             for c in checks if c.min_cosine is None and c.elements
             and c.parent_max_abs <= c.atol]
+
+
+LOW_PRECISION = {"float16": "about 3", "bfloat16": "about 2"}  # significant decimal digits
+
+
+def precision_notices(checks: list[OutputCheck]) -> list[str]:
+    """Failed float16/bfloat16 outputs (mixed precision) judged by float tolerances: the
+    defaults are for float32, and saying so is the useful part of such a failure."""
+    return [f"{c.name!r} is {dtype} ({LOW_PRECISION[dtype]} significant digits), and the "
+            f"tolerance (atol {c.atol:g}, rtol {c.rtol:g}) is one for float32; its cosine "
+            f"similarity is {c.cosine_similarity:.6f}: if the other runtime computes in "
+            "another order or precision, give tolerances suited to it (e.g. --atol 1e-2 "
+            "--rtol 1e-2)"
+            for c in checks if not c.passed and not c.problem and c.min_cosine is None
+            for dtype in [c.dtype if c.dtype in LOW_PRECISION else c.parent_dtype]
+            if dtype in LOW_PRECISION]
+
+
+def check_notices(checks: list[OutputCheck]) -> list[str]:
+    """What the report should say about how much a verdict means."""
+    return weak_check_notices(checks) + precision_notices(checks)

@@ -35,7 +35,7 @@ from keras_cut.verify.artifact_check import (
     verify_artifact_against_golden,
     verify_artifact_against_parent,
 )
-from keras_cut.verify.comparison import Tolerances, weak_check_notices
+from keras_cut.verify.comparison import Tolerances, check_notices
 from keras_cut.verify.correspondence import correspond
 from keras_cut.verify.divergence import first_divergence
 from keras_cut.verify.execution import (
@@ -153,7 +153,7 @@ def verify_models(
                 for link in links.outputs], keep=golden_path is not None)
     batches.run(data, batch_size, parent, Path(submodel_label or submodel), inputs, say)
     checks, first_failure = batches.checks, batches.first_failure
-    notices += weak_check_notices(checks)
+    notices += check_notices(checks)
     notices += [f"{c.parent_nonfinite:,} of {c.elements:,} values of the parent's {c.name!r} "
                 "are NaN or infinite on these inputs: the submodel matches them only by giving "
                 "the same, which proves little; give other data" for c in checks

@@ -40,3 +40,23 @@ def test_ordinary_outputs_are_not_flagged(tmp_path, keras):
     report = verify_models(tmp_path / "m.keras", tmp_path / "m.keras", samples=8)
     assert report.passed and not [n for n in report.notices if "within atol" in n]
     assert report.outputs[0].to_dict()["max_rel_error"] == 0.0
+
+
+def test_a_float16_failure_says_the_tolerance_is_float32s():
+    from keras_cut.verify.comparison import OutputCheck, check_notices
+
+    want = np.linspace(-2, 2, 64, dtype="float16").reshape(4, 16)
+    got = (want.astype("float32") * 1.001).astype("float16")  # float16 round-off, not a bug
+    check = OutputCheck("out", "out", 1e-5, 1e-5)
+    check.add(got, want)
+    check.finish()
+    (notice,) = check_notices([check])
+    assert not check.passed and "'out' is float16" in notice and "--atol 1e-2" in notice
+    same = OutputCheck("out", "out", 1e-5, 1e-5)
+    same.add(want, want)
+    same.finish()
+    assert same.passed and check_notices([same]) == []
+    f32 = OutputCheck("out", "out", 1e-5, 1e-5)
+    f32.add(got.astype("float32"), want.astype("float32"))
+    f32.finish()
+    assert not f32.passed and check_notices([f32]) == []  # float32 tolerances fit float32

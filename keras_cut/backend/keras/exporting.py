@@ -77,8 +77,17 @@ def export_file(model_path: Path, target: Path, fmt: str, unsafe: bool = False,
 
 
 def _call_once(keras: Any, model: Any) -> None:
+    """Keras exports only a model that was called: a symbolic call (on new Keras inputs of the
+    model's own shapes, milliseconds) marks it so; an eager call on zeros where a layer cannot
+    be called symbolically."""
     import numpy as np
 
+    try:
+        symbols = [keras.Input(batch_shape=kt.shape, dtype=kt.dtype) for kt in model.inputs]
+        model(keras.tree.pack_sequence_as(model.input, symbols))
+        return
+    except Exception:  # noqa: BLE001  (a layer's symbolic rules refuse: run it for real)
+        pass
     values = []
     for kt in model.inputs:
         shape = (1, *(UNKNOWN_DIM if d is None else d for d in kt.shape[1:]))
