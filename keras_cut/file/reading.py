@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from keras_cut.backend.runtime import FORMATS, artifact_format
 from keras_cut.core.errors import ModelFileError
 from keras_cut.file.keras_zip import read_keras_zip
 from keras_cut.file.legacy_h5 import read_legacy_h5
@@ -55,6 +56,13 @@ def _all_nodes(config: dict[str, Any]) -> list[Any]:
 def _read_model_file(path: Path, weights: bool = True) -> ModelFile:
     if not path.exists():
         raise ModelFileError(f"{path}: no such file; check the path")
+    artifact = artifact_format(path)
+    if artifact is not None:
+        raise ModelFileError(
+            f"{path}: is an exported artifact ({FORMATS[artifact].name}), not a Keras model; "
+            "give the .keras or .h5 file it was exported from (an artifact "
+            "keras-cut exported is checked with `keras-cut verify PARENT ARTIFACT`)"
+        )
     if path.is_dir():
         raise ModelFileError(
             f"{path}: is a directory; give a .keras or .h5 model file "

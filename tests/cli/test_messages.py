@@ -90,3 +90,17 @@ def test_convert_keeps_dict_inputs_and_outputs(tmp_path, capsys, keras):
             for key in ("y", "z"):
                 np.testing.assert_allclose(got[key], expected[key], rtol=1e-6)
         assert run_cli(capsys, "verify", path, out).code == 0
+
+
+@pytest.mark.parametrize("name", ["m.tflite", "m.onnx", "m.xml", "saved"])
+def test_an_artifact_given_as_a_model_is_named_as_one(name, tmp_path, capsys):
+    path = tmp_path / name
+    if name == "saved":
+        path.mkdir()
+        (path / "saved_model.pb").write_bytes(b"\0")
+    else:
+        path.write_bytes(b"\0" * 16)
+    for command in (["inspect", path], ["cut", path, "-o", tmp_path / "x.keras",
+                                        "--output-layer", "a"]):
+        assert_one_line_error(run_cli(capsys, *command), f"{path}: is an exported artifact",
+                              "not a Keras model", "keras-cut verify PARENT ARTIFACT")
