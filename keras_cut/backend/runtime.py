@@ -36,6 +36,9 @@ FORMATS = {f.name: f for f in (
 )}
 ARTIFACT_FORMATS = {f.suffix: f.name for f in FORMATS.values() if f.suffix}  # suffix -> format
 SAVED_MODEL_FILE = "saved_model.pb"
+# what a SavedModel directory holds at its top level (TensorFlow's and keras-cut's files)
+SAVED_MODEL_LAYOUT = frozenset({SAVED_MODEL_FILE, "variables", "assets", "assets.extra",
+                                "fingerprint.pb"})
 
 
 def artifact_format(path: Path) -> str | None:

@@ -480,6 +480,10 @@ def verify_command(
     input_shape: list[str] | None = typer.Option(
         None, "--input-shape", help="NAME=D1,D2,… for inputs with unknown (None) dimensions."
     ),
+    min_cosine: list[str] | None = typer.Option(
+        None, "--min-cosine", help="Judge by cosine similarity instead of atol/rtol: the least "
+        "an output must reach, or NAME=VALUE for one output (repeatable); a quantized artifact "
+        "is judged so by default, by the value its export used."),
     save_golden: Path | None = typer.Option(
         None, "--save-golden", help="Also write a golden file (.npz): the inputs used and the "
         "parent's answers, to check SUBMODEL later without the parent."),
@@ -510,7 +514,8 @@ def verify_command(
             parent, submodel, samples=samples, batch_size=batch_size, seed=seed,
             inputs=inputs, input_shapes=parse_input_shapes(input_shape or []),
             unsafe=unsafe, custom_objects=custom_objects, progress=_progress,
-            tolerances=parse_tolerances(atol, rtol), save_golden=save_golden, force=force,
+            tolerances=parse_tolerances(atol, rtol, min_cosine), save_golden=save_golden,
+            force=force,
         )
         _progress.stop()
         for note in report.notices:

@@ -23,29 +23,47 @@ FORMATS = {".keras": "keras", ".h5": "h5"}
 
 
 def check_artifact_output(output: str | Path, model: str | Path, force: bool, suffix: str,
-                          companions: tuple[str, ...] = (), marker: str = "") -> Path:
+                          companions: tuple[str, ...] = (), layout: frozenset[str] = frozenset(),
+                          required: str = "", inputs: tuple[Path, ...] = ()) -> Path:
     """`check_output` for an exported artifact: a file named `*suffix` with `companions` (files
     of those suffixes written beside it), or, where `suffix` is empty, a directory. An existing
-    directory is replaced (with `force`) only when it is empty or holds `marker` (it is an
-    artifact of that kind): a folder of other files is never removed."""
+    directory is replaced (with `force`) only when it is empty or holds nothing but an
+    artifact's `layout` (the names its top level may have), `required` among them, and never
+    when `model` or one of `inputs` lies inside it: a folder of other files is never removed."""
     output = Path(output)
     if suffix:
-        checked = check_output(output, model, force, {suffix: suffix})
+        checked = check_output(output, model, force, {suffix.lower(): suffix}, inputs)
         for companion in companions:
-            check_output(output.with_suffix(companion), model, force, {companion: companion})
+            check_output(output.with_suffix(companion), model, force, {companion: companion},
+                         inputs)
         return checked
     if output.exists() and not output.is_dir():
         raise OutputError(f"{output}: is a file; a SavedModel is written as a directory, give "
                           "a new folder's name")
     _check_folder(output)
-    if output.is_dir() and any(output.iterdir()):
-        if not (output / marker).exists():
-            raise OutputError(f"{output}: is a folder of other files; keras-cut replaces only a "
-                              "folder that holds an artifact of the same kind; give a new name")
+    inside = [p for p in (Path(model), *inputs) if _within(Path(p), output)]
+    if inside:
+        raise OutputError(f"{output}: holds {inside[0]}, an input of this command; keras-cut "
+                          "never replaces its inputs (also not with ", Option.FORCE,
+                          "); choose another output name")
+    entries = {p.name for p in output.iterdir()} if output.is_dir() else set()
+    if entries:
+        if not entries <= layout or required not in entries:
+            raise OutputError(f"{output}: is a folder that holds other files than an artifact "
+                              "of this kind; keras-cut replaces only such an artifact; give a "
+                              "new name")
         if not force:
             raise OutputError(f"{output}: already exists; pass ", Option.FORCE,
                               " to replace it")
     return output
+
+
+def _within(path: Path, folder: Path) -> bool:
+    try:
+        path.resolve().relative_to(folder.resolve())
+    except ValueError:
+        return False
+    return True
 
 
 def check_output(output: str | Path, model: str | Path, force: bool,
@@ -123,11 +141,13 @@ class PendingFile:
 
 
 @contextlib.contextmanager
-def atomic_output(output: Path, companions: tuple[str, ...] = ()) -> Iterator[PendingFile]:
-    """Yield a temporary path beside `output` (a file, or a directory the block creates); rename
-    it, and the `companions` written beside it, onto its target (`output`, unless the block
-    changes it) when the block succeeds."""
-    tmp = output.with_name(f".{output.stem}.{secrets.token_hex(4)}.partial{output.suffix}")
+def atomic_output(output: Path, companions: tuple[str, ...] = (),
+                  suffix: str | None = None) -> Iterator[PendingFile]:
+    """Yield a temporary path beside `output` (a file, or a directory the block creates), named
+    `*suffix` (default: `output`'s); rename it, and the `companions` written beside it, onto its
+    target (`output`, unless the block changes it) when the block succeeds."""
+    ending = output.suffix if suffix is None else suffix
+    tmp = output.with_name(f".{output.stem}.{secrets.token_hex(4)}.partial{ending}")
     pending = PendingFile(tmp, output, companions)
     previous = _on_sigterm()
     try:

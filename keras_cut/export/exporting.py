@@ -17,6 +17,7 @@ from keras_cut.backend.runtime import (
     ARTIFACT_FORMATS,
     FORMATS,
     SAVED_MODEL_FILE,
+    SAVED_MODEL_LAYOUT,
     runtime_name,
     write_record,
 )
@@ -99,8 +100,9 @@ def export_model(
     fmt = _format(output, format)
     _check_quantize(fmt, quantize, calibration)
     kind = FORMATS[fmt]
+    given = tuple(Path(p) for p in (inputs, calibration) if p is not None)
     output = check_artifact_output(output, model, force, kind.suffix, kind.companions,
-                                   SAVED_MODEL_FILE)
+                                   SAVED_MODEL_LAYOUT, SAVED_MODEL_FILE, given)
     if quantize is not None:
         tolerances = tolerances or Tolerances()
         if tolerances.min_cosine is None:
@@ -116,7 +118,9 @@ def export_model(
         notices: list[str] = []
         arrays = _calibration_arrays(model, cut, calibration, seed, input_shapes, unsafe,
                                      custom_objects, notices, say) if quantize == "int8" else None
-        with atomic_output(output, kind.companions) as pending:
+        # the temporary file has the suffix converters insist on (OpenVINO's: ".xml", not
+        # ".XML"); the artifact lands under the user's name
+        with atomic_output(output, kind.companions, kind.suffix or None) as pending:
             made = _Made()
 
             def make(sub_model: Any) -> None:
@@ -129,8 +133,9 @@ def export_model(
                 made.inputs, made.outputs = _named_endpoints(pending.path, cut, order,
                                                              made.names)
                 if made.names is not None:
-                    write_record(pending.path, fmt, json.dumps(
-                        artifact_record(model, fmt, made.inputs, made.outputs), indent=1))
+                    write_record(pending.path, fmt, json.dumps(artifact_record(
+                        model, fmt, made.inputs, made.outputs, quantize, tolerances),
+                        indent=1))
 
             try:
                 report = None
@@ -183,7 +188,7 @@ def _check_quantize(fmt: str, quantize: str | None, calibration: Any) -> None:
     offered = QUANTIZATIONS[fmt]
     if quantize is not None and quantize not in offered:
         raise UsageError(Option.QUANTIZE, f" {quantize!r}: {fmt} artifacts offer "
-                         f"{', '.join(offered)}")
+                         f"{', '.join(offered) or 'no quantization'}")
     if calibration is not None and quantize != "int8":
         raise UsageError(Option.CALIBRATION, " calibrates int8 quantization only; add ",
                          Option.QUANTIZE, " int8")
@@ -274,12 +279,16 @@ def _artifact_names(path: Path, fmt: str, needed: bool) -> ArtifactNames | None:
     return runner.input_names, runner.output_names, runner.shapes
 
 
-def artifact_record(model: Path, fmt: str, inputs: list[Endpoint],
-                    outputs: list[Endpoint]) -> dict[str, Any]:
+def artifact_record(model: Path, fmt: str, inputs: list[Endpoint], outputs: list[Endpoint],
+                    quantize: str | None = None, tolerances: Tolerances | None = None
+                    ) -> dict[str, Any]:
     """What the artifact keeps of where it came from: for each of its inputs and outputs (by
-    its name in the artifact, in the artifact's order) the parent tensor it stands for."""
+    its name in the artifact, in the artifact's order) the parent tensor it stands for; for a
+    quantized one, how it is judged (the least cosine similarity, overall and per output)."""
+    judged = {} if quantize is None or tolerances is None else {
+        "min_cosine": tolerances.min_cosine, "min_cosine_for": tolerances.min_cosine_for}
     return {
-        "tool": "keras-cut", "format": fmt,
+        "tool": "keras-cut", "format": fmt, "quantized": quantize, **judged,
         "parent": {"file": model.name, "bytes": model.stat().st_size},
         "inputs": [e.record() for e in inputs], "outputs": [e.record() for e in outputs],
     }

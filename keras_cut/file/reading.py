@@ -65,8 +65,8 @@ def _read_model_file(path: Path, weights: bool = True) -> ModelFile:
         )
     if path.is_dir():
         raise ModelFileError(
-            f"{path}: is a directory; give a .keras or .h5 model file "
-            "(SavedModel folders are not supported)"
+            f"{path}: is a directory without a saved_model.pb (not a SavedModel keras-cut "
+            "exported either); give a .keras or .h5 model file"
         )
     try:
         with path.open("rb") as fh:

@@ -13,7 +13,7 @@ from typing import Any
 
 from keras_cut.backend.runtime import Runner, open_artifact, runtime_name
 from keras_cut.core.address import TensorAddress
-from keras_cut.core.errors import ArtifactError
+from keras_cut.core.errors import ArtifactError, UsageError
 from keras_cut.model.endpoint import Endpoint, Role, tensor_from_json
 from keras_cut.model.flatgraph import FlatGraph
 from keras_cut.model.structure import ConfigCheck, ParentStructure
@@ -29,8 +29,9 @@ def artifact_record(runner: Runner) -> dict[str, Any]:
     text = runner.record_text
     try:
         record = json.loads(text) if text else None
-    except ValueError:
-        record = None
+    except ValueError as exc:
+        raise ArtifactError(f"{runner.path}: the artifact's keras-cut record is damaged (not "
+                            "JSON); export it again") from exc
     if not isinstance(record, dict) or not isinstance(record.get("inputs"), list) or \
             not isinstance(record.get("outputs"), list):
         raise ArtifactError(
@@ -72,9 +73,17 @@ def verify_artifact_against_parent(
     parent_path: Path, artifact: Path, fmt: str, flat: FlatGraph, data: dict[str, Any],
     tol: Tolerances, batch_size: int, seed: int | None, parent_model: Any, notices: list[str],
     say: Progress, keep: bool,
-) -> tuple[VerifyReport, Batches, Correspondence]:
+) -> tuple[VerifyReport, Batches, Correspondence, Tolerances]:
+    """The artifact against its parent, tied by its record; also the tolerances it was judged
+    by (a quantized artifact's record adds its cosine rule), for a golden file."""
     runner = open_artifact(artifact, fmt)
-    links, positions = artifact_links(runner, artifact_record(runner), flat)
+    record = artifact_record(runner)
+    links, positions = artifact_links(runner, record, flat)
+    try:  # a quantized artifact is judged as export judged it: by cosine similarity
+        tol = tol.with_cosines(record)
+    except UsageError as exc:
+        raise ArtifactError(f"{artifact}: the keras-cut record's cosine rule is damaged "
+                            f"({exc})") from exc
     tol.check_names([link.name for link in links.outputs],
                     [link.source for link in links.outputs])
     from keras_cut.backend.keras import running
@@ -94,7 +103,7 @@ def verify_artifact_against_parent(
         inputs=[lk.end for lk in links.inputs], outputs=batches.checks,
         weights=WeightCheck(), configs=ConfigCheck(), notices=notices,
         runtime=runtime_name(fmt))
-    return report, batches, links
+    return report, batches, links, tol
 
 
 def verify_artifact_against_golden(path: Path, golden: goldens.Golden, artifact: Path, fmt: str,

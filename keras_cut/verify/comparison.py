@@ -4,7 +4,7 @@ batch by batch, and the verdict. NumPy only."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -91,7 +91,18 @@ class Tolerances:
 
     def to_dict(self) -> dict[str, Any]:
         return {"atol": self.global_atol, "rtol": self.global_rtol, "atol_for": self.atol_for,
-                "rtol_for": self.rtol_for}
+                "rtol_for": self.rtol_for, "min_cosine": self.min_cosine,
+                "min_cosine_for": self.min_cosine_for}
+
+    def with_cosines(self, entry: dict[str, Any]) -> Tolerances:
+        """These tolerances with the cosine rule `entry` stores (a golden file's, an artifact
+        record's) where they set none; a bad value is a UsageError."""
+        cosine, per = entry.get("min_cosine"), entry.get("min_cosine_for") or {}
+        if not isinstance(per, dict):
+            raise UsageError(Option.MIN_COSINE, ": the stored per-output values are not an "
+                             "object")
+        return replace(self, min_cosine=self.min_cosine if self.min_cosine is not None
+                       else cosine, min_cosine_for={**per, **self.min_cosine_for})
 
 
 def check_tolerance(what: Part, value: Any, output: str | None = None) -> float:

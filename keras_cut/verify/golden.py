@@ -157,7 +157,7 @@ def _tolerances(value: Any) -> Tolerances:
                          {str(k): check_tolerance(f"atol {k}", v)
                           for k, v in as_dict(per["atol_for"]).items()},
                          {str(k): check_tolerance(f"rtol {k}", v)
-                          for k, v in as_dict(per["rtol_for"]).items()})
+                          for k, v in as_dict(per["rtol_for"]).items()}).with_cosines(value)
     except UsageError as exc:
         raise _Bad(str(exc)) from exc
     return tol

@@ -243,7 +243,7 @@ def _artifact_against_parent(parent: Path, artifact: Path, fmt: str, tol: Tolera
     say(f"loading {parent}")
     parent_model, load_note = saved.load_saved_model(parent_file, unsafe, custom)
     notices += [load_note] if load_note else []
-    report, batches, links = verify_artifact_against_parent(
+    report, batches, links, tol = verify_artifact_against_parent(
         parent, artifact, fmt, flat, data, tol, batch_size, None if inputs else seed,
         parent_model, notices, say, keep=golden_path is not None)
     if golden_path is not None:

@@ -75,11 +75,12 @@ def test_a_prefix_of_mobilenet_is_proven(suffix, app_dir, tmp_path, capsys, kera
 @pytest.mark.parametrize("suffix", SUFFIXES)
 def test_dict_inputs_and_outputs_keep_their_names(suffix, tmp_path, capsys, keras):
     layers = keras.layers
-    # the keys are not the input layers' names, and sort the other way round
+    # each key is the other input's layer name (OpenVINO names an input by its key: a new
+    # user's correct IR was "proven" with its inputs swapped)
     a, b = keras.Input((8,), name="in_a"), keras.Input((4,), name="in_b")
     s = layers.Add(name="add")([layers.Dense(6, name="da")(a), layers.Dense(6, name="db")(b)])
-    model = keras.Model({"y": a, "x": b}, {"first": layers.Dense(2, name="o1")(s),
-                                           "second": layers.Dense(3, name="o2")(s)})
+    model = keras.Model({"in_b": a, "in_a": b}, {"first": layers.Dense(2, name="o1")(s),
+                                                 "second": layers.Dense(3, name="o2")(s)})
     path = tmp_path / "dict.keras"
     model.save(path)
     out = tmp_path / f"dict{suffix}"
@@ -94,7 +95,9 @@ def test_dict_inputs_and_outputs_keep_their_names(suffix, tmp_path, capsys, kera
     assert set(by_source) == {"in_a", "in_b"}
     # whatever the artifact calls them, its inputs stand for the right tensors
     feed = {by_source["in_a"]: a_data, by_source["in_b"]: b_data}
-    want = model({"y": a_data, "x": b_data})
+    want = model({"in_b": a_data, "in_a": b_data})
+    # every format names an input after its layer
+    assert all(i["name"] == i["source"] for i in doc["inputs"])
     first, second = run_artifact(out, feed)
     np.testing.assert_allclose(first, np.asarray(want["first"]), rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(second, np.asarray(want["second"]), rtol=1e-5, atol=1e-5)
@@ -290,13 +293,27 @@ def test_int8_is_judged_by_cosine_and_reports_what_numpy_computes(app_dir, tmp_p
 
 
 @pytest.mark.parametrize("suffix,quantize", [(".tflite", "float16"), (".tflite", "dynamic"),
-                                             (".onnx", "dynamic")])
+                                             (".onnx", "dynamic"), (".xml", "float16")])
 def test_other_quantizations_are_proven(suffix, quantize, tmp_path, capsys):
     out = tmp_path / f"q{suffix}"
     result = run_cli(capsys, "export", RESIDUAL, "-o", out, "--input-layer", "res_b",
-                     "--quantize", quantize, "--json")
+                     "--quantize", quantize, "--min-cosine", "0.995", "--json")
     assert result.code == 0, result.err
-    assert json.loads(result.out)["verify"]["outputs"][0]["min_cosine"] == 0.99
+    assert json.loads(result.out)["verify"]["outputs"][0]["min_cosine"] == 0.995
+    # checked again later, the artifact is judged as export judged it (its record says how),
+    # against the parent and against a golden file
+    golden = tmp_path / "q.golden.npz"
+    again = run_cli(capsys, "verify", RESIDUAL, out, "--save-golden", golden, "--json")
+    assert again.code == 0, again.out
+    checked = json.loads(again.out)["outputs"][0]
+    assert checked["min_cosine"] == 0.995
+    assert run_cli(capsys, "verify", golden, out).code == 0
+    # and a threshold above what it reaches, on the command line, fails it
+    cosine = checked["cosine_similarity"]
+    if cosine < 1.0:  # quantization on this tiny head may be exact
+        threshold = f"{(1 + cosine) / 2:.17g}"
+        strict = run_cli(capsys, "verify", RESIDUAL, out, "--min-cosine", threshold)
+        assert strict.code == 1 and "FAILED" in strict.out
 
 
 def test_quantization_options_are_checked_first(tmp_path, capsys):
@@ -320,3 +337,25 @@ def test_a_layer_name_tensorflow_refuses_is_one_plain_line(tmp_path, capsys, ker
     assert "\x1b" not in result.err and "␛" not in result.err  # Keras' colour codes dropped
     assert "Arguments received" not in result.err
     assert list(tmp_path.iterdir()) == [tmp_path / "spaced.keras"]
+
+
+@pytest.mark.parametrize("name", ["HEAD.XML", "Head.TFLite"])
+def test_an_uppercase_suffix_is_exported_under_the_users_name(name, tmp_path, capsys):
+    out = tmp_path / name  # converters insist on ".xml"/".tflite" (found by a new user)
+    result = run_cli(capsys, "export", RESIDUAL, "-o", out, "--input-layer", "res_b")
+    assert result.code == 0, result.err
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert left == (["HEAD.XML", "HEAD.bin"] if name.endswith("XML") else [name])
+    assert run_cli(capsys, "verify", RESIDUAL, out).code == 0
+
+
+def test_a_saved_model_never_replaces_its_own_input(tmp_path, capsys):
+    """--force on a SavedModel folder that holds the parent deleted the parent (found by a new
+    user): refused, nothing touched."""
+    out = tmp_path / "sm"
+    assert run_cli(capsys, "export", RESIDUAL, "-o", out, "--input-layer", "res_b").code == 0
+    inside = out / "variables" / "parent.keras"
+    inside.write_bytes(RESIDUAL.read_bytes())
+    result = run_cli(capsys, "export", inside, "-o", out, "--input-layer", "res_b", "--force")
+    assert_one_line_error(result, "an input of this command")
+    assert inside.read_bytes() == RESIDUAL.read_bytes()

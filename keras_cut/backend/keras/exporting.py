@@ -9,7 +9,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from keras_cut.backend.keras import loading
+from keras_cut.backend.keras import loading, running
 from keras_cut.backend.native import quiet_native_logs
 from keras_cut.core.errors import ArtifactError
 
@@ -59,20 +59,21 @@ def export_file(model_path: Path, target: Path, fmt: str, unsafe: bool = False,
         if fmt == "openvino":
             from keras_cut.backend.openvino import metadata as openvino_ir
 
-            openvino_ir.drop_stray_outputs(target, len(model.outputs))
+            openvino_ir.tidy(target, running.input_names(model), len(model.outputs))
             if quantize == "float16":
                 openvino_ir.compress_to_float16(target)
     except Exception as exc:  # a converter's refusal: an op it has no kernel for, a dtype
         detail = loading.one_line(exc, 400)
         hint = ("TensorFlow names its operations after the layers and refuses this name "
-                "(spaces, most punctuation); rename the layer in the model"
-                if "not a valid scope name" in detail else
+                "(spaces, most punctuation, letters outside ASCII); rename the layer in the "
+                "model" if "not a valid scope name" in detail else
+                "a SavedModel signature names its inputs after the input layers and "
+                "TensorFlow refuses these names; rename the input layers, or export to "
+                "another format" if "non-flat/non-unique argument names" in detail else
                 "cut elsewhere or choose another format")
         raise ArtifactError(
             f"{target}: Keras could not export the submodel as {fmt} ({detail}); {hint}"
         ) from exc
-    from keras_cut.backend.keras import running
-
     return running.input_names(model), [key.layer for key in running.model_function(model)[1]]
 
 

@@ -1,7 +1,7 @@
 """keras-cut's record inside an OpenVINO IR: an entry of the model's `rt_info` (the place the IR
 gives such data), written by OpenVINO itself into the `.xml`. Also the IR's float16 weight
-compression, the one quantization OpenVINO itself offers without another package, and the removal
-of results the converter adds for internal tensors."""
+compression, the one quantization OpenVINO itself offers without another package, and tidying
+what the converter wrote (input names, results for internal tensors)."""
 
 from __future__ import annotations
 
@@ -39,16 +39,23 @@ def is_model_output(port: Any) -> bool:
     return any(STRUCTURED.fullmatch(n) or ("/" not in n and ":" not in n) for n in names)
 
 
-def drop_stray_outputs(path: Path, expected: int) -> None:
-    """Remove the results OpenVINO's TensorFlow frontend adds for internal tensors (it exposes
-    a scalar inside MultiHeadAttention, for one), so the IR has the model's outputs only."""
+def tidy(path: Path, input_layers: list[str], outputs: int) -> None:
+    """Name each input after its input layer, as the other formats do (Keras names a dict
+    input by its key: a key that is another input's layer name then misleads), and remove the
+    results OpenVINO's TensorFlow frontend adds for internal tensors (it exposes a scalar
+    inside MultiHeadAttention, for one), so the IR has the model's outputs only. The inputs
+    come in the order Keras flattens the model's inputs, `input_layers`' order."""
     model = read_model(path)
+    if len(model.inputs) != len(input_layers):
+        raise ArtifactError(f"{path}: OpenVINO's converter gave {len(model.inputs)} inputs "
+                            f"for the model's {len(input_layers)}")
+    for port, layer in zip(model.inputs, input_layers, strict=True):
+        port.get_tensor().set_names({layer})
+        port.get_node().set_friendly_name(layer)
     stray = [port for port in model.outputs if not is_model_output(port)]
-    if not stray:
-        return
-    if len(model.outputs) - len(stray) != expected:
+    if len(model.outputs) - len(stray) != outputs:
         raise ArtifactError(f"{path}: OpenVINO's converter gave {len(model.outputs)} outputs "
-                            f"for the model's {expected}, and which are the model's cannot be "
+                            f"for the model's {outputs}, and which are the model's cannot be "
                             "told")
     for port in stray:
         model.remove_result(port.get_node())

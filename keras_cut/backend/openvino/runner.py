@@ -30,6 +30,8 @@ def read_model(path: Path) -> Any:
     """The IR at `path` (its weights from the `.bin` beside it), as OpenVINO reads it."""
     ov = openvino_module(path)
     weights = path.with_suffix(".bin")
+    if not path.is_file():
+        raise ArtifactError(f"{path}: no such file; check the path")
     if not weights.is_file():
         raise ArtifactError(f"{path}: its weights file {weights.name} is missing; an OpenVINO "
                             "IR is the .xml and the .bin beside it, copy both")
