@@ -3,6 +3,7 @@ outputs by name, the batch resized to what is fed."""
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,8 @@ class LiteRTRunner:
             raise missing_runtime(path, "ai_edge_litert", "litert") from exc
         try:
             with quiet_native_logs():
-                interpreter = Interpreter(model_path=str(path))
+                # LiteRT runs on one thread unless told (the other runtimes use every core)
+                interpreter = Interpreter(model_path=str(path), num_threads=os.cpu_count() or 1)
                 signatures = interpreter.get_signature_list()
         except (ValueError, RuntimeError) as exc:
             raise ArtifactError(f"{path}: LiteRT cannot read the artifact ({_line(exc)})") from exc
