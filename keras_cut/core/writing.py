@@ -37,6 +37,9 @@ def check_artifact_output(output: str | Path, model: str | Path, force: bool, su
             check_output(output.with_suffix(companion), model, force, {companion: companion},
                          inputs)
         return checked
+    if output.name in ("", ".", ".."):
+        raise OutputError(f"{output}: name the artifact's folder (a SavedModel is written as "
+                          "a new directory), e.g. -o features")
     if output.exists() and not output.is_dir():
         raise OutputError(f"{output}: is a file; a SavedModel is written as a directory, give "
                           "a new folder's name")
@@ -46,9 +49,9 @@ def check_artifact_output(output: str | Path, model: str | Path, force: bool, su
         raise OutputError(f"{output}: holds {inside[0]}, an input of this command; keras-cut "
                           "never replaces its inputs (also not with ", Option.FORCE,
                           "); choose another output name")
-    entries = {p.name for p in output.iterdir()} if output.is_dir() else set()
-    if entries:
-        if not entries <= layout or required not in entries:
+    if output.is_dir():
+        entries = {p.name for p in output.iterdir()}
+        if entries and (not entries <= layout or required not in entries):
             raise OutputError(f"{output}: is a folder that holds other files than an artifact "
                               "of this kind; keras-cut replaces only such an artifact; give a "
                               "new name")
@@ -127,12 +130,34 @@ class PendingFile:
                   for c in self.companions), (self.path, self.target)]
 
     def land(self) -> None:
-        for tmp, target in self.pairs():
-            if tmp.is_dir():
-                _replace_directory(tmp, target)
-            else:
+        """Put every file in place, or none: what exists at the targets is moved aside first,
+        restored if a rename fails, and removed only once all new files are in place; SIGINT
+        and SIGTERM wait until the files are settled one way or the other."""
+        pairs = [(tmp, target) for tmp, target in self.pairs()
+                 if tmp.exists() or tmp.is_symlink()]
+        for tmp, _ in pairs:
+            if not tmp.is_dir():
                 _fsync(tmp)
-                os.replace(tmp, target)
+        moved: list[tuple[Path, Path]] = []  # (old copy, target)
+        placed: list[Path] = []
+        with _signals_held():
+            try:
+                for _, target in pairs:
+                    if target.exists() or target.is_symlink():
+                        old = target.with_name(f".{target.name}.{secrets.token_hex(4)}.old")
+                        os.replace(target, old)
+                        moved.append((old, target))
+                for tmp, target in pairs:
+                    os.replace(tmp, target)
+                    placed.append(target)
+            except OSError:
+                for target in placed:
+                    _remove(target)
+                for old, target in moved:
+                    os.replace(old, target)
+                raise
+        for old, _ in moved:
+            _remove(old)
         _fsync_dir(self.target.parent)
 
     def discard(self) -> None:
@@ -168,21 +193,19 @@ def atomic_output(output: Path, companions: tuple[str, ...] = (),
         _restore_sigterm(previous)
 
 
-def _replace_directory(tmp: Path, target: Path) -> None:
-    """Move the complete directory `tmp` to `target`; an existing `target` (already checked
-    replaceable) is moved aside first and removed only once the new one is in place."""
-    old = None
-    if target.exists():
-        old = target.with_name(f".{target.name}.{secrets.token_hex(4)}.old")
-        os.replace(target, old)
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM back for the block (they are delivered after it)."""
+    held = {signal.SIGINT, signal.SIGTERM}
     try:
-        os.replace(tmp, target)
-    except OSError:
-        if old is not None:
-            os.replace(old, target)
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+        previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    except (AttributeError, ValueError, OSError):  # no POSIX signal masks here
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _on_sigterm():

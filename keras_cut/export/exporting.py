@@ -100,7 +100,8 @@ def export_model(
     fmt = _format(output, format)
     _check_quantize(fmt, quantize, calibration)
     kind = FORMATS[fmt]
-    given = tuple(Path(p) for p in (inputs, calibration) if p is not None)
+    given = tuple(Path(p) for p in (inputs, calibration, custom_objects)
+                  if p is not None and Path(p).is_file())
     output = check_artifact_output(output, model, force, kind.suffix, kind.companions,
                                    SAVED_MODEL_LAYOUT, SAVED_MODEL_FILE, given)
     if quantize is not None:

@@ -79,11 +79,7 @@ def verify_artifact_against_parent(
     runner = open_artifact(artifact, fmt)
     record = artifact_record(runner)
     links, positions = artifact_links(runner, record, flat)
-    try:  # a quantized artifact is judged as export judged it: by cosine similarity
-        tol = tol.with_cosines(record)
-    except UsageError as exc:
-        raise ArtifactError(f"{artifact}: the keras-cut record's cosine rule is damaged "
-                            f"({exc})") from exc
+    tol, judged = _record_rule(artifact, record, tol)
     tol.check_names([link.name for link in links.outputs],
                     [link.source for link in links.outputs])
     from keras_cut.backend.keras import running
@@ -96,7 +92,7 @@ def verify_artifact_against_parent(
                 for lk in links.outputs], keep=keep)
     samples = len(next(iter(data.values())))
     batches.run(data, batch_size, parent_path, artifact, None, say)
-    notices = notices + check_notices(batches.checks)
+    notices = notices + judged + check_notices(batches.checks)
     report = VerifyReport(
         parent=str(parent_path), submodel=str(artifact), samples=samples,
         batch_size=batch_size, seed=seed, atol=tol.global_atol, rtol=tol.global_rtol,
@@ -104,6 +100,29 @@ def verify_artifact_against_parent(
         weights=WeightCheck(), configs=ConfigCheck(), notices=notices,
         runtime=runtime_name(fmt))
     return report, batches, links, tol
+
+
+def _record_rule(artifact: Path, record: dict[str, Any], tol: Tolerances
+                 ) -> tuple[Tolerances, list[str]]:
+    """A quantized artifact is judged as `export` judged it, by the cosine rule its record
+    keeps (the record is untrusted: only a quantization keras-cut makes carries one, and the
+    report says which rule was used); --min-cosine given here replaces it."""
+    from keras_cut.backend.keras.exporting import QUANTIZATIONS
+
+    quantized = record.get("quantized")
+    offered = {q for qs in QUANTIZATIONS.values() for q in qs}
+    if quantized not in offered or tol.min_cosine is not None:
+        return tol, []
+    try:
+        judged = tol.with_cosines(record)
+    except UsageError as exc:
+        raise ArtifactError(f"{artifact}: the keras-cut record's cosine rule is damaged "
+                            f"({exc})") from exc
+    if judged.min_cosine is None:
+        return tol, []
+    return judged, [f"the artifact is {quantized}-quantized: judged by cosine similarity, at "
+                    f"least {judged.min_cosine:g}, the rule its export used and its record "
+                    "keeps (give --min-cosine to judge otherwise)"]
 
 
 def verify_artifact_against_golden(path: Path, golden: goldens.Golden, artifact: Path, fmt: str,
@@ -138,7 +157,11 @@ def verify_artifact_against_golden(path: Path, golden: goldens.Golden, artifact:
         samples=samples, batch_size=batch_size, seed=golden.seed, atol=tol.global_atol,
         rtol=tol.global_rtol, inputs=golden.inputs, outputs=checks,
         weights=WeightCheck(against="golden file"), configs=ConfigCheck(against="golden file"),
-        golden=str(path), runtime=runtime_name(fmt), notices=check_notices(checks))
+        golden=str(path), runtime=runtime_name(fmt), notices=check_notices(checks) + ([
+            f"judged by cosine similarity, at least {tol.min_cosine:g}: the rule the golden "
+            "file keeps (written for a quantized artifact) or --min-cosine; to judge a float "
+            "artifact by atol/rtol, save a golden file from a float one"]
+            if tol.min_cosine is not None else []))
 
 
 def empty_structure() -> ParentStructure:

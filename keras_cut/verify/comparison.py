@@ -78,7 +78,8 @@ class Tolerances:
 
     def check_names(self, names: list[str], sources: list[str]) -> None:
         known = set(names) | set(sources)
-        for option, per in ((Option.ATOL, self.atol_for), (Option.RTOL, self.rtol_for)):
+        for option, per in ((Option.ATOL, self.atol_for), (Option.RTOL, self.rtol_for),
+                            (Option.MIN_COSINE, self.min_cosine_for)):
             for name in per:
                 if name not in known:
                     raise UsageError(option, f" {name}=...: the submodel has no output "
@@ -96,13 +97,15 @@ class Tolerances:
 
     def with_cosines(self, entry: dict[str, Any]) -> Tolerances:
         """These tolerances with the cosine rule `entry` stores (a golden file's, an artifact
-        record's) where they set none; a bad value is a UsageError."""
+        record's) where they set none: a global --min-cosine given here replaces the stored
+        rule whole (per-output values included); a bad value is a UsageError."""
         cosine, per = entry.get("min_cosine"), entry.get("min_cosine_for") or {}
         if not isinstance(per, dict):
             raise UsageError(Option.MIN_COSINE, ": the stored per-output values are not an "
                              "object")
-        return replace(self, min_cosine=self.min_cosine if self.min_cosine is not None
-                       else cosine, min_cosine_for={**per, **self.min_cosine_for})
+        if self.min_cosine is not None:
+            return self
+        return replace(self, min_cosine=cosine, min_cosine_for={**per, **self.min_cosine_for})
 
 
 def check_tolerance(what: Part, value: Any, output: str | None = None) -> float:

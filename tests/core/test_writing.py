@@ -41,7 +41,12 @@ def test_a_directory_is_replaced_only_when_it_is_an_artifact(tmp_path):
     assert as_saved_model(saved, MODEL, True) == saved
     empty = tmp_path / "empty"
     empty.mkdir()
-    assert as_saved_model(empty, MODEL, False) == empty
+    with pytest.raises(OutputError, match="already exists"):  # empty, but there
+        as_saved_model(empty, MODEL, False)
+    assert as_saved_model(empty, MODEL, True) == empty
+    for name in (".", ".."):
+        with pytest.raises(OutputError, match="name the artifact's folder"):
+            as_saved_model(Path(name), MODEL, True)
     (tmp_path / "afile").write_bytes(b"x")
     with pytest.raises(OutputError, match="is a file"):
         as_saved_model(tmp_path / "afile", MODEL, True)

@@ -121,3 +121,23 @@ def test_openvino_sends_no_telemetry(tmp_path):
                           capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert "TELEMETRY=None" in proc.stderr and "CHILDREN=0" in proc.stderr, proc.stderr
+
+
+def test_a_record_cannot_loosen_the_judgement_of_a_float_artifact(artifacts, tmp_path, capsys):
+    """The record is the artifact's own claim: a cosine rule in it counts only for a
+    quantization keras-cut makes; a float artifact stays judged by atol/rtol."""
+    import onnx
+
+    from keras_cut.backend.onnxrt.metadata import write_record
+
+    bad = copy_artifact(artifacts / "head.onnx", tmp_path / "bad.onnx")
+    tamper(bad, RESIDUAL, "res_out")
+    meta = {p.key: p.value for p in onnx.load(str(bad)).metadata_props}
+    record = json.loads(meta["keras_cut"])
+    record.update(min_cosine=-1.0, min_cosine_for={"res_out": -1.0})
+    write_record(bad, json.dumps(record))
+    result = run_cli(capsys, "verify", RESIDUAL, bad)
+    assert result.code == 1 and "FAILED" in result.out
+    record["quantized"] = "made-up"
+    write_record(bad, json.dumps(record))
+    assert run_cli(capsys, "verify", RESIDUAL, bad).code == 1

@@ -67,7 +67,12 @@ def _rewrite(path: Path, model: Any, compress: bool) -> None:
     rewritten = path.with_name(f"{path.stem}.rewritten.xml")
     try:
         with quiet_native_logs():
-            ov.save_model(model, str(rewritten), compress_to_fp16=compress)
+            try:
+                ov.save_model(model, str(rewritten), compress_to_fp16=compress)
+            except RuntimeError as exc:  # OpenVINO's own errors (a full disk among them)
+                line = " ".join(str(exc).split())[:300]
+                raise ArtifactError(f"{path}: OpenVINO could not write the IR ({line})"
+                                    ) from exc
         del model  # OpenVINO may map the old .bin: let go of it before it is replaced
         rewritten.with_suffix(".bin").replace(path.with_suffix(".bin"))
         rewritten.replace(path)
