@@ -605,6 +605,12 @@ def _input_dtype(layer: Layer) -> str | None:
     return dtype if isinstance(dtype, str) else _policy_dtype(layer.config)
 
 
+def compute_dtypes(graph: LayerGraph) -> set[str]:
+    """The compute dtypes the layers' dtype policies give (mixed_float16: float16)."""
+    return {dtype for _, layer, _ in graph.walk()
+            if not layer.is_input and (dtype := _policy_dtype(layer.config)) is not None}
+
+
 def _policy_dtype(config: dict[str, Any]) -> str | None:
     """The compute dtype a layer's dtype policy gives its outputs ("mixed_float16" → float16)."""
     policy = config.get("dtype")

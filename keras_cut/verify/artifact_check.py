@@ -16,6 +16,7 @@ from keras_cut.core.address import TensorAddress
 from keras_cut.core.errors import ArtifactError, UsageError
 from keras_cut.model.endpoint import Endpoint, Role, tensor_from_json
 from keras_cut.model.flatgraph import FlatGraph
+from keras_cut.model.graph import compute_dtypes
 from keras_cut.model.structure import ConfigCheck, ParentStructure
 from keras_cut.verify import golden as goldens
 from keras_cut.verify.comparison import Tolerances, check_notices
@@ -92,7 +93,7 @@ def verify_artifact_against_parent(
                 for lk in links.outputs], keep=keep)
     samples = len(next(iter(data.values())))
     batches.run(data, batch_size, parent_path, artifact, None, say)
-    notices = notices + judged + check_notices(batches.checks)
+    notices = notices + judged + check_notices(batches.checks, compute_dtypes(flat.top))
     report = VerifyReport(
         parent=str(parent_path), submodel=str(artifact), samples=samples,
         batch_size=batch_size, seed=seed, atol=tol.global_atol, rtol=tol.global_rtol,

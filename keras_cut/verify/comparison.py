@@ -282,19 +282,33 @@ def weak_check_notices(checks: list[OutputCheck]) -> list[str]:
 LOW_PRECISION = {"float16": "about 3", "bfloat16": "about 2"}  # significant decimal digits
 
 
-def precision_notices(checks: list[OutputCheck]) -> list[str]:
-    """Failed float16/bfloat16 outputs (mixed precision) judged by float tolerances: the
+def precision_notices(checks: list[OutputCheck], computes: set[str] | frozenset[str] = frozenset()
+                      ) -> list[str]:
+    """Failed outputs of a model that computes in float16/bfloat16 (mixed precision: the output
+    itself may be float16, or float32 computed in float16) judged by float tolerances: the
     defaults are for float32, and saying so is the useful part of such a failure."""
-    return [f"{c.name!r} is {dtype} ({LOW_PRECISION[dtype]} significant digits), and the "
-            f"tolerance (atol {c.atol:g}, rtol {c.rtol:g}) is one for float32; its cosine "
-            f"similarity is {c.cosine_similarity:.6f}: if the other runtime computes in "
-            "another order or precision, give tolerances suited to it (e.g. --atol 1e-2 "
-            "--rtol 1e-2)"
-            for c in checks if not c.passed and not c.problem and c.min_cosine is None
-            for dtype in [c.dtype if c.dtype in LOW_PRECISION else c.parent_dtype]
-            if dtype in LOW_PRECISION]
+    low = sorted(d for d in computes if d in LOW_PRECISION)
+    notices = []
+    for c in checks:
+        if c.passed or c.problem or c.min_cosine is not None:
+            continue
+        dtype = c.dtype if c.dtype in LOW_PRECISION else \
+            c.parent_dtype if c.parent_dtype in LOW_PRECISION else None
+        how = f"is {dtype}" if dtype else \
+            f"is computed in {low[0]} (mixed precision)" if low else None
+        if how is None:
+            continue
+        digits = LOW_PRECISION[dtype or low[0]]
+        notices.append(
+            f"{c.name!r} {how}, {digits} significant digits, and the tolerance (atol "
+            f"{c.atol:g}, rtol {c.rtol:g}) is one for float32; its cosine similarity is "
+            f"{c.cosine_similarity:.6f}: if the other side computes in another order or "
+            "precision, give tolerances suited to it (e.g. --atol 1e-2 --rtol 1e-2)")
+    return notices
 
 
-def check_notices(checks: list[OutputCheck]) -> list[str]:
-    """What the report should say about how much a verdict means."""
-    return weak_check_notices(checks) + precision_notices(checks)
+def check_notices(checks: list[OutputCheck], computes: set[str] | frozenset[str] = frozenset()
+                  ) -> list[str]:
+    """What the report should say about how much a verdict means (`computes`: the compute
+    dtypes of the model's layers)."""
+    return weak_check_notices(checks) + precision_notices(checks, computes)

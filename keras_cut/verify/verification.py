@@ -22,7 +22,7 @@ from keras_cut.core.writing import check_output
 from keras_cut.file.modelfile import ModelFile
 from keras_cut.model import provenance
 from keras_cut.model.flatgraph import FlatGraph
-from keras_cut.model.graph import LayerGraph
+from keras_cut.model.graph import LayerGraph, compute_dtypes
 from keras_cut.model.opening import open_model
 from keras_cut.model.safety import check_loadable, find_hazards
 from keras_cut.model.structure import (
@@ -153,7 +153,7 @@ def verify_models(
                 for link in links.outputs], keep=golden_path is not None)
     batches.run(data, batch_size, parent, Path(submodel_label or submodel), inputs, say)
     checks, first_failure = batches.checks, batches.first_failure
-    notices += check_notices(checks)
+    notices += check_notices(checks, compute_dtypes(sub_graph))
     notices += [f"{c.parent_nonfinite:,} of {c.elements:,} values of the parent's {c.name!r} "
                 "are NaN or infinite on these inputs: the submodel matches them only by giving "
                 "the same, which proves little; give other data" for c in checks

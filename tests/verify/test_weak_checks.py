@@ -60,3 +60,27 @@ def test_a_float16_failure_says_the_tolerance_is_float32s():
     f32.add(got.astype("float32"), want.astype("float32"))
     f32.finish()
     assert not f32.passed and check_notices([f32]) == []  # float32 tolerances fit float32
+
+
+def test_a_float32_output_computed_in_float16_gets_the_hint_too(tmp_path, keras):
+    """A mixed_float16 model whose last layer is float32 failed an exported proof by 2e-4
+    with no hint (found by a new user): the compute dtypes come from the layers' policies."""
+    from keras_cut.model.graph import compute_dtypes
+    from keras_cut.model.opening import open_model
+    from keras_cut.verify.comparison import OutputCheck, check_notices
+
+    x = keras.Input((4,), name="x")
+    h = keras.layers.Dense(8, dtype="mixed_float16", name="half")(x)
+    keras.Model(x, keras.layers.Dense(2, dtype="float32", name="out")(h)).save(
+        tmp_path / "mixed.keras")
+    keras.Model(x, keras.layers.Dense(2, name="plain")(x)).save(tmp_path / "plain.keras")
+    mixed = compute_dtypes(open_model(tmp_path / "mixed.keras", None, False, "verify")[1])
+    plain = compute_dtypes(open_model(tmp_path / "plain.keras", None, False, "verify")[1])
+    assert "float16" in mixed and plain == {"float32"}
+    want = np.linspace(-2, 2, 64, dtype="float32").reshape(4, 16)
+    check = OutputCheck("out", "out", 1e-5, 1e-5)
+    check.add(want * np.float32(1.0002), want)
+    check.finish()
+    (notice,) = check_notices([check], mixed)
+    assert "'out' is computed in float16 (mixed precision)" in notice
+    assert check_notices([check], plain) == []
