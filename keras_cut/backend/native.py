@@ -13,6 +13,11 @@ from pathlib import Path
 from keras_cut.core.errors import ArtifactError
 
 
+def error_line(exc: BaseException, limit: int = 300) -> str:
+    """A runtime's error message as one line (they span lines)."""
+    return " ".join(str(exc).split())[:limit]
+
+
 def missing_runtime(path: Path, module: str, extra: str) -> ArtifactError:
     return ArtifactError(f"{path}: running it needs {module}, which is not installed; install it "
                          f"with pip install 'keras-cut[{extra}]'")

@@ -133,10 +133,9 @@ class PendingFile:
         """Put every file in place, or none: what exists at the targets is moved aside first,
         restored if a rename fails, and removed only once all new files are in place; SIGINT
         and SIGTERM wait until the files are settled one way or the other."""
-        pairs = [(tmp, target) for tmp, target in self.pairs()
-                 if tmp.exists() or tmp.is_symlink()]
+        pairs = self.pairs()  # a file the block did not write fails its rename: an error
         for tmp, _ in pairs:
-            if not tmp.is_dir():
+            if tmp.is_file():
                 _fsync(tmp)
         moved: list[tuple[Path, Path]] = []  # (old copy, target)
         placed: list[Path] = []

@@ -295,33 +295,24 @@ def artifact_record(model: Path, fmt: str, inputs: list[Endpoint], outputs: list
     }
 
 
-def _named_endpoints(path: Path, cut: CutResult, order: tuple[list[str], list[str]],
+def _named_endpoints(path: Path, cut: CutResult, order: list[str],
                      names: ArtifactNames | None) -> tuple[list[Endpoint], list[Endpoint]]:
-    """The cut's endpoints as the artifact has them, each with the artifact's shape (None where
-    it leaves a dimension open, the batch at least). An input keeps its layer's name where the
-    artifact uses it (LiteRT, ONNX, SavedModel), else it is the artifact's input at its place
-    in Keras' flattened order (OpenVINO names a dict input by its key); outputs come in that
-    order too."""
-    in_order, out_order = order
+    """The cut's endpoints as the artifact has them: inputs by their layers' names (every
+    format keras-cut writes names an input after its layer), outputs in Keras' flattened order
+    (`order`); each with the artifact's shape, None where it leaves a dimension open (the
+    batch, at least)."""
     by_layer = {e.name: e for e in cut.outputs}
-    outputs = [by_layer[layer] for layer in out_order if layer in by_layer] or list(cut.outputs)
-    by_input = {e.name: e for e in cut.inputs}
+    outputs = [by_layer[layer] for layer in order if layer in by_layer] or list(cut.outputs)
     if names is None:
-        return [by_input[layer] for layer in in_order if layer in by_input] or \
-            list(cut.inputs), outputs
+        return list(cut.inputs), outputs
     in_names, out_names, shapes = names
-    if sorted(in_names) == sorted(by_input):
-        inputs = [by_input[n] for n in in_names]
-    elif len(in_names) == len(in_order) and set(in_order) == set(by_input):
-        position = {layer: i for i, layer in enumerate(in_order)}
-        inputs = [by_input[layer] for layer in sorted(by_input, key=position.__getitem__)]
-    else:
-        raise ArtifactError(f"{path}: the artifact's inputs ({', '.join(in_names)}) cannot be "
-                            f"told apart as the submodel's ({', '.join(by_input)})")
+    by_input = {e.name: e for e in cut.inputs}
+    if sorted(in_names) != sorted(by_input):
+        raise ArtifactError(f"{path}: the artifact's inputs ({', '.join(in_names)}) are not "
+                            f"the submodel's ({', '.join(by_input)})")
     if len(out_names) != len(outputs):
         raise ArtifactError(f"{path}: the artifact has {len(out_names)} outputs, the submodel "
                             f"{len(outputs)}")
-    return ([replace(e, name=n, shape=shapes.get(n))
-             for e, n in zip(inputs, in_names, strict=True)],
+    return ([replace(by_input[n], shape=shapes.get(n)) for n in in_names],
             [replace(e, name=n, shape=shapes.get(n))
              for e, n in zip(outputs, out_names, strict=True)])

@@ -128,31 +128,20 @@ def import_backend(say: Any) -> None:
 
 def artifact_function(artifact: Path, fmt: str, sub_model: Any, links: Correspondence,
                       path: Path) -> tuple[Any, list[int]]:
-    """The artifact's run in its own runtime, fed by the submodel's input layers, and where each
-    linked output is among its outputs: the artifact was exported from `sub_model`, so its
-    inputs and outputs come in the order Keras flattens the submodel's (what
-    `submodel_function` finds for the Keras call); an input keeps its layer's name except in
-    OpenVINO, which names a dict input by its key."""
-    from keras_cut.backend.keras.running import input_names
+    """The artifact's run in its own runtime, fed by input name (every artifact keras-cut
+    writes names an input after its layer), and where each linked output is among its outputs:
+    the artifact was exported from `sub_model`, so its outputs come in the order Keras flattens
+    the submodel's (what `submodel_function` finds for the Keras call)."""
     from keras_cut.backend.runtime import open_artifact
 
     _, positions = submodel_function(sub_model, links, path)
     runner = open_artifact(artifact, fmt)
     layers = [link.layer for link in links.inputs]
-    if sorted(layers) == sorted(runner.input_names):
-        names = {layer: layer for layer in layers}
-    else:
-        order = input_names(sub_model)
-        if len(order) != len(runner.input_names) or sorted(order) != sorted(layers):
-            raise ArtifactError(f"{artifact}: the artifact's inputs "
-                                f"({', '.join(runner.input_names)}) are not the submodel's "
-                                f"({', '.join(layers)}); was it exported from {path}?")
-        names = dict(zip(order, runner.input_names, strict=True))
+    if sorted(layers) != sorted(runner.input_names):
+        raise ArtifactError(f"{artifact}: the artifact's inputs ({', '.join(runner.input_names)})"
+                            f" are not the submodel's ({', '.join(layers)}); was it exported "
+                            f"from {path}?")
     if len(runner.output_names) != len(sub_model.outputs):
         raise ArtifactError(f"{artifact}: the artifact has {len(runner.output_names)} outputs, "
                             f"the submodel {len(sub_model.outputs)}; was it exported from {path}?")
-
-    def run(feed: dict[str, Any]) -> list[Any]:
-        return runner.run({names[layer]: value for layer, value in feed.items()})
-
-    return run, positions
+    return runner.run, positions

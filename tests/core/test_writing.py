@@ -116,3 +116,12 @@ def test_an_output_folder_holding_an_input_is_refused(tmp_path):
     with pytest.raises(OutputError, match="in.npz, an input"):
         as_saved_model(saved, MODEL, True, inputs=(data,))
     assert model.exists() and data.exists()
+
+
+def test_a_block_that_wrote_nothing_is_an_error_not_a_success(tmp_path):
+    out = tmp_path / "m.xml"
+    out.write_text("old")
+    with pytest.raises(OutputError, match="cannot be written"), \
+            atomic_output(out, (".bin",)) as pending:
+        pending.path.write_text("new xml")  # the .bin never written
+    assert out.read_text() == "old" and sorted(p.name for p in tmp_path.iterdir()) == ["m.xml"]

@@ -24,14 +24,13 @@ CONVERTERS = {"onnx": (("tf2onnx", "onnx"),), "openvino": (("openvino", "openvin
 
 def export_file(model_path: Path, target: Path, fmt: str, unsafe: bool = False,
                 custom_objects: dict[str, Any] | None = None, quantize: str | None = None,
-                calibration: dict[str, Any] | None = None, model: Any = None
-                ) -> tuple[list[str], list[str]]:
+                calibration: dict[str, Any] | None = None, model: Any = None) -> list[str]:
     """Load `model_path` (safe mode unless `unsafe`, compile=False; or take `model`, Keras'
     object already loaded from it), call it once (Keras
     refuses to export a model never called) and export it to `target` as `fmt`, quantized as
     `quantize` says (`calibration`: sample arrays by input name, for int8). Returns the
-    layers of the model's inputs and of its outputs, each in the order Keras flattens them
-    (the artifact's order)."""
+    layers of the model's outputs in the order Keras flattens them (the artifact's order).
+    Every artifact names an input after its layer (OpenVINO's IR is renamed so)."""
     keras = loading.keras_module()  # TensorFlow first, its log noise silenced
     for module, extra in CONVERTERS.get(fmt, ()):
         try:  # Keras imports these lazily: say what is missing before any work
@@ -74,7 +73,7 @@ def export_file(model_path: Path, target: Path, fmt: str, unsafe: bool = False,
         raise ArtifactError(
             f"{target}: Keras could not export the submodel as {fmt} ({detail}); {hint}"
         ) from exc
-    return running.input_names(model), [key.layer for key in running.model_function(model)[1]]
+    return [key.layer for key in running.model_function(model)[1]]
 
 
 def _call_once(keras: Any, model: Any) -> None:

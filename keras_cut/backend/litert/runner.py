@@ -8,7 +8,12 @@ import re
 from pathlib import Path
 from typing import Any
 
-from keras_cut.backend.native import keras_order, missing_runtime, quiet_native_logs
+from keras_cut.backend.native import (
+    error_line,
+    keras_order,
+    missing_runtime,
+    quiet_native_logs,
+)
 from keras_cut.core.errors import ArtifactError
 
 
@@ -24,7 +29,8 @@ class LiteRTRunner:
                 interpreter = Interpreter(model_path=str(path), num_threads=os.cpu_count() or 1)
                 signatures = interpreter.get_signature_list()
         except (ValueError, RuntimeError) as exc:
-            raise ArtifactError(f"{path}: LiteRT cannot read the artifact ({_line(exc)})") from exc
+            raise ArtifactError(f"{path}: LiteRT cannot read the artifact "
+                                f"({error_line(exc)})") from exc
         if not signatures:
             raise ArtifactError(f"{path}: the artifact has no signature to run; export it with "
                                 "Keras (model.export) or keras-cut")
@@ -66,7 +72,3 @@ def _refusal(path: Path, exc: RuntimeError) -> ArtifactError:
             "(mixed_float16) are what usually needs them: export to .onnx, or cut before the "
             "layers that need them")
     return ArtifactError(f"{path}: LiteRT cannot prepare the artifact ({text[:300]})")
-
-
-def _line(exc: BaseException) -> str:
-    return " ".join(str(exc).split())[:300]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from keras_cut.backend.native import missing_runtime, quiet_native_logs
+from keras_cut.backend.native import error_line, missing_runtime, quiet_native_logs
 from keras_cut.core.errors import ArtifactError
 
 
@@ -23,8 +23,8 @@ class OnnxRunner:
                 self._session = onnxruntime.InferenceSession(
                     str(path), options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # the runtime's own error types differ by build
-            line = " ".join(str(exc).split())[:300]
-            raise ArtifactError(f"{path}: ONNX Runtime cannot load the artifact ({line})") from exc
+            raise ArtifactError(f"{path}: ONNX Runtime cannot load the artifact "
+                                f"({error_line(exc)})") from exc
         self.record_text: str | None = \
             self._session.get_modelmeta().custom_metadata_map.get("keras_cut")
         self.input_names: list[str] = [i.name for i in self._session.get_inputs()]

@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from keras_cut.backend.native import quiet_native_logs
+from keras_cut.backend.native import error_line, quiet_native_logs
 from keras_cut.backend.openvino.runner import NAME, openvino_module, read_model
 from keras_cut.core.errors import ArtifactError
 
@@ -70,9 +70,8 @@ def _rewrite(path: Path, model: Any, compress: bool) -> None:
             try:
                 ov.save_model(model, str(rewritten), compress_to_fp16=compress)
             except RuntimeError as exc:  # OpenVINO's own errors (a full disk among them)
-                line = " ".join(str(exc).split())[:300]
-                raise ArtifactError(f"{path}: OpenVINO could not write the IR ({line})"
-                                    ) from exc
+                raise ArtifactError(f"{path}: OpenVINO could not write the IR "
+                                    f"({error_line(exc)})") from exc
         del model  # OpenVINO may map the old .bin: let go of it before it is replaced
         rewritten.with_suffix(".bin").replace(path.with_suffix(".bin"))
         rewritten.replace(path)

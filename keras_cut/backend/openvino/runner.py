@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from keras_cut.backend.native import missing_runtime, quiet_native_logs
+from keras_cut.backend.native import error_line, missing_runtime, quiet_native_logs
 from keras_cut.backend.openvino import import_openvino
 from keras_cut.core.errors import ArtifactError
 
@@ -39,7 +39,8 @@ def read_model(path: Path) -> Any:
         with quiet_native_logs():
             return ov.Core().read_model(str(path), str(weights))
     except Exception as exc:  # OpenVINO raises its own RuntimeError subclasses
-        raise ArtifactError(f"{path}: OpenVINO cannot read the artifact ({_line(exc)})") from exc
+        raise ArtifactError(f"{path}: OpenVINO cannot read the artifact "
+                            f"({error_line(exc)})") from exc
 
 
 def tensor_name(port: Any) -> str:
@@ -70,7 +71,7 @@ class OpenVINORunner:
                     model, DEVICE, {"INFERENCE_PRECISION_HINT": "f32"})
         except Exception as exc:
             raise ArtifactError(f"{path}: OpenVINO Runtime cannot compile the artifact for its "
-                                f"CPU ({_line(exc)})") from exc
+                                f"CPU ({error_line(exc)})") from exc
         self.path = path
 
     def run(self, feed: dict[str, Any]) -> list[Any]:
@@ -78,7 +79,3 @@ class OpenVINORunner:
             request = self._compiled.create_infer_request()
             results = request.infer([feed[name] for name in self.input_names])
         return [results[port] for port in self._compiled.outputs]
-
-
-def _line(exc: BaseException) -> str:
-    return " ".join(str(exc).split())[:300]
