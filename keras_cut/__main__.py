@@ -1,5 +1,3 @@
-import sys
+from keras_cut.cli.app import run
 
-from keras_cut.cli.app import main
-
-sys.exit(main())
+run()

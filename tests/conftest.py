@@ -6,6 +6,9 @@ from __future__ import annotations
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# verify's parent runs in this process unless a test asks for the second process (both ways
+# are tested in tests/verify/test_parent_process.py)
+os.environ.setdefault("KERAS_CUT_PARENT_PROCESS", "0")
 # a shell's COLUMNS sets the width of piped output: the tests read the unwrapped form
 os.environ.pop("COLUMNS", None)
 

@@ -6,8 +6,10 @@ Each command opens, calls one library function and renders; errors meet the user
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import math
+import os
 import sys
 import traceback
 from collections.abc import Iterator
@@ -701,3 +703,18 @@ def main(argv: list[str] | None = None) -> int:
         stderr_console().print("Error: interrupted; nothing was written", markup=False)
         return 2
     return result if isinstance(result, int) else 0
+
+
+def run() -> None:
+    """The console script and `python -m keras_cut`: `main`, then the exit. With TensorFlow
+    loaded, the exit skips the interpreter's teardown of it (about a second): output is
+    flushed and every exit handler runs first, so nothing a command wrote is lost."""
+    code = main()
+    if "tensorflow" not in sys.modules:
+        sys.exit(code)
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):  # a closed pipe: nothing left to say there
+            stream.flush()
+    atexit._run_exitfuncs()
+    os._exit(code)
+

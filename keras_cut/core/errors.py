@@ -68,11 +68,20 @@ class KerasCutError(Exception):
     def text(self, spell: Callable[[Option], str]) -> str:
         return "".join(spell(p) if isinstance(p, Option) else p for p in self.parts)
 
+    def __reduce__(self) -> tuple[object, ...]:
+        """Pickled with its parts (verify's second process sends its errors back whole)."""
+        return _rebuild, (type(self), self.parts, self.layer)
+
     def replaced(self, old: str, new: str) -> KerasCutError:
         """The same error with `old` written as `new` in its text parts."""
         copy = type(self)(*(p if isinstance(p, Option) else p.replace(old, new)
                             for p in self.parts), layer=self.layer)
         return copy
+
+
+def _rebuild(kind: type[KerasCutError], parts: tuple[Part, ...],
+             layer: str | None) -> KerasCutError:
+    return kind(*parts, layer=layer)
 
 
 class ModelFileError(KerasCutError):

@@ -22,6 +22,7 @@ from keras_cut.verify import golden as goldens
 from keras_cut.verify.comparison import Tolerances, check_notices
 from keras_cut.verify.correspondence import Correspondence, Link
 from keras_cut.verify.execution import GOLDEN_HINT, Batches, run_batch
+from keras_cut.verify.parent_process import Parent
 from keras_cut.verify.report import Progress, VerifyReport, WeightCheck
 
 
@@ -72,23 +73,24 @@ def artifact_links(runner: Runner, record: dict[str, Any], parent: FlatGraph
 
 def verify_artifact_against_parent(
     parent_path: Path, artifact: Path, fmt: str, flat: FlatGraph, data: dict[str, Any],
-    tol: Tolerances, batch_size: int, seed: int | None, parent_model: Any, notices: list[str],
-    say: Progress, keep: bool,
+    tol: Tolerances, batch_size: int, seed: int | None, parent: Parent, custom: dict[str, Any],
+    notices: list[str], say: Progress, keep: bool,
 ) -> tuple[VerifyReport, Batches, Correspondence, Tolerances]:
     """The artifact against its parent, tied by its record; also the tolerances it was judged
-    by (a quantized artifact's record adds its cosine rule), for a golden file."""
+    by (a quantized artifact's record adds its cosine rule), for a golden file. `parent` runs
+    in a second process, or here (Keras imported, `custom` its --custom-objects)."""
     runner = open_artifact(artifact, fmt)
     record = artifact_record(runner)
     links, positions = artifact_links(runner, record, flat)
     tol, judged = _record_rule(artifact, record, tol)
     tol.check_names([link.name for link in links.outputs],
                     [link.source for link in links.outputs])
-    from keras_cut.backend.keras import running
-
+    parent.start([lk.parent for lk in links.inputs + links.outputs], data, batch_size, None, [])
+    parent.load(custom, say)
+    note = parent.note()
+    notices = notices + ([note] if note else [])
     batches = Batches(
-        parent=running.parent_function(parent_model, [lk.parent for lk in links.inputs
-                                                      + links.outputs]),
-        sub=(runner.run, positions), links=links,
+        parent=parent.run, sub=(runner.run, positions), links=links,
         checks=[tol.check(lk.name, lk.source)
                 for lk in links.outputs], keep=keep)
     samples = len(next(iter(data.values())))

@@ -12,12 +12,13 @@ later. This module runs those steps in order. A disagreement is data in the repo
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from keras_cut.backend.runtime import artifact_format, runtime_name
-from keras_cut.core.errors import Option, UsageError
+from keras_cut.core.errors import KerasCutError, Option, UsageError
 from keras_cut.core.writing import check_output
 from keras_cut.file.modelfile import ModelFile
 from keras_cut.model import provenance
@@ -26,6 +27,8 @@ from keras_cut.model.graph import LayerGraph, compute_dtypes
 from keras_cut.model.opening import open_model
 from keras_cut.model.safety import check_loadable, find_hazards
 from keras_cut.model.structure import (
+    ConfigCheck,
+    ParentStructure,
     check_structure,
     parent_structure,
 )
@@ -36,7 +39,7 @@ from keras_cut.verify.artifact_check import (
     verify_artifact_against_parent,
 )
 from keras_cut.verify.comparison import Tolerances, check_notices
-from keras_cut.verify.correspondence import correspond
+from keras_cut.verify.correspondence import Correspondence, correspond
 from keras_cut.verify.divergence import first_divergence
 from keras_cut.verify.execution import (
     Batches,
@@ -47,6 +50,7 @@ from keras_cut.verify.execution import (
 )
 from keras_cut.verify.feeds import parent_data
 from keras_cut.verify.golden_check import verify_golden, write_golden
+from keras_cut.verify.parent_process import Parent, ParentProcess, cores, worth_it
 from keras_cut.verify.report import (
     DEFAULT_BATCH,
     DEFAULT_SAMPLES,
@@ -91,66 +95,96 @@ def verify_models(
     parent, submodel = Path(parent), Path(submodel)
     is_golden = parent.suffix.lower() == ".npz"  # a model file is never an .npz
     _check_options(samples, batch_size, seed, is_golden, save_golden, inputs)
-    golden = goldens.read(parent) if is_golden else None
-    tol = (tolerances or Tolerances()).over(golden.tolerances if golden else None)
-    golden_path = check_output(save_golden, submodel, force, GOLDEN_FORMATS, (parent,)) \
-        if save_golden is not None else None
-    fmt = artifact_format(submodel)
-    if fmt is not None and golden is not None:  # the runtime only, no TensorFlow
-        return verify_artifact_against_golden(parent, golden, submodel, fmt, tol,
-                                              batch_size, say)
-    if fmt is not None:
-        return _artifact_against_parent(parent, submodel, fmt, tol, samples,
-                                        batch_size, seed, inputs, input_shapes, unsafe,
-                                        custom_objects, say, golden_path)
+    # the parent's second process imports TensorFlow while the files are read and checked
+    with _parent_process(not is_golden and not custom_objects) as child:
+        golden = goldens.read(parent) if is_golden else None
+        tol = (tolerances or Tolerances()).over(golden.tolerances if golden else None)
+        golden_path = check_output(save_golden, submodel, force, GOLDEN_FORMATS, (parent,)) \
+            if save_golden is not None else None
+        fmt = artifact_format(submodel)
+        if fmt is not None and golden is not None:  # the runtime only, no TensorFlow
+            return verify_artifact_against_golden(parent, golden, submodel, fmt, tol,
+                                                  batch_size, say)
+        if fmt is not None:
+            return _artifact_against_parent(parent, submodel, fmt, tol, samples,
+                                            batch_size, seed, inputs, input_shapes, unsafe,
+                                            custom_objects, say, golden_path, child)
 
-    sub_file, sub_graph = open_model(submodel, custom_objects, unsafe, "verify")
-    sub_flat = FlatGraph(sub_graph)
-    if golden is not None:
-        check_loadable(submodel, find_hazards(sub_file, sub_graph), unsafe, bool(custom_objects))
-        return verify_golden(parent, golden, submodel, sub_flat, tol, batch_size, unsafe,
-                              custom_objects, say, submodel_label,
-                              assets_by_path(sub_file, sub_graph))
+        sub_file, sub_graph = open_model(submodel, custom_objects, unsafe, "verify")
+        sub_flat = FlatGraph(sub_graph)
+        if golden is not None:
+            check_loadable(submodel, find_hazards(sub_file, sub_graph), unsafe,
+                           bool(custom_objects))
+            return verify_golden(parent, golden, submodel, sub_flat, tol, batch_size, unsafe,
+                                  custom_objects, say, submodel_label,
+                                  assets_by_path(sub_file, sub_graph))
 
-    parent_file, parent_graph = open_model(parent, custom_objects, unsafe, "verify against")
-    for path, model_file, graph in ((parent, parent_file, parent_graph),
-                                    (submodel, sub_file, sub_graph)):
-        check_loadable(path, find_hazards(model_file, graph), unsafe, bool(custom_objects))
-    flat = FlatGraph(parent_graph)
-    record = provenance.read(submodel)
-    links = correspond(flat, sub_flat, record, submodel)
-    structure = parent_structure(flat, _kept_paths(sub_flat, links.parent_path),
-                                 [link.parent for link in links.inputs],
-                                 [link.parent for link in links.outputs],
-                                 assets_by_path(parent_file, parent_graph))
-    configs = check_structure(sub_flat, links.parent_path, structure, provenance.is_frozen(record),
-                              assets_by_path(sub_file, sub_graph))
-    tol.check_names([link.name for link in links.outputs],
-                    [link.source for link in links.outputs])
-    notices: list[str] = []
-    data = parent_data(flat, parent_graph, samples, seed, inputs, input_shapes or {}, notices)
+        parent_file, parent_graph = open_model(parent, custom_objects, unsafe, "verify against")
+        for path, model_file, graph in ((parent, parent_file, parent_graph),
+                                        (submodel, sub_file, sub_graph)):
+            check_loadable(path, find_hazards(model_file, graph), unsafe, bool(custom_objects))
+        flat = FlatGraph(parent_graph)
+        record = provenance.read(submodel)
+        links = correspond(flat, sub_flat, record, submodel)
+        structure = parent_structure(flat, _kept_paths(sub_flat, links.parent_path),
+                                     [link.parent for link in links.inputs],
+                                     [link.parent for link in links.outputs],
+                                     assets_by_path(parent_file, parent_graph))
+        configs = check_structure(sub_flat, links.parent_path, structure,
+                                  provenance.is_frozen(record),
+                                  assets_by_path(sub_file, sub_graph))
+        tol.check_names([link.name for link in links.outputs],
+                        [link.source for link in links.outputs])
+        notices: list[str] = []
+        data = parent_data(flat, parent_graph, samples, seed, inputs, input_shapes or {}, notices)
+        samples = len(next(iter(data.values())))
+        wanted = [link.parent for link in links.inputs + links.outputs]
+        parent_side = Parent(parent, parent_file, unsafe, child)
+        parent_side.start(wanted, data, batch_size, inputs,
+                          sorted(_kept_paths(sub_flat, links.parent_path)))
+        return _run_both(parent_side, parent, submodel, sub_file, sub_graph, flat, sub_flat,
+                         links, structure, configs, tol, data, batch_size, seed, inputs,
+                         unsafe, custom_objects, say, submodel_label, golden_path, artifact,
+                         prepare_artifact, notices)
+
+
+def _run_both(parent_side: Parent, parent: Path, submodel: Path, sub_file: ModelFile,
+              sub_graph: LayerGraph, flat: FlatGraph, sub_flat: FlatGraph,
+              links: Correspondence, structure: ParentStructure, configs: ConfigCheck,
+              tol: Tolerances, data: dict[str, Any], batch_size: int, seed: int,
+              inputs: str | Path | None, unsafe: bool, custom_objects: str | None,
+              say: Progress, submodel_label: str | None, golden_path: Path | None,
+              artifact: tuple[Path, str] | None,
+              prepare_artifact: Callable[[Any], None] | None,
+              notices: list[str]) -> VerifyReport:
+    """Both models loaded and run (the parent here or in its second process), compared."""
     samples = len(next(iter(data.values())))
-
     import_backend(say)  # TensorFlow from here on
-    from keras_cut.backend.keras import loading, running, saved
+    from keras_cut.backend.keras import loading
 
     custom = loading.load_custom_objects(custom_objects)
-    say(f"loading {parent}")
-    parent_model, load_note = saved.load_saved_model(parent_file, unsafe, custom)
-    notices += [load_note] if load_note else []
+    if parent_side.child is not None:
+        loading.use_threads(cores() // 2)  # the other half is the parent's
+    parent_side.load(custom, say)
     say(f"loading {submodel_label or submodel}")
-    sub_model = load_submodel(sub_file, unsafe, custom, submodel, submodel_label,
-                               notices)
+    at = len(notices)
+    try:
+        sub_model = load_submodel(sub_file, unsafe, custom, submodel, submodel_label,
+                                   notices)
+    except KerasCutError:
+        parent_side.note()  # the parent's own load error, if it had one, comes first
+        raise
     if prepare_artifact is not None:
         prepare_artifact(sub_model)
-    wanted = [link.parent for link in links.inputs + links.outputs]
     batches = Batches(
-        parent=running.parent_function(parent_model, wanted),
+        parent=parent_side.run,
         sub=submodel_function(sub_model, links, submodel) if artifact is None else
         artifact_function(artifact[0], artifact[1], sub_model, links,
                           Path(submodel_label or submodel)), links=links,
         checks=[tol.check(link.name, link.source)
                 for link in links.outputs], keep=golden_path is not None)
+    load_note = parent_side.note()
+    notices[at:at] = [load_note] if load_note else []
     batches.run(data, batch_size, parent, Path(submodel_label or submodel), inputs, say)
     checks, first_failure = batches.checks, batches.first_failure
     notices += check_notices(checks, compute_dtypes(sub_graph))
@@ -160,7 +194,7 @@ def verify_models(
                 if c.parent_nonfinite]
     say("comparing weights")
     hashes: dict[str, str] | None = {} if golden_path is not None else None
-    weights = compare_weights(parent_model, sub_model, links, hashes)
+    weights = compare_weights(parent_side.state, sub_model, links, hashes, parent_side.fetch)
     weights.mismatched += layers_not_loaded(sub_model, sub_graph)
     divergence = None
     if first_failure is not None and artifact is not None:
@@ -168,7 +202,7 @@ def verify_models(
                        "artifact they start to differ is not searched")
     elif first_failure is not None:
         say(f"looking for the first diverging layer (batch {first_failure[0]})")
-        divergence = first_divergence(parent_model, sub_model, flat, sub_flat, links,
+        divergence = first_divergence(parent_side.model(), sub_model, flat, sub_flat, links,
                                        first_failure, tol)
     report = VerifyReport(
         parent=str(parent), submodel=submodel_label or str(submodel), samples=samples,
@@ -183,6 +217,17 @@ def verify_models(
         write_golden(golden_path, report, links, batches.kept_inputs, batches.kept_outputs,
                      parent, hashes or {}, tol, structure)
     return report
+
+
+@contextmanager
+def _parent_process(wanted: bool) -> Iterator[ParentProcess | None]:
+    """A second process for the parent when it pays off, ended when verify is."""
+    child = ParentProcess() if wanted and worth_it() else None
+    try:
+        yield child
+    finally:
+        if child is not None:
+            child.close()
 
 
 def _check_options(samples: int, batch_size: int, seed: int, is_golden: bool,
@@ -228,7 +273,8 @@ def _artifact_against_parent(parent: Path, artifact: Path, fmt: str, tol: Tolera
                              inputs: str | Path | None,
                              input_shapes: dict[str, tuple[int, ...]] | None, unsafe: bool,
                              custom_objects: str | None, say: Progress,
-                             golden_path: Path | None) -> VerifyReport:
+                             golden_path: Path | None,
+                             child: ParentProcess | None) -> VerifyReport:
     """An exported artifact against its parent: the parent run by Keras, the artifact by its
     own runtime, tied by the record `export` keeps inside the artifact."""
     parent_file, parent_graph = open_model(parent, custom_objects, unsafe, "verify against")
@@ -236,16 +282,16 @@ def _artifact_against_parent(parent: Path, artifact: Path, fmt: str, tol: Tolera
     flat = FlatGraph(parent_graph)
     notices: list[str] = []
     data = parent_data(flat, parent_graph, samples, seed, inputs, input_shapes or {}, notices)
-    import_backend(say)  # TensorFlow from here on, for the parent
-    from keras_cut.backend.keras import loading, saved
+    parent_side = Parent(parent, parent_file, unsafe, child)
+    custom: dict[str, Any] = {}
+    if parent_side.child is None:  # else this process needs the artifact's runtime only
+        import_backend(say)
+        from keras_cut.backend.keras import loading
 
-    custom = loading.load_custom_objects(custom_objects)
-    say(f"loading {parent}")
-    parent_model, load_note = saved.load_saved_model(parent_file, unsafe, custom)
-    notices += [load_note] if load_note else []
+        custom = loading.load_custom_objects(custom_objects)
     report, batches, links, tol = verify_artifact_against_parent(
         parent, artifact, fmt, flat, data, tol, batch_size, None if inputs else seed,
-        parent_model, notices, say, keep=golden_path is not None)
+        parent_side, custom, notices, say, keep=golden_path is not None)
     if golden_path is not None:
         write_golden(golden_path, report, links, batches.kept_inputs, batches.kept_outputs,
                      parent, {}, tol, empty_structure())

@@ -141,3 +141,31 @@ def test_a_record_cannot_loosen_the_judgement_of_a_float_artifact(artifacts, tmp
     record["quantized"] = "made-up"
     write_record(bad, json.dumps(record))
     assert run_cli(capsys, "verify", RESIDUAL, bad).code == 1
+
+
+@pytest.mark.parametrize("suffix", RUNTIME_ONLY)
+def test_the_parents_second_process_gives_the_same_verdict(artifacts, suffix, tmp_path,
+                                                           monkeypatch):
+    """The parent run by verify's second process (this process then needs only the
+    artifact's runtime) judges a good and a tampered artifact as the parent run here does."""
+    from keras_cut.verify.parent_process import SWITCH
+    from keras_cut.verify.verification import verify_models
+
+    bad = copy_artifact(artifacts / f"head{suffix}", tmp_path / f"bad{suffix}")
+    tamper(bad, RESIDUAL, "res_out")
+    for artifact, passed in ((artifacts / f"head{suffix}", True), (bad, False)):
+        reports = []
+        for switch in ("0", "1"):
+            monkeypatch.setenv(SWITCH, switch)
+            reports.append(verify_models(RESIDUAL, artifact, samples=10, batch_size=4).to_dict())
+        assert reports[0]["passed"] is passed and reports[0] == reports[1]
+
+
+def test_export_with_the_parents_second_process(tmp_path, monkeypatch):
+    from keras_cut.export.exporting import export_model
+    from keras_cut.verify.parent_process import SWITCH
+
+    monkeypatch.setenv(SWITCH, "1")
+    result = export_model(RESIDUAL, tmp_path / "head.onnx", input_layers=["res_b"])
+    assert result.verify is not None and result.verify.passed
+    assert (tmp_path / "head.onnx").exists()

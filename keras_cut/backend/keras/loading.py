@@ -39,6 +39,20 @@ def keras_module(quiet: bool = True) -> Any:
     return keras
 
 
+def use_threads(threads: int) -> bool:
+    """Run TensorFlow's operations on `threads` threads (when two processes share the cores);
+    False when TensorFlow has already started its thread pools and cannot change them."""
+    keras_module()
+    import tensorflow as tf
+
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+    except RuntimeError:  # the runtime is initialised already (a library user's session)
+        return False
+    return True
+
+
 @contextlib.contextmanager
 def _silenced_fd2(quiet: bool) -> Iterator[None]:
     """TensorFlow's C++ logs go to file descriptor 2 before any Python setting applies."""

@@ -121,6 +121,8 @@ def parent_function(model: Any, wanted: list[Key]) -> Any:
     def run(feed: dict[str, Any]) -> list[Any]:
         return [np.asarray(x) for x in probe({name: feed[name] for name in names})]
 
+    probe.get_concrete_function()  # traced now: a missing tensor is found before any data
+
     return run
 
 
@@ -144,6 +146,8 @@ def model_function(model: Any) -> tuple[Any, list[Key]]:
 
     def run(feed: dict[str, Any]) -> list[Any]:
         return [np.asarray(x) for x in infer([feed[name] for name in names])]
+
+    infer.get_concrete_function()  # traced now, while verify's second process works
 
     keys: list[Key] = []
     for kt in model.outputs:
