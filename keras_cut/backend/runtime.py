@@ -80,6 +80,25 @@ def open_artifact(path: Path, fmt: str) -> Runner:
     raise ArtifactError(f"{path}: no runtime for format {fmt!r}")
 
 
+def intermediate_tensors(path: Path, fmt: str, feed: dict[str, Any]) -> list[tuple[str, Any]]:
+    """Every intermediate tensor of the artifact on `feed`, (name, value) in the order the
+    runtime computes them, read in one run of its own runtime (`verify --locate`)."""
+    if fmt == "litert":
+        from keras_cut.backend.litert import intermediates as litert
+
+        return litert.intermediate_tensors(path, feed)
+    if fmt == "onnx":
+        from keras_cut.backend.onnxrt import intermediates as onnx
+
+        return onnx.intermediate_tensors(path, feed)
+    if fmt == "openvino":
+        from keras_cut.backend.openvino import intermediates as openvino
+
+        return openvino.intermediate_tensors(path, feed)
+    raise ArtifactError(f"{path}: locating inside a {runtime_name(fmt)} artifact is not "
+                        "supported (it reads .tflite, .onnx and .xml artifacts)")
+
+
 def write_record(path: Path, fmt: str, text: str) -> None:
     """Store keras-cut's record inside the artifact, where its format keeps such data."""
     if fmt == "litert":

@@ -107,7 +107,7 @@ FLAGS = {
     Option.BATCH_SIZE: "--batch-size", Option.SAVE_GOLDEN: "--save-golden",
     Option.ATOL: "--atol", Option.RTOL: "--rtol", Option.FORCE: "--force",
     Option.VERIFY: "--verify", Option.MIN_COSINE: "--min-cosine", Option.QUANTIZE: "--quantize",
-    Option.CALIBRATION: "--calibration", Option.FORMAT: "--format",
+    Option.CALIBRATION: "--calibration", Option.FORMAT: "--format", Option.LOCATE: "--locate",
 }
 
 
@@ -492,6 +492,10 @@ def verify_command(
     force: bool = typer.Option(False, "--force", help="Overwrite an existing --save-golden file."),
     unsafe: bool = _unsafe_option("loading"),
     custom_objects: str | None = _code_option(),
+    locate: bool = typer.Option(
+        False, "--locate", help="For an artifact (.tflite, .onnx, .xml): also run it with "
+        "every intermediate tensor kept and compare each with the parent's Keras layer it "
+        "stands for, naming the first layer past tolerance."),
     json_output: bool = typer.Option(False, "--json", help="Print one JSON document."),
 ) -> None:
     """Prove SUBMODEL computes what PARENT computes at the same layers.
@@ -517,7 +521,7 @@ def verify_command(
             inputs=inputs, input_shapes=parse_input_shapes(input_shape or []),
             unsafe=unsafe, custom_objects=custom_objects, progress=_progress,
             tolerances=parse_tolerances(atol, rtol, min_cosine), save_golden=save_golden,
-            force=force,
+            force=force, locate=locate,
         )
         _progress.stop()
         for note in report.notices:
@@ -590,6 +594,9 @@ def export_command(
                                "directory only when it is a SavedModel)."),
     unsafe: bool = _unsafe_option("loading"),
     custom_objects: str | None = _code_option(),
+    locate: bool = typer.Option(
+        False, "--locate", help="When the proof fails (.tflite, .onnx, .xml): find the first "
+        "Keras layer whose artifact tensor leaves the parent's (as verify --locate)."),
     json_output: bool = typer.Option(False, "--json", help="Print one JSON document."),
 ) -> None:
     """Write the cut (or the whole model) as a LiteRT, ONNX, OpenVINO or SavedModel artifact,
@@ -614,7 +621,7 @@ def export_command(
             batch_size=batch_size, seed=seed, inputs=inputs,
             input_shapes=parse_input_shapes(input_shape or []), force=force, unsafe=unsafe,
             custom_objects=custom_objects, progress=_progress, quantize=quantize,
-            calibration=calibration)
+            calibration=calibration, locate=locate)
         _progress.stop()
         for note in result.notices + result.cut.needs + \
                 (result.verify.notices if result.verify else []):

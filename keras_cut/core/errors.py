@@ -37,9 +37,10 @@ class Option(StrEnum):
     QUANTIZE = "quantize"
     CALIBRATION = "calibration"
     FORMAT = "format"
+    LOCATE = "locate"
 
 
-SWITCHES = {Option.UNSAFE, Option.FORCE, Option.VERIFY}  # True or False
+SWITCHES = {Option.UNSAFE, Option.FORCE, Option.VERIFY, Option.LOCATE}  # True or False
 
 
 def library_spelling(option: Option) -> str:

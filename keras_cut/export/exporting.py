@@ -87,6 +87,7 @@ def export_model(
     progress: Progress | None = None,
     quantize: str | None = None,
     calibration: str | Path | None = None,
+    locate: bool = False,
 ) -> ExportResult:
     """Export the cut of `model` (the whole model without layer names) to `output` as `format`
     (from the suffix: .tflite LiteRT, .onnx ONNX, .xml OpenVINO IR, none: a SavedModel
@@ -94,7 +95,8 @@ def export_model(
     False. `quantize`: float16, dynamic or int8 (LiteRT; ONNX offers dynamic, OpenVINO
     float16 weights), int8 calibrated
     on `calibration` (an .npz of the parent's inputs, by name; else seeded inputs). A quantized
-    artifact is judged by cosine similarity (`tolerances.min_cosine`, default 0.99)."""
+    artifact is judged by cosine similarity (`tolerances.min_cosine`, default 0.99). `locate`:
+    when the proof fails, where inside the artifact it leaves the parent (`verify`'s)."""
     say = progress or (lambda _msg: None)
     model, output = Path(model), Path(output)
     fmt = _format(output, format)
@@ -148,7 +150,7 @@ def export_model(
                         tolerances=tolerances, inputs=inputs, input_shapes=input_shapes,
                         unsafe=unsafe, custom_objects=custom_objects, progress=progress,
                         submodel_label=str(output), artifact=(pending.path, fmt),
-                        prepare_artifact=make)
+                        prepare_artifact=make, locate=locate)
                     if not report.passed:
                         pending.target = _unproven_name(output, kind.companions)
                 else:

@@ -12,6 +12,7 @@ from keras_cut.layers.shapes import format_shape
 from keras_cut.present.tables import Grid
 
 if TYPE_CHECKING:  # for annotations only
+    from keras_cut.verify.locate import Location
     from keras_cut.verify.report import VerifyReport
 
 
@@ -19,7 +20,60 @@ if TYPE_CHECKING:  # for annotations only
 def render_verify(report: VerifyReport, console: Console) -> None:
     _outputs_table(report, console)
     _output_problems(report, console)
+    if report.locate is not None:
+        render_location(report.locate, console)
     _rest(report, console)
+
+
+def render_location(location: Location, console: Console) -> None:
+    """`--locate`: each matched layer against the artifact's tensor for it, the first one past
+    tolerance marked, then what the error does and which layers had no tensor."""
+    grid = Grid(["Layer", "Class", "Artifact tensor", "Max abs", "Mean abs", "Cosine",
+                 "SNR dB", "Result"], whole=(0,), right=(3, 4, 5, 6))
+    first = location.first
+    for row in location.rows:
+        result = Text("ok", style="green") if row.passed else \
+            Text("FIRST" if row is first else "differs", style="bold red" if row is first
+                 else "red")
+        group = len(row.fused) + len(row.unseen)
+        name = row.layer + (f" (+{group})" if group else "")
+        # the model's own scope, the same on every row, is left out
+        tensor = row.tensor.split("/", 1)[-1] + (" [channels first]" if row.layout else "")
+        grid.add_row(name, row.class_name, tensor, f"{row.max_abs_error:.3g}",
+                     f"{row.mean_abs_error:.3g}",
+                     "n/a" if row.cosine is None else f"{row.cosine:.6f}",
+                     "inf" if row.snr_db is None else f"{row.snr_db:.1f}", result)
+    console.print(f"Inside the artifact (batch {location.batch}, {location.samples} samples; "
+                  f"each layer judged by {_rule(location)}):")
+    grid.print(console)
+    if any(row.fused or row.unseen for row in location.rows):
+        console.print("(+N): N layers fused into the tensor, or with no tensor of their own and "
+                      "seen only through it (--json lists them)")
+    if first is None:
+        console.print(Text(f"Every matched layer agrees ({len(location.rows)} layers)",
+                           style="green"))
+    else:
+        fused = (f", fused with {', '.join(first.fused)}" if first.fused else "") + \
+            (f"; or in {', '.join(first.unseen)} before it, which have no tensor of their own "
+             "and are seen only through it" if first.unseen else "")
+        then = {"grows": "the error grows after it", "stays": "the error stays after it",
+                "recovers": "later layers agree again"}.get(location.trend or "", "")
+        console.print(Text(f"First layer past tolerance: {first.layer} ({first.class_name}"
+                           f"{fused}), max abs error {first.max_abs_error:.3g}; {then}",
+                           style="bold red"))
+        if location.unmatched_before:
+            console.print(Text(f"It may start earlier: no artifact tensor stands for "
+                               f"{', '.join(location.unmatched_before)}, which run before it",
+                               style="yellow"))
+    if location.unmatched:
+        console.print(Text(f"No artifact tensor stands for {len(location.unmatched)} layer(s) "
+                           f"(fused away, an identity at inference, or renamed by the "
+                           f"converter): {', '.join(location.unmatched)}", style="yellow"))
+
+
+def _rule(location: Location) -> str:
+    return "cosine similarity" if location.judged_by == "cosine" else \
+        "atol + rtol x its largest activation"
 
 
 def _outputs_table(report: VerifyReport, console: Console) -> None:

@@ -11,6 +11,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from keras_cut.backend.runtime import Runner, open_artifact, runtime_name
 from keras_cut.core.address import TensorAddress
 from keras_cut.core.errors import ArtifactError, UsageError
@@ -22,6 +24,7 @@ from keras_cut.verify import golden as goldens
 from keras_cut.verify.comparison import Tolerances, check_notices
 from keras_cut.verify.correspondence import Correspondence, Link
 from keras_cut.verify.execution import GOLDEN_HINT, Batches, run_batch
+from keras_cut.verify.locate import SAMPLES, Location, locate, span
 from keras_cut.verify.parent_process import Parent
 from keras_cut.verify.report import Progress, VerifyReport, WeightCheck
 
@@ -74,7 +77,7 @@ def artifact_links(runner: Runner, record: dict[str, Any], parent: FlatGraph
 def verify_artifact_against_parent(
     parent_path: Path, artifact: Path, fmt: str, flat: FlatGraph, data: dict[str, Any],
     tol: Tolerances, batch_size: int, seed: int | None, parent: Parent, custom: dict[str, Any],
-    notices: list[str], say: Progress, keep: bool,
+    notices: list[str], say: Progress, keep: bool, locate: bool = False,
 ) -> tuple[VerifyReport, Batches, Correspondence, Tolerances]:
     """The artifact against its parent, tied by its record; also the tolerances it was judged
     by (a quantized artifact's record adds its cosine rule), for a golden file. `parent` runs
@@ -102,7 +105,45 @@ def verify_artifact_against_parent(
         inputs=[lk.end for lk in links.inputs], outputs=batches.checks,
         weights=WeightCheck(), configs=ConfigCheck(), notices=notices,
         runtime=runtime_name(fmt))
+    if locate:
+        report.locate = locate_in_artifact(artifact, fmt, parent, flat, links, batches, data,
+                                           tol, say, (runner.run, positions))
     return report, batches, links, tol
+
+
+def locate_in_artifact(artifact: Path, fmt: str, parent: Parent, flat: FlatGraph,
+                       links: Correspondence, batches: Batches, data: dict[str, Any],
+                       tol: Tolerances, say: Progress,
+                       run: tuple[Any, list[int]]) -> Location:
+    """Where inside the artifact its values leave the parent's: the first failing batch's
+    first samples (else the first batch's) through the artifact with every intermediate
+    tensor kept, and through the parent with every layer call recorded."""
+    from keras_cut.backend.runtime import intermediate_tensors
+    from keras_cut.verify.execution import import_backend
+
+    number, batch = (batches.first_failure[0], batches.first_failure[1]) \
+        if batches.first_failure else (1, data)
+    samples = min(SAMPLES, len(next(iter(batch.values()))))
+    batch = {name: array[:samples] for name, array in batch.items()}
+    import_backend(say)
+    from keras_cut.backend.keras import running
+
+    say(f"locating: the parent's every layer on batch {number}")
+    records = {key: np.asarray(value)
+               for key, value in running.walk(parent.model(), batch).items()}
+    feed = {link.layer: records[link.parent] for link in links.inputs}
+    say("locating: the artifact with its intermediate tensors")
+    tensors = intermediate_tensors(artifact, fmt, feed)
+    run_artifact, positions = run
+    got = run_artifact(feed)
+    outputs = {link.parent.node: (f"{link.name} (output)", got[position])
+               for link, position in zip(links.outputs, positions, strict=True)
+               if link.parent.index == 0}
+    inside = span(flat, [link.parent for link in links.inputs],
+                  [link.parent for link in links.outputs])
+    calls = list(dict.fromkeys(key.node for key in records if key.node in inside))
+    return locate(flat, records, calls, tensors, outputs, tol.global_atol, tol.global_rtol,
+                  tol.min_cosine, number, samples)
 
 
 def _record_rule(artifact: Path, record: dict[str, Any], tol: Tolerances

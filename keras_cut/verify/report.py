@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from keras_cut.model.endpoint import Endpoint
 from keras_cut.model.structure import (
@@ -23,6 +23,10 @@ DEFAULT_SEED = 0
 
 
 Progress = Callable[[str], None]
+
+
+if TYPE_CHECKING:
+    from keras_cut.verify.locate import Location
 
 
 @dataclass
@@ -77,6 +81,7 @@ class VerifyReport:
     saved_golden: str | None = None
     divergence: Divergence | None = None
     runtime: str | None = None  # the submodel is an artifact run in this runtime
+    locate: Location | None = None  # where inside the artifact it leaves the parent
 
     @property
     def passed(self) -> bool:
@@ -94,4 +99,5 @@ class VerifyReport:
             "saved_golden": self.saved_golden,
             "divergence": self.divergence.to_dict() if self.divergence else None,
             **runtime,
+            **({"locate": self.locate.to_dict()} if self.locate else {}),
         }

@@ -35,6 +35,7 @@ from keras_cut.model.structure import (
 from keras_cut.verify import golden as goldens
 from keras_cut.verify.artifact_check import (
     empty_structure,
+    locate_in_artifact,
     verify_artifact_against_golden,
     verify_artifact_against_parent,
 )
@@ -80,6 +81,7 @@ def verify_models(
     force: bool = False,
     artifact: tuple[Path, str] | None = None,
     prepare_artifact: Callable[[Any], None] | None = None,
+    locate: bool = False,
 ) -> VerifyReport:
     """Compare `submodel` with `parent` (a model file, or a golden file written earlier with
     `save_golden`) on seeded random (or given) inputs.
@@ -90,7 +92,8 @@ def verify_models(
     (path, format), the submodel's outputs are the artifact's, run in its own runtime: the
     artifact exported from `submodel` is what is proven; `prepare_artifact`, when given, writes
     that artifact from Keras' loaded submodel (so the model exported is the one whose weights
-    and configs are compared) before it runs."""
+    and configs are compared) before it runs. `locate` (an artifact against its parent) adds
+    where inside the artifact its values leave the parent's, layer by layer (`locate`)."""
     say = progress or (lambda _msg: None)
     parent, submodel = Path(parent), Path(submodel)
     is_golden = parent.suffix.lower() == ".npz"  # a model file is never an .npz
@@ -102,13 +105,14 @@ def verify_models(
         golden_path = check_output(save_golden, submodel, force, GOLDEN_FORMATS, (parent,)) \
             if save_golden is not None else None
         fmt = artifact_format(submodel)
+        _check_locate(locate, artifact[1] if artifact else fmt, golden is not None)
         if fmt is not None and golden is not None:  # the runtime only, no TensorFlow
             return verify_artifact_against_golden(parent, golden, submodel, fmt, tol,
                                                   batch_size, say)
         if fmt is not None:
             return _artifact_against_parent(parent, submodel, fmt, tol, samples,
                                             batch_size, seed, inputs, input_shapes, unsafe,
-                                            custom_objects, say, golden_path, child)
+                                            custom_objects, say, golden_path, child, locate)
 
         sub_file, sub_graph = open_model(submodel, custom_objects, unsafe, "verify")
         sub_flat = FlatGraph(sub_graph)
@@ -145,7 +149,7 @@ def verify_models(
         return _run_both(parent_side, parent, submodel, sub_file, sub_graph, flat, sub_flat,
                          links, structure, configs, tol, data, batch_size, seed, inputs,
                          unsafe, custom_objects, say, submodel_label, golden_path, artifact,
-                         prepare_artifact, notices)
+                         prepare_artifact, notices, locate)
 
 
 def _run_both(parent_side: Parent, parent: Path, submodel: Path, sub_file: ModelFile,
@@ -156,7 +160,7 @@ def _run_both(parent_side: Parent, parent: Path, submodel: Path, sub_file: Model
               say: Progress, submodel_label: str | None, golden_path: Path | None,
               artifact: tuple[Path, str] | None,
               prepare_artifact: Callable[[Any], None] | None,
-              notices: list[str]) -> VerifyReport:
+              notices: list[str], locate: bool) -> VerifyReport:
     """Both models loaded and run (the parent here or in its second process), compared."""
     samples = len(next(iter(data.values())))
     import_backend(say)  # TensorFlow from here on
@@ -196,10 +200,13 @@ def _run_both(parent_side: Parent, parent: Path, submodel: Path, sub_file: Model
     hashes: dict[str, str] | None = {} if golden_path is not None else None
     weights = compare_weights(parent_side.state, sub_model, links, hashes, parent_side.fetch)
     weights.mismatched += layers_not_loaded(sub_model, sub_graph)
-    divergence = None
-    if first_failure is not None and artifact is not None:
-        notices.append("the artifact's outputs differ from the parent's; where inside the "
-                       "artifact they start to differ is not searched")
+    divergence, location = None, None
+    if first_failure is not None and artifact is not None and locate:
+        location = locate_in_artifact(artifact[0], artifact[1], parent_side, flat, links,
+                                      batches, data, tol, say, batches.sub)
+    elif first_failure is not None and artifact is not None:
+        notices.append("the artifact's outputs differ from the parent's; --locate finds where "
+                       "inside the artifact they start to differ")
     elif first_failure is not None:
         say(f"looking for the first diverging layer (batch {first_failure[0]})")
         divergence = first_divergence(parent_side.model(), sub_model, flat, sub_flat, links,
@@ -211,7 +218,7 @@ def _run_both(parent_side: Parent, parent: Path, submodel: Path, sub_file: Model
         inputs=[link.end for link in links.inputs],
         outputs=checks, weights=weights, configs=configs, notices=notices,
         divergence=divergence,
-        runtime=None if artifact is None else runtime_name(artifact[1]),
+        runtime=None if artifact is None else runtime_name(artifact[1]), locate=location,
     )
     if golden_path is not None:
         write_golden(golden_path, report, links, batches.kept_inputs, batches.kept_outputs,
@@ -228,6 +235,20 @@ def _parent_process(wanted: bool) -> Iterator[ParentProcess | None]:
     finally:
         if child is not None:
             child.close()
+
+
+def _check_locate(locate: bool, fmt: str | None, against_golden: bool) -> None:
+    if not locate:
+        return
+    if fmt is None:
+        raise UsageError(Option.LOCATE, " looks inside an artifact (.tflite, .onnx, .xml); for a "
+                         "Keras submodel, verify names the first diverging layer by itself")
+    if fmt not in ("litert", "onnx", "openvino"):
+        raise UsageError(Option.LOCATE, " reads .tflite, .onnx and .xml artifacts, not a "
+                         "SavedModel")
+    if against_golden:
+        raise UsageError(Option.LOCATE, " compares with the parent's layers: give the parent "
+                         "model, not a golden file")
 
 
 def _check_options(samples: int, batch_size: int, seed: int, is_golden: bool,
@@ -274,7 +295,7 @@ def _artifact_against_parent(parent: Path, artifact: Path, fmt: str, tol: Tolera
                              input_shapes: dict[str, tuple[int, ...]] | None, unsafe: bool,
                              custom_objects: str | None, say: Progress,
                              golden_path: Path | None,
-                             child: ParentProcess | None) -> VerifyReport:
+                             child: ParentProcess | None, locate: bool) -> VerifyReport:
     """An exported artifact against its parent: the parent run by Keras, the artifact by its
     own runtime, tied by the record `export` keeps inside the artifact."""
     parent_file, parent_graph = open_model(parent, custom_objects, unsafe, "verify against")
@@ -291,7 +312,7 @@ def _artifact_against_parent(parent: Path, artifact: Path, fmt: str, tol: Tolera
         custom = loading.load_custom_objects(custom_objects)
     report, batches, links, tol = verify_artifact_against_parent(
         parent, artifact, fmt, flat, data, tol, batch_size, None if inputs else seed,
-        parent_side, custom, notices, say, keep=golden_path is not None)
+        parent_side, custom, notices, say, keep=golden_path is not None, locate=locate)
     if golden_path is not None:
         write_golden(golden_path, report, links, batches.kept_inputs, batches.kept_outputs,
                      parent, {}, tol, empty_structure())

@@ -121,9 +121,19 @@ def parent_function(model: Any, wanted: list[Key]) -> Any:
     def run(feed: dict[str, Any]) -> list[Any]:
         return [np.asarray(x) for x in probe({name: feed[name] for name in names})]
 
-    probe.get_concrete_function()  # traced now: a missing tensor is found before any data
+    _trace_now(probe)
 
     return run
+
+
+def _trace_now(function: Any) -> None:
+    """Trace a function before its first batch (while verify's second process works on the
+    parent). What tracing refuses (a layer name TensorFlow cannot take as a scope) is raised
+    again by the first call, where verify turns it into a one-line error."""
+    try:
+        function.get_concrete_function()
+    except Exception:  # noqa: BLE001 - raised again, and reported, by the first call
+        return
 
 
 def model_function(model: Any) -> tuple[Any, list[Key]]:
@@ -147,7 +157,7 @@ def model_function(model: Any) -> tuple[Any, list[Key]]:
     def run(feed: dict[str, Any]) -> list[Any]:
         return [np.asarray(x) for x in infer([feed[name] for name in names])]
 
-    infer.get_concrete_function()  # traced now, while verify's second process works
+    _trace_now(infer)
 
     keys: list[Key] = []
     for kt in model.outputs:

@@ -1,0 +1,309 @@
+"""`verify --locate`: where inside an artifact its values leave the parent's, by Keras layer.
+
+The artifact runs once with every intermediate tensor kept (its runtime's own way: the
+`intermediates` module of each runtime's backend); Keras runs the parent on the same batch,
+every layer call recorded (`running.walk`). Each artifact tensor is tied to the Keras layer
+whose TensorFlow name scope it carries: the converters keep TensorFlow's op names, which are
+`<model>/<layer scope>/.../<op>`, fused operations joining several names with `;`. TensorFlow
+makes a scope name unique in its graph by adding `_1`, `_2`... (`Graph.unique_name`); Keras
+enters each layer's scope twice per call, so ops land in `conv2d_1` for a layer `conv2d`,
+and in `conv2d_1_2` for a layer `conv2d_1`. The scopes are worked out by replaying that rule
+over the layers in the order Keras calls them (`scope_names`), and the rule that ties more
+scopes to layers wins (once or twice per call), so a version of TensorFlow that enters a scope
+once still matches.
+
+A layer's value is the last tensor of its scope whose shape is the Keras activation's (as is,
+or channels-first where the converter changed the layout, as ONNX does for convolutions). A
+tensor that carries several layers' scopes (LiteRT fuses Conv+BatchNorm+ReLU, Dense+activation)
+stands for the group, compared with the group's last layer, the others named as fused into it.
+Layers with no tensor of their own are named as unmatched, never guessed.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from keras_cut.core.address import CallAddress, TensorAddress
+from keras_cut.model.flatgraph import FlatGraph
+from keras_cut.verify.comparison import finite
+
+SAMPLES = 4  # the failing batch's first samples: enough to show where, small enough to keep
+_INDEX = re.compile(r":\d+$")
+
+
+@dataclass
+class LayerRow:
+    """One Keras layer call compared with the artifact tensor that stands for it."""
+
+    layer: str  # as the user names it: path, `@call` where called more than once
+    class_name: str
+    tensor: str  # the artifact's tensor (its name, shortened to the first of fused names)
+    fused: list[str] = field(default_factory=list)  # layers the converter fused into this one
+    # layers before it with no tensor of their own whose only consumer leads here: what they
+    # compute is first seen in this tensor
+    unseen: list[str] = field(default_factory=list)
+    layout: str | None = None  # "channels first" when the artifact keeps another layout
+    max_abs_error: float = 0.0
+    mean_abs_error: float = 0.0
+    cosine: float | None = None
+    snr_db: float | None = None  # None: no error at all (infinite)
+    passed: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"layer": self.layer, "class_name": self.class_name, "tensor": self.tensor,
+                "fused": self.fused, "seen_through": self.unseen, "layout": self.layout,
+                "max_abs_error": finite(self.max_abs_error),
+                "mean_abs_error": finite(self.mean_abs_error),
+                "cosine_similarity": None if self.cosine is None else finite(self.cosine),
+                "snr_db": None if self.snr_db is None else finite(self.snr_db),
+                "passed": self.passed}
+
+
+@dataclass
+class Location:
+    """Every matched layer in the order Keras runs them, the first past tolerance, what the
+    error does after it, and the layers no tensor stands for."""
+
+    batch: int  # the batch (1-based) whose first samples were compared
+    samples: int
+    rows: list[LayerRow]
+    unmatched: list[str]
+    judged_by: str  # "atol/rtol" or "cosine"
+    unmatched_before: list[str] = field(default_factory=list)  # run before the first failing
+
+    @property
+    def first(self) -> LayerRow | None:
+        return next((row for row in self.rows if not row.passed), None)
+
+    @property
+    def trend(self) -> str | None:
+        """After the first failing layer: "recovers" (the last matched layer agrees again),
+        "grows" (the last error is more than twice the first) or "stays"."""
+        first, last = self.first, self.rows[-1] if self.rows else None
+        if first is None or last is None:
+            return None
+        if last.passed:
+            return "recovers"
+        return "grows" if last.max_abs_error > 2 * first.max_abs_error else "stays"
+
+    def to_dict(self) -> dict[str, Any]:
+        first = self.first
+        return {"batch": self.batch, "samples": self.samples, "judged_by": self.judged_by,
+                "first_failing_layer": first.layer if first else None,
+                "first_failing_class": first.class_name if first else None,
+                "trend": self.trend, "layers": [row.to_dict() for row in self.rows],
+                "unmatched": self.unmatched,
+                "unmatched_before_first_failing": self.unmatched_before}
+
+
+def scope_names(calls: list[CallAddress], entries: int) -> dict[tuple[str, ...], CallAddress]:
+    """The TensorFlow scope each layer call's ops land in (below the model's own scope), when
+    every call enters its layer's scope `entries` times, in the order of `calls`."""
+    used: dict[str, int] = {}
+    scopes: dict[tuple[str, ...], CallAddress] = {}
+    entered: dict[tuple[tuple[str, int], ...], tuple[str, ...]] = {(): ()}
+
+    def unique(name: str) -> str:  # tensorflow.python.framework.ops.Graph.unique_name
+        key = name.lower()
+        i = used.get(key, 0)
+        used[key] = i + 1
+        if i > 0:
+            base = key
+            while key in used:
+                key = f"{base}_{i}"
+                i += 1
+            used[key] = 1
+            name = f"{name}_{i - 1}"
+        return name
+
+    def enter(prefix: tuple[str, ...], layer: str) -> tuple[str, ...]:
+        name = ""
+        for _ in range(entries):
+            name = unique("/".join((*prefix, layer)))
+        return (*prefix, name.rsplit("/", 1)[-1])
+
+    for call in calls:
+        for depth in range(1, len(call.context) + 1):  # nested models are entered first
+            context = call.context[:depth]
+            if context not in entered:
+                model, model_call = context[-1]
+                entered[context] = enter(entered[context[:-1]], model)
+                scopes[entered[context]] = CallAddress(context[:-1], model, model_call)
+        own = call.context + ((call.layer, call.call),)
+        if own in entered:  # a nested model's own call: entered with its first layer
+            continue
+        scopes[enter(entered[call.context], call.layer)] = call
+    return scopes
+
+
+def tensor_calls(name: str, scopes: dict[tuple[str, ...], CallAddress]) -> list[CallAddress]:
+    """The layer calls whose scopes a tensor's name carries (several for a fused op)."""
+    found: list[CallAddress] = []
+    for part in name.split(";"):
+        parts = _INDEX.sub("", part).split("/")
+        scope = tuple(parts[1:-1])  # the model's own scope first, the op's name last
+        for end in range(len(scope), 0, -1):
+            call = scopes.get(scope[:end])
+            if call is not None:
+                if call not in found:
+                    found.append(call)
+                break
+    return found
+
+
+def best_scopes(calls: list[CallAddress], names: Iterable[str]
+                ) -> dict[tuple[str, ...], CallAddress]:
+    """The scope rule (twice or once per call) that ties the most of the artifact's tensor
+    names to layers."""
+    names = list(names)
+    best: dict[tuple[str, ...], CallAddress] = {}
+    best_count = -1
+    for entries in (2, 1):
+        scopes = scope_names(calls, entries)
+        count = len({c for n in names for c in tensor_calls(n, scopes)})
+        if count > best_count:
+            best, best_count = scopes, count
+    return best
+
+
+def span(flat: FlatGraph, inputs: list[TensorAddress], outputs: list[TensorAddress]
+         ) -> set[CallAddress]:
+    """The layer calls between the artifact's inputs and its outputs in the parent."""
+    stop = {flat.canonical(t) for t in inputs}
+    found: set[CallAddress] = set()
+    todo = [flat.canonical(t).node for t in outputs if flat.canonical(t) not in stop]
+    while todo:
+        node = todo.pop()
+        if node in found or flat.layer(node).is_input:
+            continue
+        found.add(node)
+        todo += [t.node for t in (flat.canonical(x) for x in flat.inputs_of(node))
+                 if t not in stop]
+    return found
+
+
+def layouts(value: np.ndarray, shape: tuple[int, ...]) -> list[tuple[np.ndarray, str | None]]:
+    """`value` read as an array of `shape`: as it is, and moved from channels-first to Keras'
+    channels-last layout; both where both fit (a 48x48 map with 48 channels)."""
+    found: list[tuple[np.ndarray, str | None]] = []
+    if value.shape == shape:
+        found.append((value, None))
+    if value.ndim == len(shape) >= 3 and value.shape[0] == shape[0]:
+        moved = np.moveaxis(value, 1, -1)
+        if moved.shape == shape:
+            found.append((moved, "channels first"))
+    return found
+
+
+def compare(got: np.ndarray, want: np.ndarray, atol: float, rtol: float,
+            min_cosine: float | None) -> dict[str, Any]:
+    """A layer agrees when its largest error is within atol + rtol x its largest activation:
+    float32 round-off grows with a tensor's scale, so inside the model the tolerance follows
+    the layer's scale (the outputs themselves are judged element by element); a quantized
+    artifact's layers by cosine similarity."""
+    a, b = np.asarray(got, np.float64), np.asarray(want, np.float64)
+    error = np.abs(a - b)
+    worst = float(np.nan_to_num(error, nan=np.inf).max()) if error.size else 0.0
+    scale = float(np.nan_to_num(np.abs(b), nan=0.0, posinf=0.0).max()) if b.size else 0.0
+    ok = worst <= atol + rtol * scale
+    norms = float(np.linalg.norm(a)) * float(np.linalg.norm(b))
+    cosine = float(np.sum(a * b) / norms) if norms > 0 else (1.0 if not a.any() and not b.any()
+                                                            else 0.0)
+    noise = float(np.sum((a - b) ** 2))
+    snr = 10 * math.log10(float(np.sum(b ** 2)) / noise) if noise > 0 and b.any() else None
+    if min_cosine is not None:
+        ok = math.isfinite(cosine) and cosine >= min_cosine
+    return {"max_abs_error": worst, "mean_abs_error": float(error.mean()) if error.size else 0.0,
+            "cosine": cosine, "snr_db": snr, "passed": ok}
+
+
+def locate(flat: FlatGraph, records: dict[TensorAddress, Any], calls: list[CallAddress],
+           tensors: list[tuple[str, Any]], outputs: dict[CallAddress, tuple[str, Any]],
+           atol: float, rtol: float, min_cosine: float | None, batch: int,
+           samples: int) -> Location:
+    """Each of `calls` (the artifact's layer calls, in the order Keras runs them) compared,
+    where an artifact tensor stands for it, with its Keras activation in `records`.
+    `outputs`: the artifact's own outputs by the layer call each stands for (their names are
+    the converter's, `Identity:0`, outside any scope), the last word on those layers."""
+    scopes = best_scopes(calls, (name for name, _ in tensors))
+    order = {call: i for i, call in enumerate(calls)}
+    owned: dict[CallAddress, list[tuple[str, np.ndarray]]] = {}
+    fused: dict[CallAddress, set[CallAddress]] = {}
+    for name, value in tensors:
+        named = [c for c in tensor_calls(name, scopes) if c in order]
+        if not named or not isinstance(value, np.ndarray) or value.dtype.kind not in "fiu":
+            continue
+        owner = max(named, key=order.__getitem__)
+        owned.setdefault(owner, []).append((name, value))
+        fused.setdefault(owner, set()).update(c for c in named if c != owner)
+    for call, (name, value) in outputs.items():
+        if call in order:
+            owned.setdefault(call, []).append((name, np.asarray(value)))
+    rows: dict[CallAddress, LayerRow] = {}
+    for call in calls:
+        row = _row(flat, call, owned.get(call, []), records, atol, rtol, min_cosine)
+        if row is not None:
+            row.fused = [flat.label(c) for c in sorted(fused.get(call, ()), key=order.__getitem__)]
+            rows[call] = row
+    covered = {c: c for c in rows} | {c: owner for owner in rows for c in fused.get(owner, ())}
+    consumers: dict[CallAddress, set[CallAddress]] = {}
+    for call in calls:
+        for t in flat.inputs_of(call):
+            consumers.setdefault(flat.canonical(t).node, set()).add(call)
+    _seen_through(flat, calls, order, consumers, covered, rows)
+    unmatched = [call for call in calls if call not in covered]
+    first = next((order[c] for c, row in rows.items() if not row.passed), None)
+    # an unmatched layer before the first failing one could be where it starts, unless every
+    # layer reading it was seen to agree (or is such a layer itself)
+    cleared: set[CallAddress] = set()
+    for call in sorted(unmatched, key=order.__getitem__, reverse=True):
+        readers = consumers.get(call, set())
+        if readers and all(r in cleared or (r in covered and rows[covered[r]].passed)
+                           for r in readers):
+            cleared.add(call)
+    before = [flat.label(c) for c in unmatched
+              if first is not None and order[c] < first and c not in cleared]
+    return Location(batch, samples, list(rows.values()), [flat.label(c) for c in unmatched],
+                    "cosine" if min_cosine is not None else "atol/rtol", before)
+
+
+def _seen_through(flat: FlatGraph, calls: list[CallAddress], order: dict[CallAddress, int],
+                  consumers: dict[CallAddress, set[CallAddress]],
+                  covered: dict[CallAddress, CallAddress],
+                  rows: dict[CallAddress, LayerRow]) -> None:
+    """A layer with no tensor of its own (a convolution folded into its BatchNormalization,
+    ops a converter renamed) whose output feeds exactly one layer, already seen: it is seen
+    through that layer's row. Later layers first, so chains resolve."""
+    for call in sorted(calls, key=order.__getitem__, reverse=True):
+        after = consumers.get(call, set())
+        if call in covered or len(after) != 1:
+            continue
+        (consumer,) = after
+        owner = covered.get(consumer)
+        if owner is not None:
+            covered[call] = owner
+            rows[owner].unseen.insert(0, flat.label(call))
+
+
+def _row(flat: FlatGraph, call: CallAddress, candidates: list[tuple[str, np.ndarray]],
+         records: dict[TensorAddress, Any], atol: float, rtol: float,
+         min_cosine: float | None) -> LayerRow | None:
+    want = records.get(TensorAddress(call.context, call.layer, call.call, 0))
+    if want is None or not candidates:
+        return None
+    want = np.asarray(want)
+    for name, value in reversed(candidates):  # the scope's last tensor of that shape
+        readings = layouts(value, want.shape)
+        if readings:  # where two layouts fit, the one that agrees better is the artifact's
+            stats, layout = min(((compare(v, want, atol, rtol, min_cosine), layout)
+                                 for v, layout in readings),
+                                key=lambda pair: pair[0]["max_abs_error"])
+            return LayerRow(flat.label(call), flat.layer(call).class_name,
+                            _INDEX.sub("", name.split(";")[0]), layout=layout, **stats)
+    return None

@@ -1,0 +1,156 @@
+"""`verify --locate` (and `export --locate`): where inside an artifact its values leave the
+parent's, by Keras layer. The culprit is known in each test (one weight tampered at a known
+layer, inside the artifact's own bytes), and every number is against Keras' own activations."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sample_models.registry import BY_NAME
+from tests.cli_helpers import assert_one_line_error, run_cli
+from tests.export.artifacts import copy_artifact, tamper, weights_file
+
+pytestmark = pytest.mark.heavy
+pytest.importorskip("ai_edge_litert", reason="ai-edge-litert is not installed")
+pytest.importorskip("onnxruntime", reason="onnxruntime is not installed")
+pytest.importorskip("openvino", reason="openvino is not installed")
+
+RESIDUAL, CNN = BY_NAME["residual"].path, BY_NAME["cnn"].path
+NAMED = [pytest.param(s, id=s.lstrip(".")) for s in (".tflite", ".onnx")]
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory, keras):
+    """Whole-model artifacts of the residual and cnn samples (cnn's layers are auto-named
+    conv2d and conv2d_1: TensorFlow's scopes for them are conv2d_1 and conv2d_1_2), and of a
+    model with a nested Functional model."""
+    from keras_cut.export.exporting import export_model
+
+    d = tmp_path_factory.mktemp("locate")
+    x = keras.Input((8,), name="x")
+    h = keras.layers.Dense(6, activation="relu", name="d1")(x)
+    inner = keras.Model(x, keras.layers.Dense(6, name="d2")(h), name="inner")
+    top_in = keras.Input((8,), name="features")
+    top = keras.Model(top_in, keras.layers.Dense(3, name="head")(inner(top_in)), name="outer")
+    rng = np.random.default_rng(3)
+    for w in top.weights:
+        w.assign(rng.normal(0, 0.5, tuple(w.shape)).astype("float32"))
+    top.save(d / "nested.keras")
+    for suffix in (".tflite", ".onnx", ".xml"):
+        for name, path in (("residual", RESIDUAL), ("cnn", CNN), ("nested", d / "nested.keras")):
+            export_model(path, d / f"{name}{suffix}")
+    return d
+
+
+def tampered(exported: Path, name: str, suffix: str, parent: Path, layer: str,
+             tmp_path: Path) -> Path:
+    bad = copy_artifact(exported / f"{name}{suffix}", tmp_path / f"bad{suffix}")
+    tamper(bad, parent, layer)
+    return bad
+
+
+def located(capsys, parent, artifact):
+    result = run_cli(capsys, "verify", parent, artifact, "--locate", "--json", "--samples", "8")
+    assert result.code in (0, 1), result.err
+    return result.code, json.loads(result.out)["locate"]
+
+
+@pytest.mark.parametrize("suffix", NAMED)
+def test_a_tampered_layer_is_located(exported, suffix, tmp_path, capsys):
+    bad = tampered(exported, "residual", suffix, RESIDUAL, "res_b", tmp_path)
+    code, where = located(capsys, RESIDUAL, bad)
+    assert code == 1
+    assert where["first_failing_layer"] == "res_b" and where["first_failing_class"] == "Conv2D"
+    rows = [row["layer"] for row in where["layers"]]
+    assert rows.index("res_b") == 1 and where["layers"][0]["passed"]  # res_a agrees
+    assert where["unmatched"] == []
+
+
+@pytest.mark.parametrize("suffix", NAMED)
+def test_clashing_automatic_names_are_told_apart(exported, suffix, tmp_path, capsys):
+    """conv2d_1 (the layer) is tampered: the scope `conv2d_1` is the layer conv2d's. The
+    outputs still pass (the softmax hides the change), the layers inside do not."""
+    bad = tampered(exported, "cnn", suffix, CNN, "conv2d_1", tmp_path)
+    code, where = located(capsys, CNN, bad)
+    assert where["first_failing_layer"] == "conv2d_1"
+    first = next(row for row in where["layers"] if row["layer"] == "conv2d")
+    assert first["passed"] and first["max_abs_error"] < 1e-5
+    assert where["trend"] == "recovers" and code == 0
+
+
+@pytest.mark.parametrize("suffix", NAMED)
+def test_a_correct_artifact_agrees_at_every_layer(exported, suffix, capsys):
+    code, where = located(capsys, CNN, exported / f"cnn{suffix}")
+    assert code == 0 and where["first_failing_layer"] is None
+    assert [r["layer"] for r in where["layers"]] == [
+        "conv2d", "max_pooling2d", "conv2d_1", "max_pooling2d_1", "flatten",
+        "intermediate_dense", "classification_head"]
+    assert all(r["passed"] for r in where["layers"])
+
+
+@pytest.mark.parametrize("suffix", NAMED)
+def test_a_layer_inside_a_nested_model_is_located(exported, suffix, tmp_path, capsys):
+    parent = exported / "nested.keras"
+    bad = copy_artifact(exported / f"nested{suffix}", tmp_path / f"bad{suffix}")
+    import keras
+
+    bias = keras.saving.load_model(parent, compile=False).get_layer("inner") \
+        .get_layer("d1").get_weights()[1]
+    data = bytearray(weights_file(bad).read_bytes())
+    at = data.find(bias.astype("<f4").tobytes())
+    assert at >= 0
+    data[at:at + 4] = np.float32(bias[0] + 0.5).tobytes()
+    weights_file(bad).write_bytes(bytes(data))
+    code, where = located(capsys, parent, bad)
+    assert code == 1 and where["first_failing_layer"] == "inner/d1"
+    assert where["layers"][0]["layer"] == "inner/d1"  # nothing before it in the artifact
+    assert "inner/d2" in [r["layer"] for r in where["layers"]] + where["unmatched"]
+
+
+def test_what_openvino_renames_is_named_not_guessed(exported, tmp_path, capsys):
+    """OpenVINO's IR keeps no TensorFlow name for convolutions: the first failing layer with a
+    tensor says which layers before it are seen only through it (res_b among them), and a
+    layer with two consumers (res_a) stays unmatched, named as a possible start."""
+    bad = tampered(exported, "residual", ".xml", RESIDUAL, "res_b", tmp_path)
+    code, where = located(capsys, RESIDUAL, bad)
+    assert code == 1
+    first = next(r for r in where["layers"] if r["layer"] == where["first_failing_layer"])
+    assert not first["passed"] and "res_b" in first["seen_through"]
+    assert "res_a" in where["unmatched"] and "res_a" in where["unmatched_before_first_failing"]
+    assert all(r["passed"] for r in where["layers"] if r is not first
+               and where["layers"].index(r) < where["layers"].index(first))
+
+
+def test_export_locates_when_its_proof_fails(tmp_path, monkeypatch):
+    """A converter that writes a wrong weight (simulated: the artifact tampered as it is
+    written): export's proof fails, the artifact is kept aside, and --locate names the layer."""
+    from keras_cut.backend.keras import exporting
+    from keras_cut.export.exporting import export_model
+
+    real = exporting.export_file
+
+    def wrong_converter(cut_file, path, fmt, *args, **kwargs):
+        order = real(cut_file, path, fmt, *args, **kwargs)
+        tamper(Path(path), RESIDUAL, "res_c")
+        return order
+
+    monkeypatch.setattr(exporting, "export_file", wrong_converter)
+    result = export_model(RESIDUAL, tmp_path / "m.onnx", locate=True, samples=8)
+    assert result.proven is False and not (tmp_path / "m.onnx").exists()
+    assert result.verify is not None and result.verify.locate is not None
+    assert result.verify.locate.first is not None
+    assert result.verify.locate.first.layer == "res_c"
+
+
+def test_locate_needs_an_artifact_and_its_parent(exported, tmp_path, capsys):
+    assert_one_line_error(run_cli(capsys, "verify", CNN, CNN, "--locate"), "--locate",
+                          "artifact")
+    golden = tmp_path / "g.npz"
+    assert run_cli(capsys, "verify", CNN, exported / "cnn.onnx", "--save-golden",
+                   golden).code == 0
+    assert_one_line_error(run_cli(capsys, "verify", golden, exported / "cnn.onnx", "--locate"),
+                          "--locate", "parent")
