@@ -75,11 +75,13 @@ class ParentProcess:
     def __init__(self) -> None:
         self._log = tempfile.TemporaryFile()  # the child's stderr, shown if it dies
         env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL=os.environ.get("TF_CPP_MIN_LOG_LEVEL", "3"))
+        # the folder this keras_cut was imported from, appended: an installed keras_cut (and
+        # the standard library) is found first, a source tree run in place still is
         package_root = str(Path(__file__).resolve().parents[2])
-        env["PYTHONPATH"] = os.pathsep.join(
-            [package_root] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
+        code = (f"import sys; sys.path.append({package_root!r}); "
+                "from keras_cut.verify.parent_process import serve; serve()")
         self._child = subprocess.Popen(
-            [sys.executable, "-c", "from keras_cut.verify.parent_process import serve; serve()"],
+            [sys.executable, "-c", code],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log, env=env)
         self._load_note: str | None = None
         self._loaded = False
