@@ -99,7 +99,8 @@ def verify_models(
     is_golden = parent.suffix.lower() == ".npz"  # a model file is never an .npz
     _check_options(samples, batch_size, seed, is_golden, save_golden, inputs)
     # the parent's second process imports TensorFlow while the files are read and checked
-    with _parent_process(not is_golden and not custom_objects) as child:
+    # (--locate loads the parent here anyway, to record every layer: one process)
+    with _parent_process(not is_golden and not custom_objects and not locate) as child:
         golden = goldens.read(parent) if is_golden else None
         tol = (tolerances or Tolerances()).over(golden.tolerances if golden else None)
         golden_path = check_output(save_golden, submodel, force, GOLDEN_FORMATS, (parent,)) \
