@@ -21,11 +21,11 @@ def render_verify(report: VerifyReport, console: Console) -> None:
     _outputs_table(report, console)
     _output_problems(report, console)
     if report.locate is not None:
-        render_location(report.locate, console)
+        render_location(report.locate, console, report.passed)
     _rest(report, console)
 
 
-def render_location(location: Location, console: Console) -> None:
+def render_location(location: Location, console: Console, passed: bool = True) -> None:
     """`--locate`: each matched layer against the artifact's tensor for it, the first one past
     tolerance marked, then what the error does and which layers had no tensor."""
     grid = Grid(["Layer", "Class", "Artifact tensor", "Max abs", "Mean abs", "Cosine",
@@ -38,7 +38,7 @@ def render_location(location: Location, console: Console) -> None:
         group = len(row.fused) + len(row.unseen)
         name = row.layer + (f" (+{group})" if group else "")
         # the model's own scope, the same on every row, is left out
-        tensor = row.tensor.split("/", 1)[-1] + (" [channels first]" if row.layout else "")
+        tensor = row.tensor.split("/", 1)[-1] + (f" [{row.layout}]" if row.layout else "")
         grid.add_row(name, row.class_name, tensor, f"{row.max_abs_error:.3g}",
                      f"{row.mean_abs_error:.3g}",
                      "n/a" if row.cosine is None else f"{row.cosine:.6f}",
@@ -52,6 +52,12 @@ def render_location(location: Location, console: Console) -> None:
     if first is None:
         console.print(Text(f"Every matched layer agrees ({len(location.rows)} layers)",
                            style="green"))
+        if not passed:
+            console.print(Text("An output fails element by element while every layer agrees "
+                               "within its scale: the differences are where values are small, "
+                               "float32 round-off of arithmetic the converter reordered or "
+                               "fused; a looser --atol (or --rtol) for that output is the usual "
+                               "answer", style="yellow"))
     else:
         fused = (f", fused with {', '.join(first.fused)}" if first.fused else "") + \
             (f"; or in {', '.join(first.unseen)} before it, which have no tensor of their own "

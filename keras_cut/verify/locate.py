@@ -35,6 +35,12 @@ from keras_cut.verify.comparison import finite
 
 SAMPLES = 4  # the failing batch's first samples: enough to show where, small enough to keep
 _INDEX = re.compile(r":\d+$")
+_DIGITS = re.compile(r"_?\d+$")
+# TensorFlow ops that compute a layer's product before its bias is added: with use_bias, a
+# tensor made by these alone is not the layer's output (LiteRT folds a Dense's bias into the
+# next Dense and keeps `h/MatMul` as the only tensor named after the first)
+BEFORE_BIAS = {"MatMul", "BatchMatMulV2", "convolution", "Conv2D", "Conv3D", "depthwise",
+               "Tensordot", "einsum", "Einsum"}
 
 
 @dataclass
@@ -48,7 +54,7 @@ class LayerRow:
     # layers before it with no tensor of their own whose only consumer leads here: what they
     # compute is first seen in this tensor
     unseen: list[str] = field(default_factory=list)
-    layout: str | None = None  # "channels first" when the artifact keeps another layout
+    layout: str | None = None  # "channels first"/"channels last": the artifact's other layout
     max_abs_error: float = 0.0
     mean_abs_error: float = 0.0
     cosine: float | None = None
@@ -76,6 +82,7 @@ class Location:
     unmatched: list[str]
     judged_by: str  # "atol/rtol" or "cosine"
     unmatched_before: list[str] = field(default_factory=list)  # run before the first failing
+    downstream: list[str] = field(default_factory=list)  # matched layers the first failing feeds
 
     @property
     def first(self) -> LayerRow | None:
@@ -83,9 +90,12 @@ class Location:
 
     @property
     def trend(self) -> str | None:
-        """After the first failing layer: "recovers" (the last matched layer agrees again),
-        "grows" (the last error is more than twice the first) or "stays"."""
-        first, last = self.first, self.rows[-1] if self.rows else None
+        """After the first failing layer, at the last matched layer it feeds: "recovers"
+        (agrees again), "grows" (an error more than twice the first) or "stays"; None when it
+        feeds no matched layer."""
+        first = self.first
+        fed = [row for row in self.rows if row.layer in self.downstream]
+        last = fed[-1] if fed else None
         if first is None or last is None:
             return None
         if last.passed:
@@ -98,7 +108,7 @@ class Location:
                 "first_failing_layer": first.layer if first else None,
                 "first_failing_class": first.class_name if first else None,
                 "trend": self.trend, "layers": [row.to_dict() for row in self.rows],
-                "unmatched": self.unmatched,
+                "unmatched": self.unmatched, "downstream": self.downstream,
                 "unmatched_before_first_failing": self.unmatched_before}
 
 
@@ -189,15 +199,18 @@ def span(flat: FlatGraph, inputs: list[TensorAddress], outputs: list[TensorAddre
 
 
 def layouts(value: np.ndarray, shape: tuple[int, ...]) -> list[tuple[np.ndarray, str | None]]:
-    """`value` read as an array of `shape`: as it is, and moved from channels-first to Keras'
-    channels-last layout; both where both fit (a 48x48 map with 48 channels)."""
+    """`value` read as an array of `shape`: as it is, moved from channels-first to channels-last
+    (ONNX keeps convolutions in NCHW) and from channels-last to channels-first (LiteRT keeps
+    NHWC inside a `data_format="channels_first"` model); every reading that fits (a 48x48 map
+    with 48 channels fits all three)."""
     found: list[tuple[np.ndarray, str | None]] = []
     if value.shape == shape:
         found.append((value, None))
     if value.ndim == len(shape) >= 3 and value.shape[0] == shape[0]:
-        moved = np.moveaxis(value, 1, -1)
-        if moved.shape == shape:
-            found.append((moved, "channels first"))
+        for moved, layout in ((np.moveaxis(value, 1, -1), "channels first"),
+                              (np.moveaxis(value, -1, 1), "channels last")):
+            if moved.shape == shape:
+                found.append((moved, layout))
     return found
 
 
@@ -240,6 +253,8 @@ def locate(flat: FlatGraph, records: dict[TensorAddress, Any], calls: list[CallA
         if not named or not isinstance(value, np.ndarray) or value.dtype.kind not in "fiu":
             continue
         owner = max(named, key=order.__getitem__)
+        if _before_bias(flat, owner, name, scopes):
+            continue
         owned.setdefault(owner, []).append((name, value))
         fused.setdefault(owner, set()).update(c for c in named if c != owner)
     for call, (name, value) in outputs.items():
@@ -249,8 +264,13 @@ def locate(flat: FlatGraph, records: dict[TensorAddress, Any], calls: list[CallA
     for call in calls:
         row = _row(flat, call, owned.get(call, []), records, atol, rtol, min_cosine)
         if row is not None:
-            row.fused = [flat.label(c) for c in sorted(fused.get(call, ()), key=order.__getitem__)]
             rows[call] = row
+    for owner in list(fused):  # a name shared by a constant (a shared layer's bias, another
+        fused[owner] = {c for c in fused[owner]  # call's scope) is not a fusion
+                        if c not in rows and c.layer != owner.layer}
+        if owner in rows:
+            rows[owner].fused = [flat.label(c) for c in sorted(fused[owner],
+                                                               key=order.__getitem__)]
     covered = {c: c for c in rows} | {c: owner for owner in rows for c in fused.get(owner, ())}
     consumers: dict[CallAddress, set[CallAddress]] = {}
     for call in calls:
@@ -269,8 +289,26 @@ def locate(flat: FlatGraph, records: dict[TensorAddress, Any], calls: list[CallA
             cleared.add(call)
     before = [flat.label(c) for c in unmatched
               if first is not None and order[c] < first and c not in cleared]
-    return Location(batch, samples, list(rows.values()), [flat.label(c) for c in unmatched],
-                    "cosine" if min_cosine is not None else "atol/rtol", before)
+    location = Location(batch, samples, list(rows.values()), [flat.label(c) for c in unmatched],
+                        "cosine" if min_cosine is not None else "atol/rtol", before)
+    if first is not None:
+        start = calls[first]
+        fed = _downstream(start, consumers)
+        location.downstream = [rows[c].layer for c in calls if c in fed and c in rows]
+    return location
+
+
+def _downstream(start: CallAddress, consumers: dict[CallAddress, set[CallAddress]]
+                ) -> set[CallAddress]:
+    """The layer calls `start` feeds, directly or not."""
+    found: set[CallAddress] = set()
+    todo = list(consumers.get(start, ()))
+    while todo:
+        call = todo.pop()
+        if call not in found:
+            found.add(call)
+            todo += consumers.get(call, ())
+    return found
 
 
 def _seen_through(flat: FlatGraph, calls: list[CallAddress], order: dict[CallAddress, int],
@@ -289,6 +327,17 @@ def _seen_through(flat: FlatGraph, calls: list[CallAddress], order: dict[CallAdd
         if owner is not None:
             covered[call] = owner
             rows[owner].unseen.insert(0, flat.label(call))
+
+
+def _before_bias(flat: FlatGraph, call: CallAddress, name: str,
+                 scopes: dict[tuple[str, ...], CallAddress]) -> bool:
+    """A tensor of a layer with a bias whose every op in the layer's scope comes before the
+    bias is added."""
+    if not flat.layer(call).config.get("use_bias"):
+        return False
+    ops = [_DIGITS.sub("", _INDEX.sub("", part).rsplit("/", 1)[-1]) for part in name.split(";")
+           if call in tensor_calls(part, scopes)]
+    return bool(ops) and all(op in BEFORE_BIAS for op in ops)
 
 
 def _row(flat: FlatGraph, call: CallAddress, candidates: list[tuple[str, np.ndarray]],

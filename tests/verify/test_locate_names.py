@@ -61,5 +61,8 @@ def test_layouts():
     (only,) = layouts(nchw, (2, 4, 5, 3))
     assert only[1] == "channels first" and np.array_equal(only[0], np.moveaxis(nchw, 1, -1))
     square = np.zeros((1, 4, 4, 4))
-    assert [layout for _, layout in layouts(square, (1, 4, 4, 4))] == [None, "channels first"]
+    assert [layout for _, layout in layouts(square, (1, 4, 4, 4))] == [
+        None, "channels first", "channels last"]
+    nhwc = np.zeros((2, 4, 5, 3))  # LiteRT inside a channels_first model
+    assert [layout for _, layout in layouts(nhwc, (2, 3, 4, 5))] == ["channels last"]
     assert layouts(np.zeros((2, 7)), (2, 8)) == []
