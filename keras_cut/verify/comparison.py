@@ -276,7 +276,8 @@ def weak_check_notices(checks: list[OutputCheck]) -> list[str]:
             f"little here; the cosine similarity is {c.cosine_similarity:.3f}, give a smaller "
             "atol to compare them"
             for c in checks if c.min_cosine is None and c.elements
-            and c.parent_max_abs <= c.atol]
+            and c.parent_max_abs <= c.atol
+            and c.parent_nonfinite < c.elements]  # all NaN: its own notice says so
 
 
 LOW_PRECISION = {"float16": "about 3", "bfloat16": "about 2"}  # significant decimal digits

@@ -84,3 +84,20 @@ def test_a_float32_output_computed_in_float16_gets_the_hint_too(tmp_path, keras)
     (notice,) = check_notices([check], mixed)
     assert "'out' is computed in float16 (mixed precision)" in notice
     assert check_notices([check], plain) == []
+
+
+def test_an_all_nan_output_is_not_also_called_too_small():
+    """Found by a new user: a parent output that is NaN everywhere got both "within atol of
+    zero (the largest is 0)" and the NaN notice; only the NaN one is true."""
+    from keras_cut.verify.comparison import OutputCheck, weak_check_notices
+
+    nan = np.full((4, 6), np.nan, "float32")
+    check = OutputCheck("out", "out", 1e-5, 1e-5)
+    check.add(nan, nan)
+    check.finish()
+    assert check.parent_nonfinite == check.elements == 24
+    assert weak_check_notices([check]) == []
+    small = OutputCheck("out", "out", 1e-5, 1e-5)
+    small.add(np.zeros((4, 6), "float32"), np.zeros((4, 6), "float32"))
+    small.finish()
+    assert len(weak_check_notices([small])) == 1  # the twin: still flagged
