@@ -67,6 +67,10 @@ def render_location(location: Location, console: Console, passed: bool = True) -
         console.print(Text(f"First layer past tolerance: {first.layer} ({first.class_name}"
                            f"{fused}), max abs error {first.max_abs_error:.3g}; {then}",
                            style="bold red"))
+        if location.disagreeing:
+            console.print(Text(f"No tensor in the artifact agrees with {location.disagreeing}, "
+                               "the first layer with tensors of its shape that no name ties "
+                               "to a layer: the difference likely starts there", style="red"))
         if location.unmatched_before:
             console.print(Text(f"It may start earlier: no artifact tensor stands for "
                                f"{', '.join(location.unmatched_before)}, which run before it",

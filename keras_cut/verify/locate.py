@@ -83,6 +83,8 @@ class Location:
     judged_by: str  # "atol/rtol" or "cosine"
     unmatched_before: list[str] = field(default_factory=list)  # run before the first failing
     downstream: list[str] = field(default_factory=list)  # matched layers the first failing feeds
+    # the first layer that has tensors of its shape no name claims, none agreeing with it
+    disagreeing: str | None = None
 
     @property
     def first(self) -> LayerRow | None:
@@ -109,6 +111,7 @@ class Location:
                 "first_failing_class": first.class_name if first else None,
                 "trend": self.trend, "layers": [row.to_dict() for row in self.rows],
                 "unmatched": self.unmatched, "downstream": self.downstream,
+                "first_without_agreeing_tensor": self.disagreeing,
                 "unmatched_before_first_failing": self.unmatched_before}
 
 
@@ -246,17 +249,7 @@ def locate(flat: FlatGraph, records: dict[TensorAddress, Any], calls: list[CallA
     the converter's, `Identity:0`, outside any scope), the last word on those layers."""
     scopes = best_scopes(calls, (name for name, _ in tensors))
     order = {call: i for i, call in enumerate(calls)}
-    owned: dict[CallAddress, list[tuple[str, np.ndarray]]] = {}
-    fused: dict[CallAddress, set[CallAddress]] = {}
-    for name, value in tensors:
-        named = [c for c in tensor_calls(name, scopes) if c in order]
-        if not named or not isinstance(value, np.ndarray) or value.dtype.kind not in "fiu":
-            continue
-        owner = max(named, key=order.__getitem__)
-        if _before_bias(flat, owner, name, scopes):
-            continue
-        owned.setdefault(owner, []).append((name, value))
-        fused.setdefault(owner, set()).update(c for c in named if c != owner)
+    owned, fused, loose = _attribute(flat, tensors, scopes, order)
     for call, (name, value) in outputs.items():
         if call in order:
             owned.setdefault(call, []).append((name, np.asarray(value)))
@@ -265,6 +258,10 @@ def locate(flat: FlatGraph, records: dict[TensorAddress, Any], calls: list[CallA
         row = _row(flat, call, owned.get(call, []), records, atol, rtol, min_cosine)
         if row is not None:
             rows[call] = row
+    claimed = {c for group in fused.values() for c in group} | set(rows)
+    disagreeing = by_value(flat, calls, order, records, loose, tensors, rows, claimed, atol,
+                           rtol, min_cosine)
+    rows = dict(sorted(rows.items(), key=lambda item: order[item[0]]))
     for owner in list(fused):  # a name shared by a constant (a shared layer's bias, another
         fused[owner] = {c for c in fused[owner]  # call's scope) is not a fusion
                         if c not in rows and c.layer != owner.layer}
@@ -291,11 +288,85 @@ def locate(flat: FlatGraph, records: dict[TensorAddress, Any], calls: list[CallA
               if first is not None and order[c] < first and c not in cleared]
     location = Location(batch, samples, list(rows.values()), [flat.label(c) for c in unmatched],
                         "cosine" if min_cosine is not None else "atol/rtol", before)
+    # the first layer with no agreeing tensor whose effect is not seen agreeing further on (a
+    # convolution folded into its BatchNormalization agrees through the BatchNormalization)
+    suspects = [c for c in disagreeing if first is not None and order[c] <= first
+                and c not in cleared and (c not in covered or not rows[covered[c]].passed)]
+    location.disagreeing = flat.label(suspects[0]) if suspects else None
     if first is not None:
         start = calls[first]
         fed = _downstream(start, consumers)
         location.downstream = [rows[c].layer for c in calls if c in fed and c in rows]
     return location
+
+
+Owned = dict[CallAddress, list[tuple[str, np.ndarray]]]
+
+
+def _attribute(flat: FlatGraph, tensors: list[tuple[str, Any]],
+               scopes: dict[tuple[str, ...], CallAddress], order: dict[CallAddress, int]
+               ) -> tuple[Owned, dict[CallAddress, set[CallAddress]],
+                          list[tuple[int, str, np.ndarray]]]:
+    """Each numeric tensor to the latest layer call its name carries (the others it names
+    fused into it), or, when no name claims it, to the loose ones (with its position)."""
+    owned: Owned = {}
+    fused: dict[CallAddress, set[CallAddress]] = {}
+    loose: list[tuple[int, str, np.ndarray]] = []
+    for index, (name, value) in enumerate(tensors):
+        if not isinstance(value, np.ndarray) or value.dtype.kind not in "fiu":
+            continue
+        named = [c for c in tensor_calls(name, scopes) if c in order]
+        if not named:
+            loose.append((index, name, value))
+            continue
+        owner = max(named, key=order.__getitem__)
+        if _before_bias(flat, owner, name, scopes):
+            continue
+        owned.setdefault(owner, []).append((name, value))
+        fused.setdefault(owner, set()).update(c for c in named if c != owner)
+    return owned, fused, loose
+
+
+def by_value(flat: FlatGraph, calls: list[CallAddress], order: dict[CallAddress, int],
+             records: dict[TensorAddress, Any], loose: list[tuple[int, str, np.ndarray]],
+             tensors: list[tuple[str, Any]], rows: dict[CallAddress, LayerRow],
+             claimed: set[CallAddress], atol: float, rtol: float,
+             min_cosine: float | None) -> list[CallAddress]:
+    """Layers no name ties to a tensor, tied by value instead: the first tensor no name claims,
+    after the tensors of the layers feeding it, that agrees with the layer's Keras activation
+    (an artifact whose names were stripped, the convolutions OpenVINO renames). A layer the
+    artifact computes wrongly finds none and stays unmatched, so what it feeds fails. Returns
+    the layers that had tensors of their shape there, none agreeing."""
+    disagreeing: list[CallAddress] = []
+    if not loose:
+        return disagreeing
+    where = {_INDEX.sub("", name.split(";")[0]): i for i, (name, _) in enumerate(tensors)}
+    at = {call: where.get(row.tensor, -1) for call, row in rows.items()}
+    for call in calls:
+        want = records.get(TensorAddress(call.context, call.layer, call.call, 0))
+        if call in claimed or want is None:
+            continue
+        want = np.asarray(want)
+        after = max((at.get(flat.canonical(t).node, -1) for t in flat.inputs_of(call)),
+                    default=-1)
+        for index, name, value in loose:
+            if index <= after:
+                continue
+            readings = [(compare(v, want, atol, rtol, min_cosine), layout)
+                        for v, layout in layouts(value, want.shape)]
+            good = [(stats, layout) for stats, layout in readings if stats["passed"]]
+            if readings and not good and call not in disagreeing:
+                disagreeing.append(call)
+            if good:
+                stats, layout = good[0]
+                rows[call] = LayerRow(flat.label(call), flat.layer(call).class_name,
+                                      _INDEX.sub("", name.split(";")[0]) + " (by value)",
+                                      layout=layout, **stats)
+                at[call] = index
+                if call in disagreeing:
+                    disagreeing.remove(call)
+                break
+    return disagreeing
 
 
 def _downstream(start: CallAddress, consumers: dict[CallAddress, set[CallAddress]]

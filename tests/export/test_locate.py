@@ -113,18 +113,17 @@ def test_a_layer_inside_a_nested_model_is_located(exported, suffix, tmp_path, ca
         [name for r in where["layers"] for name in r["seen_through"]]
 
 
-def test_what_openvino_renames_is_named_not_guessed(exported, tmp_path, capsys):
-    """OpenVINO's IR keeps no TensorFlow name for convolutions: the first failing layer with a
-    tensor says which layers before it are seen only through it (res_b among them), and a
-    layer with two consumers (res_a) stays unmatched, named as a possible start."""
+def test_what_openvino_renames_is_found_by_value_not_guessed(exported, tmp_path, capsys):
+    """OpenVINO's IR keeps no TensorFlow name for convolutions: res_a is tied by value to a
+    tensor no name claims; res_b, tampered, has tensors of its shape but none agrees, and is
+    named as where the difference likely starts (seen through the first failing named layer)."""
     bad = tampered(exported, "residual", ".xml", RESIDUAL, "res_b", tmp_path)
     code, where = located(capsys, RESIDUAL, bad)
-    assert code == 1
-    first = next(r for r in where["layers"] if r["layer"] == where["first_failing_layer"])
+    assert code == 1 and where["first_without_agreeing_tensor"] == "res_b"
+    rows = {r["layer"]: r for r in where["layers"]}
+    assert rows["res_a"]["passed"] and rows["res_a"]["tensor"].endswith("(by value)")
+    first = rows[where["first_failing_layer"]]
     assert not first["passed"] and "res_b" in first["seen_through"]
-    assert "res_a" in where["unmatched"] and "res_a" in where["unmatched_before_first_failing"]
-    assert all(r["passed"] for r in where["layers"] if r is not first
-               and where["layers"].index(r) < where["layers"].index(first))
 
 
 def test_a_dense_whose_bias_litert_folds_into_the_next_is_not_blamed(tmp_path, capsys, keras):
@@ -160,6 +159,44 @@ def test_the_trend_follows_only_what_the_first_failing_layer_feeds(tmp_path, cap
     assert code == 1 and where["first_failing_layer"] == "a"
     assert where["trend"] == "stays"
     assert next(r for r in where["layers"] if r["layer"] == "b")["passed"]
+
+
+def strip_names(path: Path, target: Path) -> Path:
+    """The .onnx with every tensor between its inputs and outputs renamed t0, t1, ... (what a
+    graph optimiser or a hand-edited file leaves): no Keras layer name survives."""
+    import onnx
+
+    model = onnx.load(str(path))
+    keep = {v.name for v in [*model.graph.input, *model.graph.output]} | \
+        {i.name for i in model.graph.initializer}
+    names: dict[str, str] = {}
+    for node in model.graph.node:
+        node.name = ""
+        for i, name in enumerate(node.input):
+            node.input[i] = names.get(name, name)
+        for i, name in enumerate(node.output):
+            if name not in keep:
+                names[name] = node.output[i] = f"t{len(names)}"
+    onnx.save(model, str(target))
+    return target
+
+
+def test_an_artifact_without_names_is_located_by_values(exported, tmp_path, capsys):
+    """No name ties a tensor to a layer: each layer is tied to the first unclaimed tensor,
+    after its inputs', that agrees with it; the tampered layer finds none, so the first layer
+    named as where it may start is the culprit, and a correct stripped artifact agrees."""
+    clean = strip_names(exported / "residual.onnx", tmp_path / "stripped.onnx")
+    code, where = located(capsys, RESIDUAL, clean)
+    assert code == 0 and where["first_failing_layer"] is None
+    assert {r["layer"] for r in where["layers"]} >= {"res_a", "res_b", "res_c", "res_add"}
+    assert all(r["tensor"].endswith("(by value)") for r in where["layers"][:-1])
+    bad = tampered(exported, "residual", ".onnx", RESIDUAL, "res_b", tmp_path)
+    code, where = located(capsys, RESIDUAL, strip_names(bad, tmp_path / "stripped_bad.onnx"))
+    assert code == 1
+    assert where["layers"][0]["layer"] == "res_a" and where["layers"][0]["passed"]
+    assert where["first_without_agreeing_tensor"] == "res_b"
+    first = next(r for r in where["layers"] if r["layer"] == where["first_failing_layer"])
+    assert first["seen_through"][0] == "res_b"
 
 
 def test_export_locates_when_its_proof_fails(tmp_path, monkeypatch):
