@@ -61,12 +61,12 @@ class Batches:
             batch = {name: array[start:start + batch_size] for name, array in data.items()}
             # a submodel fed by the parent's own inputs runs before the parent's answer comes
             # (the parent may be running in its second process meanwhile)
-            early = {layer: batch[name] for layer, name in direct.items()} if direct else None
-            got = run_batch(submodel, run_sub, early, given) if early is not None else None
+            early = {layer: batch[name] for layer, name in direct.items()}
+            got = run_batch(submodel, run_sub, early, given) if early else None
             reference = run_batch(parent, self.parent, batch, given)
             feed = {link.layer: value for link, value in zip(self.links.inputs,
                                                              reference[:n_in], strict=True)}
-            if got is None or early is None or not _same(early, feed):
+            if got is None or not _same(early, feed):
                 got = run_batch(submodel, run_sub, feed, given)
             for i, check in enumerate(self.checks):
                 check.add(got[positions[i]], reference[n_in + i])

@@ -136,12 +136,6 @@ class ParentProcess:
             if stream is not None:
                 stream.close()
 
-    def __enter__(self) -> ParentProcess:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     def _send_quietly(self, message: Any) -> None:
         stdin = self._child.stdin
         assert stdin is not None

@@ -18,14 +18,6 @@ ParentState = Callable[[str], "dict[str, tuple[str, Any]] | None"]
 Fetch = Callable[[str, str], np.ndarray]
 
 
-def model_state(parent: Any) -> ParentState:
-    """What Keras saves for each layer of the loaded parent, by layer path (None: no layer)."""
-    from keras_cut.backend.keras import running
-
-    by_path = dict(running.all_layers(parent))
-    return lambda path: running.weight_state(by_path[path]) if path in by_path else None
-
-
 def compare_weights(parent: ParentState, sub: Any, links: Correspondence,
                      hashes: dict[str, str] | None = None,
                      fetch: Fetch | None = None) -> WeightCheck:

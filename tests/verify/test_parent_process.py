@@ -31,6 +31,14 @@ CASES = [
 ]
 
 
+def nudge_conv2d_1(h5):
+    """One value of the cnn sample's conv2d_1 kernel moved by 0.05, inside the weights file."""
+    group = next(g for g in h5["layers"].values() if g["vars"].attrs.get("name") == "conv2d_1")
+    value = group["vars/0"][...]
+    value.flat[0] += 0.05
+    group["vars/0"][...] = value
+
+
 def both_ways(monkeypatch, *args, **kwargs):
     """The report with the parent here and with it in the second process (which must have
     been asked for the parent's activations, not merely started)."""
@@ -80,13 +88,7 @@ def test_a_tampered_weight_is_named_with_its_difference(tmp_path, monkeypatch):
     good = tmp_path / "good.keras"
     cut_model(BY_NAME["cnn"].path, good, ["intermediate_dense"], [])
 
-    def nudge(h5):
-        group = next(g for g in h5["layers"].values() if g["vars"].attrs.get("name") == "conv2d_1")
-        value = group["vars/0"][...]
-        value.flat[0] += 0.05
-        group["vars/0"][...] = value
-
-    bad = rewrite_keras(good, tmp_path / "nudged.keras", weights=nudge)
+    bad = rewrite_keras(good, tmp_path / "nudged.keras", weights=nudge_conv2d_1)
     here, there = both_ways(monkeypatch, BY_NAME["cnn"].path, bad, samples=8)
     assert not here["passed"] and here == there
     (mismatch,) = there["weights"]["mismatched"]
@@ -152,13 +154,7 @@ def test_the_command_line_with_its_second_process(tmp_path, monkeypatch):
     good = tmp_path / "good.keras"
     cut_model(BY_NAME["cnn"].path, good, ["intermediate_dense"], [])
 
-    def nudge(h5):
-        group = next(g for g in h5["layers"].values() if g["vars"].attrs.get("name") == "conv2d_1")
-        value = group["vars/0"][...]
-        value.flat[0] += 0.05
-        group["vars/0"][...] = value
-
-    bad = rewrite_keras(good, tmp_path / "nudged.keras", weights=nudge)
+    bad = rewrite_keras(good, tmp_path / "nudged.keras", weights=nudge_conv2d_1)
     monkeypatch.delenv(SWITCH)
     ok = run_process("verify", BY_NAME["cnn"].path, good, "--json", "--samples", "8")
     assert ok.code == 0, ok.err
