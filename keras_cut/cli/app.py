@@ -108,6 +108,7 @@ FLAGS = {
     Option.ATOL: "--atol", Option.RTOL: "--rtol", Option.FORCE: "--force",
     Option.VERIFY: "--verify", Option.MIN_COSINE: "--min-cosine", Option.QUANTIZE: "--quantize",
     Option.CALIBRATION: "--calibration", Option.FORMAT: "--format", Option.LOCATE: "--locate",
+    Option.HTML: "--html", Option.SAVE_REPRO: "--save-repro", Option.KEEP_FLOAT: "--keep-float",
 }
 
 
@@ -489,13 +490,18 @@ def verify_command(
     save_golden: Path | None = typer.Option(
         None, "--save-golden", help="Also write a golden file (.npz): the inputs used and the "
         "parent's answers, to check SUBMODEL later without the parent."),
-    force: bool = typer.Option(False, "--force", help="Overwrite an existing --save-golden file."),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing --save-golden "
+                               "or --html file."),
     unsafe: bool = _unsafe_option("loading"),
     custom_objects: str | None = _code_option(),
     locate: bool = typer.Option(
         False, "--locate", help="For an artifact (.tflite, .onnx, .xml): also run it with "
         "every intermediate tensor kept and compare each with the parent's Keras layer it "
         "stands for, naming the first layer past tolerance."),
+    html: Path | None = typer.Option(
+        None, "--html", help="With --locate (implied): also write the parent's graph page "
+        "(.html) with each layer coloured by its error in the artifact and its row in the "
+        "details panel."),
     json_output: bool = typer.Option(False, "--json", help="Print one JSON document."),
 ) -> None:
     """Prove SUBMODEL computes what PARENT computes at the same layers.
@@ -516,6 +522,11 @@ def verify_command(
     from keras_cut.verify.verification import verify_models
 
     with _user_errors():
+        if html is not None:
+            from keras_cut.core.writing import check_output
+
+            check_output(html, parent, force, {".html": "html"}, (submodel,))
+            locate = True
         report = verify_models(
             parent, submodel, samples=samples, batch_size=batch_size, seed=seed,
             inputs=inputs, input_shapes=parse_input_shapes(input_shape or []),
@@ -528,6 +539,11 @@ def verify_command(
             _notice(note)
         if report.saved_golden:
             _notice(f"golden file written: {report.saved_golden}")
+        if html is not None and report.locate is not None:
+            from keras_cut.present.htmlpage import write_located_page
+
+            write_located_page(parent, report.locate, html)
+            _notice(f"graph page with the comparison written: {html}")
         if json_output:
             print_json(report.to_dict())
         else:

@@ -38,6 +38,9 @@ class Option(StrEnum):
     CALIBRATION = "calibration"
     FORMAT = "format"
     LOCATE = "locate"
+    HTML = "html"
+    SAVE_REPRO = "save_repro"
+    KEEP_FLOAT = "keep_float"
 
 
 SWITCHES = {Option.UNSAFE, Option.FORCE, Option.VERIFY, Option.LOCATE}  # True or False

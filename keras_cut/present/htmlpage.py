@@ -6,21 +6,28 @@ laid out in the browser by dagre and panned and zoomed by svg-pan-zoom, both shi
 A search box finds layers; clicking a layer shows its class, shape, params, config, its
 neighbours, and the `keras-cut cut` commands that start or end there. `#search=TEXT` and
 `#layer=NAME` in the page's address run a search or select a layer when it opens.
+
+`verify --locate --html FILE` writes the same page of the parent with the comparison laid over
+it (`located_page`): each layer the artifact computes coloured by how far its tensor is from
+Keras' activation, the first past tolerance outlined and selected, and each layer's row of the
+table in its details.
 """
 
 from __future__ import annotations
 
 import html
 import json
+import math
 import re
 import shlex
 from importlib import resources
-from pathlib import PurePath
+from pathlib import Path, PurePath
 from typing import Any
 
 from keras_cut.core.shown import bounded, shell_word, visible
 from keras_cut.draw.drawing import Drawing, Node
 from keras_cut.present.styles import LEGEND, STYLES
+from keras_cut.verify.locate import LayerRow, Location
 
 MAX_CONFIG_CHARS = 20_000  # per layer; a Normalization's statistics can be megabytes
 _PLACEHOLDER = re.compile(r"@(TITLE|CSS|DATA|SVG_PAN_ZOOM|DAGRE|PAGE_JS)@")
@@ -30,12 +37,15 @@ def _asset(name: str) -> str:
     return resources.files("keras_cut.present").joinpath("assets", name).read_text(encoding="utf-8")
 
 
-def to_html(drawing: Drawing) -> str:
+def to_html(drawing: Drawing, location: Location | None = None) -> str:
+    data = page_data(drawing)
+    if location is not None:
+        data.update(located_data(data, location))
     parts = {
         "TITLE": html.escape(visible(f"{drawing.title or 'model'} — keras-cut graph")),
         "CSS": _asset("graph_page.css"),
         # JSON inside <script>: "<" escaped so that no "</script>" can end the element early
-        "DATA": json.dumps(page_data(drawing), ensure_ascii=False).replace("<", "\\u003c"),
+        "DATA": json.dumps(data, ensure_ascii=False).replace("<", "\\u003c"),
         "SVG_PAN_ZOOM": _asset("vendor/svg-pan-zoom.min.js"),
         "DAGRE": _asset("vendor/dagre.min.js"),
         "PAGE_JS": _asset("graph_page.js"),
@@ -113,3 +123,98 @@ def _commands(drawing: Drawing, node: Node, feeds_others: bool) -> list[dict[str
                                     f"{shlex.quote(f'{stem}_from_{safe}{suffix}')}"
                                     f" --input-layer {name}"})
     return commands
+
+
+# --locate's colours: agreeing green; differing from light orange (the least error of the
+# differing layers) to red (the most), on a log scale; the first past tolerance outlined
+AGREES, DIFFERS_LOW, DIFFERS_HIGH, FIRST = "#c8e6c9", (0xff, 0xe0, 0xb2), (0xe5, 0x39, 0x35), \
+    "#b71c1c"
+LOCATE_STYLES = {
+    "agrees": {"fill": AGREES, "stroke": "#2e7d32", "width": "1.2", "dash": ""},
+    "differs": {"fill": "#ef9a9a", "stroke": "#c62828", "width": "1.6", "dash": ""},
+    "first": {"fill": "#e53935", "stroke": FIRST, "width": "4", "dash": ""},
+    "unmatched": {"fill": "#eceff1", "stroke": "#78909c", "width": "1.2", "dash": "4 3"},
+    "outside": {"fill": "#ffffff", "stroke": "#bdbdbd", "width": "1", "dash": "2 3"},
+}
+LOCATE_LEGEND = [("agrees", "agrees with Keras"),
+                 ("differs", "differs (darker: larger error)"),
+                 ("first", "first past tolerance"),
+                 ("unmatched", "no tensor of its own in the artifact"),
+                 ("outside", "not in the artifact")]
+
+
+def located_data(data: dict[str, Any], location: Location) -> dict[str, Any]:
+    """The page's data with `location` laid over it: each node's `overlay` (its status, fill
+    and rows for the details panel), the legend, a summary, and the node to open on."""
+    rows = {row.layer: row for row in location.rows}
+    group = {member: row for row in location.rows for member in row.fused + row.unseen}
+    unmatched = set(location.unmatched)
+    errors = [row.max_abs_error for row in location.rows
+              if not row.passed and math.isfinite(row.max_abs_error) and row.max_abs_error > 0]
+    span = (math.log10(min(errors)), math.log10(max(errors))) if errors else (0.0, 0.0)
+    first = location.first
+    focus = None
+    nodes = []
+    for node in data["nodes"]:
+        label = node["label"]
+        row = rows.get(label) or group.get(label)
+        if row is not None:
+            status = "agrees" if row.passed else "first" if row is first else "differs"
+            overlay = {"status": status, "fill": _fill(row, span),
+                       "rows": _row_lines(row, label)}
+            if row is first and label == row.layer:
+                focus = node["id"]
+        else:
+            status = "unmatched" if label in unmatched else "outside"
+            overlay = {"status": status, "fill": LOCATE_STYLES[status]["fill"],
+                       "rows": [["artifact", "no tensor of its own (not compared)"
+                                 if status == "unmatched" else "not part of the artifact"]]}
+        nodes.append({**node, "overlay": overlay})
+    summary = f"{len(location.rows)} layers compared with the artifact · " + (
+        f"first past tolerance: {visible(first.layer)} ({visible(first.class_name)})"
+        + (f", then the error {location.trend}" if location.trend else "")
+        if first else "every compared layer agrees")
+    return {"nodes": nodes, "summary": summary, "focus": focus,
+            "styles": {**data["styles"], **LOCATE_STYLES},
+            "legend": [list(item) for item in LOCATE_LEGEND]}
+
+
+def _fill(row: LayerRow, span: tuple[float, float]) -> str:
+    if row.passed:
+        return AGREES
+    low, high = span
+    error = row.max_abs_error
+    t = 1.0 if not math.isfinite(error) else 0.0 if error <= 0 or high <= low else \
+        min(1.0, max(0.0, (math.log10(error) - low) / (high - low)))
+    return "#" + "".join(f"{round(a + (b - a) * t):02x}"
+                         for a, b in zip(DIFFERS_LOW, DIFFERS_HIGH, strict=True))
+
+
+def _row_lines(row: LayerRow, label: str) -> list[list[str]]:
+    """The layer's row of the --locate table, as label/value pairs for the details panel."""
+    lines = [["verdict", "agrees" if row.passed else "differs"]]
+    if label != row.layer:
+        lines.append(["compared as part of", visible(row.layer)])
+    lines += [["artifact tensor", visible(row.tensor)],
+              ["max abs error", f"{row.max_abs_error:.3g}"],
+              ["mean abs error", f"{row.mean_abs_error:.3g}"],
+              ["cosine", "–" if row.cosine is None else f"{row.cosine:.6f}"],
+              ["SNR", "∞ (no error)" if row.snr_db is None else f"{row.snr_db:.1f} dB"]]
+    if row.layout:
+        lines.append(["layout", f"read from {row.layout}"])
+    if row.fused:
+        lines.append(["fused with", ", ".join(visible(f) for f in row.fused)])
+    if row.unseen:
+        lines.append(["seen through", ", ".join(visible(f) for f in row.unseen)])
+    return lines
+
+
+def write_located_page(parent: str | Path, location: Location, output: str | Path) -> None:
+    """The parent's graph page (every nested model drawn open, so that every layer the
+    comparison names has its node) with `location` laid over it, written atomically."""
+    from keras_cut.core.writing import atomic_output
+    from keras_cut.draw.drawing import draw_model
+
+    drawing = draw_model(parent)
+    with atomic_output(Path(output)) as pending:
+        pending.path.write_text(to_html(drawing, location), encoding="utf-8")

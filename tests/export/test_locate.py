@@ -228,3 +228,66 @@ def test_locate_needs_an_artifact_and_its_parent(exported, tmp_path, capsys):
                    golden).code == 0
     assert_one_line_error(run_cli(capsys, "verify", golden, exported / "cnn.onnx", "--locate"),
                           "--locate", "parent")
+
+
+def page_data(page: Path) -> dict:
+    import re
+
+    text = page.read_text(encoding="utf-8")
+    return json.loads(re.search(r'id="graph-data">(.*?)</script>', text, re.S).group(1))
+
+
+def test_html_lays_the_comparison_over_the_graph_page(exported, tmp_path, capsys):
+    """--html (which implies --locate) writes the parent's page: each node's verdict from the
+    same comparison the table shows, the first failing layer opened, every other node named
+    as outside the artifact or without a tensor of its own."""
+    bad = tampered(exported, "residual", ".onnx", RESIDUAL, "res_b", tmp_path)
+    page = tmp_path / "where.html"
+    result = run_cli(capsys, "verify", RESIDUAL, bad, "--html", page, "--json")
+    assert result.code == 1, result.err
+    rows = {row["layer"]: row for row in json.loads(result.out)["locate"]["layers"]}
+    data = page_data(page)
+    nodes = {n["label"]: n for n in data["nodes"]}
+    status = {label: n["overlay"]["status"] for label, n in nodes.items()}
+    assert status["res_a"] == "agrees" and status["res_b"] == "first"
+    assert status["image"] == "outside"
+    assert {status[label] for label in rows} == {"agrees", "first", "differs"}
+    assert all(status[label] == "differs" for label, row in rows.items()
+               if not row["passed"] and label != "res_b")
+    assert data["focus"] == nodes["res_b"]["id"]
+    shown = dict(nodes["res_b"]["overlay"]["rows"])
+    assert shown["verdict"] == "differs" and float(shown["max abs error"]) == pytest.approx(
+        rows["res_b"]["max_abs_error"], rel=1e-2)
+    assert "first past tolerance: res_b (Conv2D)" in data["summary"]
+    # darker red for a larger error: the fills order as the errors do
+    failing = sorted((row["max_abs_error"], nodes[label]["overlay"]["fill"])
+                     for label, row in rows.items() if not row["passed"])
+    greens = [int(fill[3:5], 16) for _, fill in failing]
+    assert greens == sorted(greens, reverse=True) and greens[0] > greens[-1]
+    # an existing page is kept unless --force; checked before anything runs
+    again = run_cli(capsys, "verify", RESIDUAL, bad, "--html", page)
+    assert_one_line_error(again, "--force")
+    assert run_cli(capsys, "verify", RESIDUAL, exported / "residual.onnx", "--html", page,
+                   "--force").code == 0
+    assert {n["overlay"]["status"] for n in page_data(page)["nodes"]} == {"agrees", "outside"}
+
+
+def test_html_page_opens_on_the_first_failing_layer_in_a_browser(exported, tmp_path, capsys):
+    from tests.draw.test_graph_html import BROWSER, browse, rendered_nodes
+
+    if BROWSER is None:
+        pytest.skip("no headless browser: install Chromium (Debian: apt-get install chromium)")
+    bad = tampered(exported, "residual", ".tflite", RESIDUAL, "res_c", tmp_path)
+    page = tmp_path / "where.html"
+    assert run_cli(capsys, "verify", RESIDUAL, bad, "--html", page).code == 1
+    dom = browse(page, tmp_path)
+    nodes = dict(rendered_nodes(dom))
+    assert "role-first" in nodes["res_c"] and "selected" in nodes["res_c"]
+    assert "role-agrees" in nodes["res_a"] and "role-outside" in nodes["image"]
+    assert "<h2>res_c<" in dom and "Against the artifact" in dom
+
+
+def test_html_needs_an_artifact(tmp_path, capsys):
+    result = run_cli(capsys, "verify", CNN, CNN, "--html", tmp_path / "p.html")
+    assert_one_line_error(result, "--locate", "artifact")
+    assert not (tmp_path / "p.html").exists()

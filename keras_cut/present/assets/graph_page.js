@@ -106,11 +106,14 @@
     });
     data.nodes.forEach(function (n) {
       var box = g.node(n.id);
-      var style = data.styles[n.role] || {};
-      var group = el("g", { "class": "node role-" + n.role, "data-id": n.id,
+      // with --locate's comparison laid over the page, a node is drawn by its verdict
+      var look = n.overlay ? n.overlay.status : n.role;
+      var style = data.styles[look] || {};
+      var group = el("g", { "class": "node role-" + look, "data-id": n.id,
         "data-label": n.label, transform: "translate(" + (box.x - box.width / 2) + "," +
         (box.y - box.height / 2) + ")" }, nodeLayer);
-      var rect = el("rect", { width: box.width, height: box.height, fill: style.fill || "#fff",
+      var fill = n.overlay ? n.overlay.fill : style.fill;
+      var rect = el("rect", { width: box.width, height: box.height, fill: fill || "#fff",
         stroke: style.stroke || "#5b6b7f", "stroke-width": style.width || "1.2" }, group);
       if (style.dash) rect.setAttribute("stroke-dasharray", style.dash);
       var title = el("title", {}, group);
@@ -156,6 +159,7 @@
   // cut starts (a cut) or the top (the inputs): drag or scroll, or RESET for the whole graph.
   function initialView() {
     var sizes = panZoom.getSizes();
+    if (data.focus) { select(data.focus, sizes.realZoom < 0.6); return; }
     if (sizes.realZoom >= 0.6) return;
     var start = data.cut ? data.nodes.filter(function (n) {
       return n.role !== "dropped" && n.role !== "input";
@@ -212,6 +216,15 @@
     var outputs = html("tr", null, table);
     html("td", "outputs to", outputs);
     layerLinks(html("td", null, outputs), outgoing[n.id] || []);
+    if (n.overlay) {
+      html("h3", "Against the artifact", panel);
+      var compared = html("table", null, panel, "overlay");
+      n.overlay.rows.forEach(function (row) {
+        var tr = html("tr", null, compared);
+        html("td", row[0], tr);
+        html("td", row[1], tr);
+      });
+    }
     if (n.commands.length) {
       html("h3", "Cut here", panel);
       n.commands.forEach(function (c) {
