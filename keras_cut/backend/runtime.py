@@ -99,6 +99,18 @@ def intermediate_tensors(path: Path, fmt: str, feed: dict[str, Any]) -> list[tup
                         "supported (it reads .tflite, .onnx and .xml artifacts)")
 
 
+def extract_part(path: Path, fmt: str, target: Path, inputs: list[str],
+                 outputs: list[str]) -> bool:
+    """Cut the part between tensors `inputs` and `outputs` out of the artifact itself, where
+    its format allows (ONNX); False where it does not."""
+    if fmt != "onnx":
+        return False
+    from keras_cut.backend.onnxrt.extract import extract_part as onnx_part
+
+    onnx_part(path, target, inputs, outputs)
+    return True
+
+
 def write_record(path: Path, fmt: str, text: str) -> None:
     """Store keras-cut's record inside the artifact, where its format keeps such data."""
     if fmt == "litert":

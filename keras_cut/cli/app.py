@@ -491,7 +491,7 @@ def verify_command(
         None, "--save-golden", help="Also write a golden file (.npz): the inputs used and the "
         "parent's answers, to check SUBMODEL later without the parent."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing --save-golden "
-                               "or --html file."),
+                               "or --html file, or replace a --save-repro directory."),
     unsafe: bool = _unsafe_option("loading"),
     custom_objects: str | None = _code_option(),
     locate: bool = typer.Option(
@@ -502,6 +502,11 @@ def verify_command(
         None, "--html", help="With --locate (implied): also write the parent's graph page "
         "(.html) with each layer coloured by its error in the artifact and its row in the "
         "details panel."),
+    save_repro: Path | None = typer.Option(
+        None, "--save-repro", help="With --locate (implied): write a reduced reproducer of "
+        "the first failing layer to this directory: the segment around it (.keras), the "
+        "artifact's part (cut out of an .onnx itself, else exported afresh), a golden .npz and "
+        "a README of the command that shows the failure."),
     json_output: bool = typer.Option(False, "--json", help="Print one JSON document."),
 ) -> None:
     """Prove SUBMODEL computes what PARENT computes at the same layers.
@@ -527,6 +532,11 @@ def verify_command(
 
             check_output(html, parent, force, {".html": "html"}, (submodel,))
             locate = True
+        if save_repro is not None:
+            from keras_cut.export.repro import check_repro_dir
+
+            check_repro_dir(save_repro, force, (parent, submodel))
+            locate = True
         report = verify_models(
             parent, submodel, samples=samples, batch_size=batch_size, seed=seed,
             inputs=inputs, input_shapes=parse_input_shapes(input_shape or []),
@@ -534,6 +544,7 @@ def verify_command(
             tolerances=parse_tolerances(atol, rtol, min_cosine), save_golden=save_golden,
             force=force, locate=locate,
         )
+        repro = _save_repro(save_repro, parent, submodel, report, unsafe, custom_objects)
         _progress.stop()
         for note in report.notices:
             _notice(note)
@@ -545,11 +556,32 @@ def verify_command(
             write_located_page(parent, report.locate, html)
             _notice(f"graph page with the comparison written: {html}")
         if json_output:
-            print_json(report.to_dict())
+            print_json(report.to_dict() | ({"repro": repro.to_dict()} if repro else {}))
         else:
             render_verify(report, stdout_console())
+            if repro is not None:
+                from keras_cut.present.verify_view import render_repro
+
+                render_repro(repro, stdout_console())
     if not report.passed:
         raise typer.Exit(1)
+
+
+def _save_repro(directory: Path | None, parent: Path, artifact: Path, report: Any,
+                unsafe: bool, custom_objects: str | None) -> Any:
+    """verify --save-repro: the reproducer of what --locate found, once the report is in."""
+    if directory is None or report.locate is None:
+        return None
+    from keras_cut.backend.runtime import artifact_format
+    from keras_cut.export.repro import save_repro
+
+    fmt = artifact_format(artifact)
+    repro = save_repro(directory, parent, artifact, fmt or "", report.locate, unsafe,
+                       custom_objects, _progress) if fmt else None
+    _progress.stop()
+    if repro is None:
+        _notice("every layer compared agrees with the parent: no reproducer was written")
+    return repro
 
 
 _EXPORT_EXAMPLES = _examples(

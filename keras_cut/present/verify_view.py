@@ -12,6 +12,7 @@ from keras_cut.layers.shapes import format_shape
 from keras_cut.present.tables import Grid
 
 if TYPE_CHECKING:  # for annotations only
+    from keras_cut.export.repro import Repro
     from keras_cut.verify.locate import Location
     from keras_cut.verify.report import VerifyReport
 
@@ -23,6 +24,26 @@ def render_verify(report: VerifyReport, console: Console) -> None:
     if report.locate is not None:
         render_location(report.locate, console, report.passed)
     _rest(report, console)
+
+
+def render_repro(repro: Repro, console: Console) -> None:
+    """`--save-repro`: what was written, and whether the part fails as the whole did."""
+    start = ", ".join(repro.starts_at)
+    console.print(f"Reproducer written to {repro.directory}: {repro.culprit} "
+                  f"({repro.class_name}), {len(repro.layers)} layer(s) from {start}")
+    if repro.part is not None:
+        how = "cut out of the artifact" if repro.part_from == "the artifact" else \
+            "exported afresh"
+        error = f" (max abs error {repro.max_abs_error:.3g})" \
+            if repro.max_abs_error is not None else ""
+        console.print(Text(
+            f"  {repro.part}, {how}, fails its golden file{error}: it reproduces the failure"
+            if repro.reproduces else f"  {repro.part}, {how}, passes its golden file{error}: "
+            "it does NOT reproduce the failure (what is wrong is in the given artifact, not "
+            "in what the converter makes of this segment)",
+            style="red" if repro.reproduces else "yellow"))
+    for note in repro.notes:
+        console.print(Text(f"  {note}", style="yellow"))
 
 
 def render_location(location: Location, console: Console, passed: bool = True) -> None:

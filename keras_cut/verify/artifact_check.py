@@ -136,14 +136,21 @@ def locate_in_artifact(artifact: Path, fmt: str, parent: Parent, flat: FlatGraph
     tensors = intermediate_tensors(artifact, fmt, feed)
     run_artifact, positions = run
     got = run_artifact(feed)
-    outputs = {link.parent.node: (f"{link.name} (output)", got[position])
+    outputs = {link.parent.node: (link.name, got[position])
                for link, position in zip(links.outputs, positions, strict=True)
                if link.parent.index == 0}
     inside = span(flat, [link.parent for link in links.inputs],
                   [link.parent for link in links.outputs])
     calls = list(dict.fromkeys(key.node for key in records if key.node in inside))
-    return locate(flat, records, calls, tensors, outputs, tol.global_atol, tol.global_rtol,
-                  tol.min_cosine, number, samples)
+    location = locate(flat, records, calls, tensors, outputs, tol.global_atol, tol.global_rtol,
+                      tol.min_cosine, number, samples)
+    if location.evidence is not None:
+        evidence = location.evidence
+        evidence.inputs = {link.parent: link.name for link in links.inputs}
+        evidence.tolerances = tol
+        quantized = artifact_record(open_artifact(artifact, fmt)).get("quantized")
+        evidence.quantized = quantized if isinstance(quantized, str) else None
+    return location
 
 
 def _record_rule(artifact: Path, record: dict[str, Any], tol: Tolerances

@@ -33,6 +33,7 @@ from keras_cut.core.address import CallAddress, TensorAddress
 from keras_cut.model.flatgraph import FlatGraph
 from keras_cut.verify.comparison import finite
 
+OUTPUT_MARK = " (output)"  # after an artifact output's name, in the table
 SAMPLES = 4  # the failing batch's first samples: enough to show where, small enough to keep
 _INDEX = re.compile(r":\d+$")
 _DIGITS = re.compile(r"_?\d+$")
@@ -60,6 +61,8 @@ class LayerRow:
     cosine: float | None = None
     snr_db: float | None = None  # None: no error at all (infinite)
     passed: bool = True
+    name: str = ""  # the artifact tensor's exact name, as its runtime knows it
+
 
     def to_dict(self) -> dict[str, Any]:
         return {"layer": self.layer, "class_name": self.class_name, "tensor": self.tensor,
@@ -68,7 +71,21 @@ class LayerRow:
                 "mean_abs_error": finite(self.mean_abs_error),
                 "cosine_similarity": None if self.cosine is None else finite(self.cosine),
                 "snr_db": None if self.snr_db is None else finite(self.snr_db),
-                "passed": self.passed}
+                "passed": self.passed, "tensor_name": self.name}
+
+
+@dataclass
+class Evidence:
+    """What the comparison was made from, for a reproducer: the parent's activations by tensor,
+    the artifact's tensors by exact name, and each compared layer call by its label."""
+
+    flat: FlatGraph
+    records: dict[TensorAddress, Any]
+    tensors: dict[str, Any]
+    calls: dict[str, CallAddress]
+    inputs: dict[TensorAddress, str] = field(default_factory=dict)  # the artifact's, by name
+    tolerances: Any = None  # the `Tolerances` the artifact was judged by
+    quantized: str | None = None  # the quantization its keras-cut record names
 
 
 @dataclass
@@ -85,6 +102,7 @@ class Location:
     downstream: list[str] = field(default_factory=list)  # matched layers the first failing feeds
     # the first layer that has tensors of its shape no name claims, none agreeing with it
     disagreeing: str | None = None
+    evidence: Evidence | None = field(default=None, repr=False, compare=False)
 
     @property
     def first(self) -> LayerRow | None:
@@ -252,7 +270,7 @@ def locate(flat: FlatGraph, records: dict[TensorAddress, Any], calls: list[CallA
     owned, fused, loose = _attribute(flat, tensors, scopes, order)
     for call, (name, value) in outputs.items():
         if call in order:
-            owned.setdefault(call, []).append((name, np.asarray(value)))
+            owned.setdefault(call, []).append((name + OUTPUT_MARK, np.asarray(value)))
     rows: dict[CallAddress, LayerRow] = {}
     for call in calls:
         row = _row(flat, call, owned.get(call, []), records, atol, rtol, min_cosine)
@@ -297,6 +315,8 @@ def locate(flat: FlatGraph, records: dict[TensorAddress, Any], calls: list[CallA
         start = calls[first]
         fed = _downstream(start, consumers)
         location.downstream = [rows[c].layer for c in calls if c in fed and c in rows]
+    location.evidence = Evidence(flat, records, dict(tensors),
+                                 {flat.label(c): c for c in calls})
     return location
 
 
@@ -361,7 +381,7 @@ def by_value(flat: FlatGraph, calls: list[CallAddress], order: dict[CallAddress,
                 stats, layout = good[0]
                 rows[call] = LayerRow(flat.label(call), flat.layer(call).class_name,
                                       _INDEX.sub("", name.split(";")[0]) + " (by value)",
-                                      layout=layout, **stats)
+                                      layout=layout, name=name, **stats)
                 at[call] = index
                 if call in disagreeing:
                     disagreeing.remove(call)
@@ -425,5 +445,6 @@ def _row(flat: FlatGraph, call: CallAddress, candidates: list[tuple[str, np.ndar
                                  for v, layout in readings),
                                 key=lambda pair: pair[0]["max_abs_error"])
             return LayerRow(flat.label(call), flat.layer(call).class_name,
-                            _INDEX.sub("", name.split(";")[0]), layout=layout, **stats)
+                            _INDEX.sub("", name.split(";")[0]), layout=layout,
+                            name=name.removesuffix(OUTPUT_MARK), **stats)
     return None
