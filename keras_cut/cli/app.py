@@ -645,6 +645,10 @@ def export_command(
     locate: bool = typer.Option(
         False, "--locate", help="When the proof fails (.tflite, .onnx, .xml): find the first "
         "Keras layer whose artifact tensor leaves the parent's (as verify --locate)."),
+    keep_float: list[str] | None = typer.Option(
+        None, "--keep-float", autocompletion=_complete_layers,
+        help="With --quantize int8 (.tflite): leave this layer's operations in float "
+        "(repeatable); --locate suggests which."),
     json_output: bool = typer.Option(False, "--json", help="Print one JSON document."),
 ) -> None:
     """Write the cut (or the whole model) as a LiteRT, ONNX, OpenVINO or SavedModel artifact,
@@ -669,7 +673,7 @@ def export_command(
             batch_size=batch_size, seed=seed, inputs=inputs,
             input_shapes=parse_input_shapes(input_shape or []), force=force, unsafe=unsafe,
             custom_objects=custom_objects, progress=_progress, quantize=quantize,
-            calibration=calibration, locate=locate)
+            calibration=calibration, locate=locate, keep_float=keep_float or [])
         _progress.stop()
         for note in result.notices + result.cut.needs + \
                 (result.verify.notices if result.verify else []):

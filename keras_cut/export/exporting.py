@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -88,6 +89,7 @@ def export_model(
     quantize: str | None = None,
     calibration: str | Path | None = None,
     locate: bool = False,
+    keep_float: list[str] | tuple[str, ...] = (),
 ) -> ExportResult:
     """Export the cut of `model` (the whole model without layer names) to `output` as `format`
     (from the suffix: .tflite LiteRT, .onnx ONNX, .xml OpenVINO IR, none: a SavedModel
@@ -96,11 +98,15 @@ def export_model(
     float16 weights), int8 calibrated
     on `calibration` (an .npz of the parent's inputs, by name; else seeded inputs). A quantized
     artifact is judged by cosine similarity (`tolerances.min_cosine`, default 0.99). `locate`:
-    when the proof fails, where inside the artifact it leaves the parent (`verify`'s)."""
+    when the proof fails, where inside the artifact it leaves the parent (`verify`'s).
+    `keep_float` (int8 .tflite): layers of the cut whose operations stay in float."""
     say = progress or (lambda _msg: None)
     model, output = Path(model), Path(output)
     fmt = _format(output, format)
     _check_quantize(fmt, quantize, calibration)
+    if keep_float and (fmt != "litert" or quantize != "int8"):
+        raise UsageError(Option.KEEP_FLOAT, " keeps layers in float inside an int8 .tflite "
+                         "only; export to .tflite with ", Option.QUANTIZE, " int8")
     kind = FORMATS[fmt]
     given = tuple(Path(p) for p in (inputs, calibration, custom_objects)
                   if p is not None and Path(p).is_file())
@@ -115,6 +121,8 @@ def export_model(
         whole = not output_layers and not input_layers
         cut = cut_model(model, cut_file, output_layers, input_layers, progress=progress,
                         unsafe=unsafe, custom_objects=custom_objects, whole=whole)
+        floats = _float_nodes(model, cut_file, list(keep_float), unsafe, custom_objects) \
+            if keep_float else None
         from keras_cut.backend.keras import exporting, loading
 
         custom = loading.load_custom_objects(custom_objects)
@@ -131,7 +139,8 @@ def export_model(
                 then name its inputs and outputs and write keras-cut's record into it."""
                 say(f"exporting {output} ({fmt})")
                 order = exporting.export_file(cut_file, pending.path, fmt, unsafe, custom,
-                                              quantize, arrays, model=sub_model)
+                                              quantize, arrays, model=sub_model,
+                                              keep_float=floats)
                 made.names = _artifact_names(pending.path, fmt, verify)
                 made.inputs, made.outputs = _named_endpoints(pending.path, cut, order,
                                                              made.names)
@@ -170,6 +179,41 @@ def export_model(
         output=str(written), format=fmt, runtime=runtime_name(fmt), cut=cut, inputs=ins,
         outputs=outs, size_bytes=_size(written, kind.companions), verify=report, notices=notices,
     )
+
+
+def _float_nodes(model: Path, cut_file: Path, wanted: list[str], unsafe: bool,
+                 custom_objects: str | None) -> Callable[[list[str]], list[str]]:
+    """What picks, from the converted model's tensor names, those of the operations of the
+    `wanted` layers (TensorFlow's scope names, as `--locate` ties them); each wanted layer
+    must be one of the cut's and have operations of its own there."""
+    from keras_cut.model.flatgraph import FlatGraph
+    from keras_cut.model.opening import open_model
+    from keras_cut.verify.locate import best_scopes, tensor_calls
+
+    _, graph = open_model(cut_file, custom_objects, unsafe, "export")
+    flat = FlatGraph(graph)
+    calls = [call for call in flat.nodes if not flat.layer(call).is_input]
+    by_label = {flat.label(call): call for call in calls}
+    unknown = [name for name in wanted if name not in by_label]
+    if unknown:
+        raise UsageError(Option.KEEP_FLOAT, f" {', '.join(map(repr, unknown))}: not a layer of "
+                         "the exported cut (name it as `inspect` and `cut` do: a nested "
+                         "model's layer as outer/inner, a shared layer's call as NAME@N)")
+    targets = {by_label[name] for name in wanted}
+
+    def choose(names: list[str]) -> list[str]:
+        scopes = best_scopes(calls, names)
+        found = {name: set(tensor_calls(name, scopes)) & targets for name in names}
+        missing = [label for label in wanted
+                   if not any(by_label[label] in hit for hit in found.values())]
+        if missing:
+            raise ArtifactError(
+                f"{model}: the converter left no operation named after "
+                f"{', '.join(missing)} (fused into another layer, or an identity at "
+                "inference); keep the layer it is fused into in float instead")
+        return [name for name, hit in found.items() if hit]
+
+    return choose
 
 
 @dataclass

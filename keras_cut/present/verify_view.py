@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 from rich.text import Text
 
+from keras_cut.core.shown import shell_word
 from keras_cut.layers.shapes import format_shape
 from keras_cut.present.tables import Grid
 
@@ -96,6 +97,14 @@ def render_location(location: Location, console: Console, passed: bool = True) -
             console.print(Text(f"It may start earlier: no artifact tensor stands for "
                                f"{', '.join(location.unmatched_before)}, which run before it",
                                style="yellow"))
+    if location.keep_float:
+        losses = dict(location.own_losses)
+        named = ", ".join(f"{layer} (loses {losses[layer]:.1f} dB on its own)"
+                          for layer in location.keep_float)
+        flags = " ".join(f"--keep-float {shell_word(layer)}" for layer in location.keep_float)
+        console.print(Text(f"Quantization loses most in {named}. To keep it in float in an "
+                           f"int8 .tflite: keras-cut export ... --quantize int8 {flags}",
+                           style="yellow"))
     if location.unmatched:
         console.print(Text(f"No artifact tensor stands for {len(location.unmatched)} layer(s) "
                            f"(fused away, an identity at inference, or renamed by the "

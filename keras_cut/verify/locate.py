@@ -33,6 +33,8 @@ from keras_cut.core.address import CallAddress, TensorAddress
 from keras_cut.model.flatgraph import FlatGraph
 from keras_cut.verify.comparison import finite
 
+KEEP_FLOAT_DB = 6.0  # a layer losing this much SNR on its own is worth keeping in float
+CLEAN_DB = 200.0  # the SNR of a tensor with no error at all, for differences
 OUTPUT_MARK = " (output)"  # after an artifact output's name, in the table
 SAMPLES = 4  # the failing batch's first samples: enough to show where, small enough to keep
 _INDEX = re.compile(r":\d+$")
@@ -103,6 +105,18 @@ class Location:
     # the first layer that has tensors of its shape no name claims, none agreeing with it
     disagreeing: str | None = None
     evidence: Evidence | None = field(default=None, repr=False, compare=False)
+    # a quantized artifact: the layers that lose the most SNR on their own, most first, with
+    # the dB each loses (its SNR below the worst of the tensors feeding it)
+    own_losses: list[tuple[str, float]] = field(default_factory=list)
+
+    @property
+    def keep_float(self) -> list[str]:
+        """The few layers to try in float: those losing at least 6 dB on their own (at most
+        three), else the one losing most; none where no output fails."""
+        if self.first is None or not self.own_losses:
+            return []
+        big = [layer for layer, lost in self.own_losses[:3] if lost >= KEEP_FLOAT_DB]
+        return big or [self.own_losses[0][0]]
 
     @property
     def first(self) -> LayerRow | None:
@@ -130,6 +144,9 @@ class Location:
                 "trend": self.trend, "layers": [row.to_dict() for row in self.rows],
                 "unmatched": self.unmatched, "downstream": self.downstream,
                 "first_without_agreeing_tensor": self.disagreeing,
+                "own_snr_loss_db": [{"layer": layer, "db": finite(lost)}
+                                    for layer, lost in self.own_losses],
+                "keep_float_suggestion": self.keep_float,
                 "unmatched_before_first_failing": self.unmatched_before}
 
 
@@ -315,6 +332,8 @@ def locate(flat: FlatGraph, records: dict[TensorAddress, Any], calls: list[CallA
         start = calls[first]
         fed = _downstream(start, consumers)
         location.downstream = [rows[c].layer for c in calls if c in fed and c in rows]
+    if min_cosine is not None:
+        location.own_losses = own_losses(flat, rows, covered)
     location.evidence = Evidence(flat, records, dict(tensors),
                                  {flat.label(c): c for c in calls})
     return location
@@ -387,6 +406,24 @@ def by_value(flat: FlatGraph, calls: list[CallAddress], order: dict[CallAddress,
                     disagreeing.remove(call)
                 break
     return disagreeing
+
+
+def own_losses(flat: FlatGraph, rows: dict[CallAddress, LayerRow],
+               covered: dict[CallAddress, CallAddress]) -> list[tuple[str, float]]:
+    """Each compared layer's own loss of precision in a quantized artifact: how far its SNR
+    falls below the worst SNR of the compared tensors feeding it (a layer fed only by the
+    artifact's inputs: below the best SNR any layer keeps, what quantizing an input costs).
+    Accumulated error, which every later layer inherits, cancels out; most lost first."""
+    def snr(row: LayerRow) -> float:
+        return CLEAN_DB if row.snr_db is None else min(row.snr_db, CLEAN_DB)
+
+    best = max((snr(row) for row in rows.values()), default=CLEAN_DB)
+    losses = []
+    for call, row in rows.items():
+        fed = {covered.get(flat.canonical(t).node) for t in flat.inputs_of(call)}
+        before = [snr(rows[owner]) for owner in fed if owner is not None and owner != call]
+        losses.append((row.layer, (min(before) if before else best) - snr(row)))
+    return sorted(losses, key=lambda item: -item[1])
 
 
 def _downstream(start: CallAddress, consumers: dict[CallAddress, set[CallAddress]]

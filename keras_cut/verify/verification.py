@@ -202,10 +202,12 @@ def _run_both(parent_side: Parent, parent: Path, submodel: Path, sub_file: Model
     weights = compare_weights(parent_side.state, sub_model, links, hashes, parent_side.fetch)
     weights.mismatched += layers_not_loaded(sub_model, sub_graph)
     divergence, location = None, None
-    if first_failure is not None and artifact is not None and locate:
+    # a quantized artifact is judged by cosine over all samples: no one batch fails
+    failed = first_failure is not None or not all(check.passed for check in checks)
+    if failed and artifact is not None and locate:
         location = locate_in_artifact(artifact[0], artifact[1], parent_side, flat, links,
                                       batches, data, tol, say, batches.sub)
-    elif first_failure is not None and artifact is not None:
+    elif failed and artifact is not None:
         notices.append("the artifact's outputs differ from the parent's; --locate finds where "
                        "inside the artifact they start to differ")
     elif first_failure is not None:

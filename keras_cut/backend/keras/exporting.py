@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import importlib
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from keras_cut.backend.keras import loading, running
 from keras_cut.backend.native import quiet_native_logs
-from keras_cut.core.errors import ArtifactError
+from keras_cut.core.errors import ArtifactError, KerasCutError
 
 UNKNOWN_DIM = 8  # a dimension the model leaves open, for the call Keras needs before export
 # what each format's converter can quantize to
@@ -24,13 +25,16 @@ CONVERTERS = {"onnx": (("tf2onnx", "onnx"),), "openvino": (("openvino", "openvin
 
 def export_file(model_path: Path, target: Path, fmt: str, unsafe: bool = False,
                 custom_objects: dict[str, Any] | None = None, quantize: str | None = None,
-                calibration: dict[str, Any] | None = None, model: Any = None) -> list[str]:
+                calibration: dict[str, Any] | None = None, model: Any = None,
+                keep_float: Callable[[list[str]], list[str]] | None = None) -> list[str]:
     """Load `model_path` (safe mode unless `unsafe`, compile=False; or take `model`, Keras'
     object already loaded from it), call it once (Keras
     refuses to export a model never called) and export it to `target` as `fmt`, quantized as
     `quantize` says (`calibration`: sample arrays by input name, for int8). Returns the
     layers of the model's outputs in the order Keras flattens them (the artifact's order).
-    Every artifact names an input after its layer (OpenVINO's IR is renamed so)."""
+    Every artifact names an input after its layer (OpenVINO's IR is renamed so).
+    `keep_float` (int8 LiteRT): picks, from the converted model's tensor names, the outputs of
+    the operations to leave in float."""
     keras = loading.keras_module()  # TensorFlow first, its log noise silenced
     for module, extra in CONVERTERS.get(fmt, ()):
         try:  # Keras imports these lazily: say what is missing before any work
@@ -51,8 +55,16 @@ def export_file(model_path: Path, target: Path, fmt: str, unsafe: bool = False,
         with quiet_native_logs(), warnings.catch_warnings():
             # Keras' tf2onnx patch trips NumPy 2's FutureWarning about np.object
             warnings.simplefilter("ignore", FutureWarning)
-            model.export(str(target), format=fmt, verbose=False,
-                         **_litert_settings(quantize, calibration) if fmt == "litert" else {})
+            settings = _litert_settings(quantize, calibration) if fmt == "litert" else {}
+            if keep_float is not None:
+                from keras_cut.backend.litert.keep_float import CALIBRATE_ONLY
+
+                settings[CALIBRATE_ONLY] = True
+            model.export(str(target), format=fmt, verbose=False, **settings)
+            if keep_float is not None:
+                from keras_cut.backend.litert.keep_float import quantize_keeping_float
+
+                quantize_keeping_float(target, keep_float)
         if fmt == "onnx" and quantize == "dynamic":
             _onnx_dynamic(target)
         if fmt == "openvino":
@@ -61,6 +73,8 @@ def export_file(model_path: Path, target: Path, fmt: str, unsafe: bool = False,
             openvino_ir.tidy(target, running.input_names(model), len(model.outputs))
             if quantize == "float16":
                 openvino_ir.compress_to_float16(target)
+    except KerasCutError:  # keep_float's own: a layer with no operation of its own
+        raise
     except Exception as exc:  # a converter's refusal: an op it has no kernel for, a dtype
         detail = loading.one_line(exc, 400)
         hint = ("TensorFlow names its operations after the layers and refuses this name "
