@@ -50,6 +50,9 @@ class ExportResult:
     size_bytes: int
     verify: VerifyReport | None = None  # the proof (None with verify=False)
     notices: list[str] = field(default_factory=list)
+    # int8 that failed its proof, with --locate: the same export with the layers losing most
+    # on their own kept in float, one more each time, until one is proven
+    float_trials: list[FloatTrial] = field(default_factory=list)
 
     @property
     def proven(self) -> bool | None:
@@ -66,7 +69,19 @@ class ExportResult:
                                                               "verify", "notices")},
             "verify": self.verify.to_dict() if self.verify else None,
             "notices": self.notices,
+            **({"keep_float_trials": [vars(t) for t in self.float_trials]}
+               if self.float_trials else {}),
         }
+
+
+@dataclass
+class FloatTrial:
+    """One int8 export with `layers` kept in float, and what its proof said."""
+
+    layers: list[str]
+    proven: bool
+    min_cosine: float | None = None  # the lowest output cosine similarity
+    problem: str | None = None  # why it could not be made
 
 
 def export_model(
@@ -175,10 +190,50 @@ def export_model(
     if names is None:
         notices.append("the artifact's runtime is not installed, so its input and output "
                        "names are the submodel's and it carries no keras-cut record")
-    return ExportResult(
+    result = ExportResult(
         output=str(written), format=fmt, runtime=runtime_name(fmt), cut=cut, inputs=ins,
         outputs=outs, size_bytes=_size(written, kind.companions), verify=report, notices=notices,
     )
+    location = report.locate if report is not None else None
+    if quantize == "int8" and location is not None and location.first is not None:
+        def again(layers: list[str], target: Path) -> ExportResult:
+            return export_model(model, target, output_layers, input_layers, format=fmt,
+                                tolerances=tolerances, samples=samples, batch_size=batch_size,
+                                seed=seed, inputs=inputs, input_shapes=input_shapes,
+                                unsafe=unsafe, custom_objects=custom_objects, progress=say,
+                                quantize=quantize, calibration=calibration, keep_float=layers)
+
+        ranked = [layer for layer, _ in location.own_losses if layer not in keep_float]
+        result.float_trials = try_keep_float(again, list(keep_float), ranked, say)
+    return result
+
+
+FLOAT_TRIALS = 3  # at most this many more layers kept in float, one more per trial
+
+
+def try_keep_float(export: Callable[[list[str], Path], ExportResult], kept: list[str],
+                   ranked: list[str], say: Progress) -> list[FloatTrial]:
+    """Export again with the layers that lose most on their own kept in float (after those
+    already kept), one more each time, until the proof passes or FLOAT_TRIALS are tried; a
+    layer that cannot be kept in float (no operation of its own) is left out again."""
+    trials: list[FloatTrial] = []
+    layers = list(kept)
+    for layer in ranked[:FLOAT_TRIALS]:
+        layers = [*layers, layer]
+        say(f"trying int8 with {', '.join(layers)} kept in float")
+        with tempfile.TemporaryDirectory(prefix="keras-cut-float-") as folder:
+            try:
+                tried = export(layers, Path(folder) / "try.tflite")
+            except KerasCutError as exc:  # this layer cannot be kept: go on without it
+                trials.append(FloatTrial(layers, False, problem=str(exc)))
+                layers = layers[:-1]
+                continue
+        cosines = [o.cosine_similarity for o in tried.verify.outputs] \
+            if tried.verify is not None else []
+        trials.append(FloatTrial(layers, bool(tried.proven), min(cosines, default=None)))
+        if tried.proven:
+            break
+    return trials
 
 
 def _float_nodes(model: Path, cut_file: Path, wanted: list[str], unsafe: bool,

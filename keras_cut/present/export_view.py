@@ -6,7 +6,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from rich.console import Console
+from rich.text import Text
 
+from keras_cut.core.shown import shell_word
 from keras_cut.present.cut_view import endpoint_table
 from keras_cut.present.tables import format_bytes
 from keras_cut.present.verify_view import render_verify
@@ -29,3 +31,16 @@ def render_export(result: ExportResult, console: Console) -> None:
     )
     if result.verify is not None:
         render_verify(result.verify, console)
+    for trial in result.float_trials:
+        kept = ", ".join(trial.layers)
+        flags = " ".join(f"--keep-float {shell_word(layer)}" for layer in trial.layers)
+        if trial.problem:
+            console.print(Text(f"int8 with {kept} in float could not be made: {trial.problem}",
+                               style="yellow"))
+        elif trial.proven:
+            console.print(Text(f"int8 with {kept} kept in float is proven (output cosine "
+                               f"{trial.min_cosine:.6f}): add {flags} to this command",
+                               style="green"))
+        else:
+            console.print(Text(f"int8 with {kept} kept in float still differs (output cosine "
+                               f"{trial.min_cosine:.6f})", style="yellow"))

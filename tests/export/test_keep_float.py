@@ -52,6 +52,10 @@ def test_the_layer_hard_to_quantize_is_ranked_first_and_kept_float(hard_model, t
     assert where["own_snr_loss_db"][0]["layer"] == "hard"
     assert where["own_snr_loss_db"][0]["db"] > 20
     assert where["keep_float_suggestion"] == ["hard"]
+    # export tried the suggestion itself: int8 with hard in float is proven
+    trials = json.loads(result.out)["keep_float_trials"]
+    assert [(t["layers"], t["proven"]) for t in trials] == [(["hard"], True)]
+    assert trials[0]["min_cosine"] >= 0.99
     rows = {row["layer"]: row for row in where["layers"]}
     assert rows["pre"]["passed"] and not rows["hard"]["passed"]
     # the suggestion, followed: proven within the same cosine rule
