@@ -527,16 +527,7 @@ def verify_command(
     from keras_cut.verify.verification import verify_models
 
     with _user_errors():
-        if html is not None:
-            from keras_cut.core.writing import check_output
-
-            check_output(html, parent, force, {".html": "html"}, (submodel,))
-            locate = True
-        if save_repro is not None:
-            from keras_cut.export.repro import check_repro_dir
-
-            check_repro_dir(save_repro, force, (parent, submodel))
-            locate = True
+        locate = _check_located_outputs(html, save_repro, parent, submodel, force) or locate
         report = verify_models(
             parent, submodel, samples=samples, batch_size=batch_size, seed=seed,
             inputs=inputs, input_shapes=parse_input_shapes(input_shape or []),
@@ -544,17 +535,12 @@ def verify_command(
             tolerances=parse_tolerances(atol, rtol, min_cosine), save_golden=save_golden,
             force=force, locate=locate,
         )
-        repro = _save_repro(save_repro, parent, submodel, report, unsafe, custom_objects)
-        _progress.stop()
+        repro = _located_outputs(html, save_repro, parent, submodel, report, unsafe,
+                                 custom_objects)
         for note in report.notices:
             _notice(note)
         if report.saved_golden:
             _notice(f"golden file written: {report.saved_golden}")
-        if html is not None and report.locate is not None:
-            from keras_cut.present.htmlpage import write_located_page
-
-            write_located_page(parent, report.locate, html)
-            _notice(f"graph page with the comparison written: {html}")
         if json_output:
             print_json(report.to_dict() | ({"repro": repro.to_dict()} if repro else {}))
         else:
@@ -567,20 +553,45 @@ def verify_command(
         raise typer.Exit(1)
 
 
-def _save_repro(directory: Path | None, parent: Path, artifact: Path, report: Any,
-                unsafe: bool, custom_objects: str | None) -> Any:
-    """verify --save-repro: the reproducer of what --locate found, once the report is in."""
-    if directory is None or report.locate is None:
-        return None
-    from keras_cut.backend.runtime import artifact_format
-    from keras_cut.export.repro import save_repro
+def _check_located_outputs(html: Path | None, repro: Path | None, parent: Path,
+                           artifact: Path, force: bool) -> bool:
+    """--html and --save-repro: refused before anything runs where writing them would lose
+    data; True when either is asked for (they imply --locate)."""
+    if html is not None:
+        from keras_cut.core.writing import check_output
 
-    fmt = artifact_format(artifact)
-    repro = save_repro(directory, parent, artifact, fmt or "", report.locate, unsafe,
-                       custom_objects, _progress) if fmt else None
+        check_output(html, parent, force, {".html": "html"}, (artifact,))
+    if repro is not None:
+        from keras_cut.export.repro import check_repro_dir
+
+        check_repro_dir(repro, force, (parent, artifact))
+    return html is not None or repro is not None
+
+
+def _located_outputs(html: Path | None, directory: Path | None, parent: Path, artifact: Path,
+                     report: Any, unsafe: bool, custom_objects: str | None) -> Any:
+    """What --html and --save-repro write of what --locate found, once the report is in;
+    the reproducer written, if any."""
+    location = report.locate if report is not None else None
+    repro = None
+    if directory is not None and location is not None:
+        from keras_cut.backend.runtime import artifact_format
+        from keras_cut.export.repro import save_repro
+
+        fmt = artifact_format(artifact)
+        repro = save_repro(directory, parent, artifact, fmt or "", location, unsafe,
+                           custom_objects, _progress) if fmt else None
     _progress.stop()
-    if repro is None:
-        _notice("every layer compared agrees with the parent: no reproducer was written")
+    if directory is not None and repro is None:
+        _notice("the artifact agrees with the parent at every layer compared: no reproducer "
+                "was written")
+    if html is not None and location is not None:
+        from keras_cut.present.htmlpage import write_located_page
+
+        write_located_page(parent, location, html)
+        _notice(f"graph page with the comparison written: {html}")
+    elif html is not None:
+        _notice("the artifact's proof passed, so nothing was located: no page was written")
     return repro
 
 
@@ -649,6 +660,12 @@ def export_command(
         None, "--keep-float", autocompletion=_complete_layers,
         help="With --quantize int8 (.tflite): leave this layer's operations in float "
         "(repeatable); --locate suggests which."),
+    html: Path | None = typer.Option(
+        None, "--html", help="With --locate (implied), when the proof fails: also write the "
+        "parent's graph page (.html) coloured by each layer's error in the artifact."),
+    save_repro: Path | None = typer.Option(
+        None, "--save-repro", help="With --locate (implied), when the proof fails: write a "
+        "reduced reproducer of the first failing layer to this directory (as verify's)."),
     json_output: bool = typer.Option(False, "--json", help="Print one JSON document."),
 ) -> None:
     """Write the cut (or the whole model) as a LiteRT, ONNX, OpenVINO or SavedModel artifact,
@@ -667,6 +684,7 @@ def export_command(
     from keras_cut.present.render import render_export
 
     with _user_errors():
+        locate = _check_located_outputs(html, save_repro, model, output, force) or locate
         result = export_model(
             model, output, output_layer or [], input_layer or [], format=format, verify=verify,
             tolerances=parse_tolerances(atol, rtol, min_cosine), samples=samples,
@@ -678,10 +696,16 @@ def export_command(
         for note in result.notices + result.cut.needs + \
                 (result.verify.notices if result.verify else []):
             _notice(note)
+        repro = _located_outputs(html, save_repro, model, Path(result.output), result.verify,
+                                 unsafe, custom_objects)
         if json_output:
-            print_json(result.to_dict())
+            print_json(result.to_dict() | ({"repro": repro.to_dict()} if repro else {}))
         else:
             render_export(result, stdout_console())
+            if repro is not None:
+                from keras_cut.present.verify_view import render_repro
+
+                render_repro(repro, stdout_console())
     if result.proven is False:
         raise typer.Exit(1)
 

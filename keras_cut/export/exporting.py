@@ -119,6 +119,9 @@ def export_model(
     model, output = Path(model), Path(output)
     fmt = _format(output, format)
     _check_quantize(fmt, quantize, calibration)
+    if locate and not verify:
+        raise UsageError(Option.LOCATE, " looks inside an artifact whose proof failed, so it "
+                         "needs the proof: leave ", Option.VERIFY, " on")
     if keep_float and (fmt != "litert" or quantize != "int8"):
         raise UsageError(Option.KEEP_FLOAT, " keeps layers in float inside an int8 .tflite "
                          "only; export to .tflite with ", Option.QUANTIZE, " int8")

@@ -106,3 +106,27 @@ def test_the_private_tensorflow_apis_keep_float_relies_on():
     converter = tf.lite.TFLiteConverter.from_concrete_functions([], None)
     assert hasattr(converter, CALIBRATE_ONLY)
     assert "denylisted_nodes" in inspect.signature(mlir_quantize).parameters
+
+
+def test_export_writes_the_page_and_the_reproducer_when_int8_fails(hard_model, tmp_path,
+                                                                   capsys):
+    """--html and --save-repro imply --locate; the reproducer's part, exported afresh in int8,
+    fails its golden file by the same cosine rule, in a fresh process."""
+    from tests.cli_helpers import run_process
+
+    page, repro = tmp_path / "where.html", tmp_path / "repro"
+    result = run_cli(capsys, "export", hard_model, "-o", tmp_path / "m.tflite", "--quantize",
+                     "int8", "--html", page, "--save-repro", repro, "--json")
+    assert result.code == 1, result.err
+    written = json.loads(result.out)["repro"]
+    assert written["culprit"] == "hard" and written["starts_at"] == ["pre"]
+    assert written["reproduces"] is True
+    shown = run_process("verify", repro / "golden.npz", repro / "part.tflite", "--json")
+    assert shown.code == 1 and "cosine" in json.dumps(json.loads(shown.out)["outputs"][0])
+    import re
+
+    data = json.loads(re.search(r'id="graph-data">(.*?)</script>', page.read_text(),
+                                re.S).group(1))
+    status = {n["label"]: n["overlay"]["status"] for n in data["nodes"]}
+    assert status == {"x": "outside", "pre": "agrees", "hard": "first", "mid": "differs",
+                      "out": "differs"}
