@@ -16,6 +16,8 @@ _API = {
     "CutResult": "cut.cutting", "cut_model": "cut.cutting", "convert_model": "cut.cutting",
     "ChangeKind": "diff.filediff", "DiffReport": "diff.diffing", "diff_models": "diff.diffing",
     "Drawing": "draw.drawing", "draw_model": "draw.drawing",
+    "ExportResult": "export.exporting", "export_model": "export.exporting",
+    "Repro": "export.repro", "save_repro": "export.repro",
     "KerasCutError": "core.errors", "Option": "core.errors",
     "Endpoint": "model.endpoint", "Role": "model.endpoint",
     "Tolerances": "verify.comparison",

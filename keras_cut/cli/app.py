@@ -580,7 +580,7 @@ def _located_outputs(html: Path | None, directory: Path | None, parent: Path, ar
 
         fmt = artifact_format(artifact)
         repro = save_repro(directory, parent, artifact, fmt or "", location, unsafe,
-                           custom_objects, _progress) if fmt else None
+                           custom_objects, _progress, force=True) if fmt else None
     _progress.stop()
     if directory is not None and repro is None:
         _notice("the artifact agrees with the parent at every layer compared: no reproducer "

@@ -130,13 +130,18 @@ def segment_span(flat: FlatGraph, location: Location, artifact_inputs: set[Tenso
                  sorted(starts, key=lambda t: order.get(t.node, -1)))
 
 
-def save_repro(directory: Path, parent: Path, artifact: Path, fmt: str, location: Location,
-               unsafe: bool, custom_objects: str | None, say: Progress) -> Repro | None:
+def save_repro(directory: str | Path, parent: str | Path, artifact: str | Path, fmt: str,
+               location: Location, unsafe: bool = False, custom_objects: str | None = None,
+               say: Progress | None = None, force: bool = False) -> Repro | None:
     """Write the reproducer of `location`'s first failing layer (a `verify --locate` of
-    `artifact` against `parent`) to `directory` (checked by `check_repro_dir`), atomically;
-    None when every layer agreed (nothing to reproduce)."""
+    `artifact` against `parent`) to `directory` (refused as `check_repro_dir` says; `force`
+    replaces an earlier reproducer), atomically; None when every layer agreed (nothing to
+    reproduce: nothing is written)."""
     from keras_cut.core.writing import atomic_output
 
+    directory, parent, artifact = Path(directory), Path(parent), Path(artifact)
+    check_repro_dir(directory, force, (parent, artifact))
+    say = say or (lambda _msg: None)
     first, evidence = location.first, location.evidence
     if first is None or evidence is None:
         return None

@@ -132,13 +132,13 @@ AGREES, DIFFERS_LOW, DIFFERS_HIGH, FIRST = "#c8e6c9", (0xff, 0xe0, 0xb2), (0xe5,
 LOCATE_STYLES = {
     "agrees": {"fill": AGREES, "stroke": "#2e7d32", "width": "1.2", "dash": ""},
     "differs": {"fill": "#ef9a9a", "stroke": "#c62828", "width": "1.6", "dash": ""},
-    "first": {"fill": "#e53935", "stroke": FIRST, "width": "4", "dash": ""},
+    "first": {"fill": "#fbe9e7", "stroke": FIRST, "width": "4", "dash": ""},  # outlined
     "unmatched": {"fill": "#eceff1", "stroke": "#78909c", "width": "1.2", "dash": "4 3"},
     "outside": {"fill": "#ffffff", "stroke": "#bdbdbd", "width": "1", "dash": "2 3"},
 }
 LOCATE_LEGEND = [("agrees", "agrees with Keras"),
                  ("differs", "differs (darker: larger error)"),
-                 ("first", "first past tolerance"),
+                 ("first", "first past tolerance (outlined)"),
                  ("unmatched", "no tensor of its own in the artifact"),
                  ("outside", "not in the artifact")]
 
