@@ -502,6 +502,10 @@ def verify_command(
         None, "--html", help="With --locate (implied): also write the parent's graph page "
         "(.html) with each layer coloured by its error in the artifact and its row in the "
         "details panel."),
+    bisect: bool = typer.Option(
+        False, "--bisect", help="With --locate (implied): also export ever longer prefixes "
+        "of the artifact's layers afresh from PARENT and prove each (O(log n) exports), "
+        "naming the first layer where a fresh export differs."),
     save_repro: Path | None = typer.Option(
         None, "--save-repro", help="With --locate (implied): write a reduced reproducer of "
         "the first failing layer to this directory: the segment around it (.keras), the "
@@ -527,7 +531,8 @@ def verify_command(
     from keras_cut.verify.verification import verify_models
 
     with _user_errors():
-        locate = _check_located_outputs(html, save_repro, parent, submodel, force) or locate
+        locate = _check_located_outputs(html, save_repro, parent, submodel, force) or \
+            locate or bisect
         report = verify_models(
             parent, submodel, samples=samples, batch_size=batch_size, seed=seed,
             inputs=inputs, input_shapes=parse_input_shapes(input_shape or []),
@@ -537,20 +542,48 @@ def verify_command(
         )
         repro = _located_outputs(html, save_repro, parent, submodel, report, unsafe,
                                  custom_objects)
+        bisection = _bisect(bisect, parent, submodel, report, unsafe, custom_objects)
         for note in report.notices:
             _notice(note)
         if report.saved_golden:
             _notice(f"golden file written: {report.saved_golden}")
         if json_output:
-            print_json(report.to_dict() | ({"repro": repro.to_dict()} if repro else {}))
+            print_json(report.to_dict() | _located_json(repro, bisection))
         else:
             render_verify(report, stdout_console())
-            if repro is not None:
-                from keras_cut.present.verify_view import render_repro
-
-                render_repro(repro, stdout_console())
+            _render_located(repro, bisection)
     if not report.passed:
         raise typer.Exit(1)
+
+
+def _bisect(wanted: bool, parent: Path, artifact: Path, report: Any, unsafe: bool,
+            custom_objects: str | None) -> Any:
+    """--bisect: fresh exports of ever longer prefixes, where --locate ran."""
+    location = report.locate if report is not None else None
+    if not wanted or location is None:
+        return None
+    from keras_cut.backend.runtime import artifact_format
+    from keras_cut.export.bisect import bisect_prefixes
+
+    fmt = artifact_format(artifact)
+    found = bisect_prefixes(parent, fmt or "", location, unsafe, custom_objects, _progress) \
+        if fmt else None
+    _progress.stop()
+    return found
+
+
+def _located_json(repro: Any, bisection: Any) -> dict[str, Any]:
+    return ({"repro": repro.to_dict()} if repro else {}) | \
+        ({"bisect": bisection.to_dict()} if bisection else {})
+
+
+def _render_located(repro: Any, bisection: Any) -> None:
+    from keras_cut.present.verify_view import render_bisection, render_repro
+
+    if repro is not None:
+        render_repro(repro, stdout_console())
+    if bisection is not None:
+        render_bisection(bisection, stdout_console())
 
 
 def _check_located_outputs(html: Path | None, repro: Path | None, parent: Path,
@@ -663,6 +696,10 @@ def export_command(
     html: Path | None = typer.Option(
         None, "--html", help="With --locate (implied), when the proof fails: also write the "
         "parent's graph page (.html) coloured by each layer's error in the artifact."),
+    bisect: bool = typer.Option(
+        False, "--bisect", help="With --locate (implied), when the proof fails: also export "
+        "ever longer prefixes afresh and prove each (O(log n) exports), naming the first "
+        "layer where the converter's output differs."),
     save_repro: Path | None = typer.Option(
         None, "--save-repro", help="With --locate (implied), when the proof fails: write a "
         "reduced reproducer of the first failing layer to this directory (as verify's)."),
@@ -684,7 +721,8 @@ def export_command(
     from keras_cut.present.render import render_export
 
     with _user_errors():
-        locate = _check_located_outputs(html, save_repro, model, output, force) or locate
+        locate = _check_located_outputs(html, save_repro, model, output, force) or \
+            locate or bisect
         result = export_model(
             model, output, output_layer or [], input_layer or [], format=format, verify=verify,
             tolerances=parse_tolerances(atol, rtol, min_cosine), samples=samples,
@@ -698,14 +736,13 @@ def export_command(
             _notice(note)
         repro = _located_outputs(html, save_repro, model, Path(result.output), result.verify,
                                  unsafe, custom_objects)
+        bisection = _bisect(bisect, model, Path(result.output), result.verify, unsafe,
+                            custom_objects)
         if json_output:
-            print_json(result.to_dict() | ({"repro": repro.to_dict()} if repro else {}))
+            print_json(result.to_dict() | _located_json(repro, bisection))
         else:
             render_export(result, stdout_console())
-            if repro is not None:
-                from keras_cut.present.verify_view import render_repro
-
-                render_repro(repro, stdout_console())
+            _render_located(repro, bisection)
     if result.proven is False:
         raise typer.Exit(1)
 

@@ -13,6 +13,7 @@ from keras_cut.layers.shapes import format_shape
 from keras_cut.present.tables import Grid
 
 if TYPE_CHECKING:  # for annotations only
+    from keras_cut.export.bisect import Bisection
     from keras_cut.export.repro import Repro
     from keras_cut.verify.locate import Location
     from keras_cut.verify.report import VerifyReport
@@ -25,6 +26,29 @@ def render_verify(report: VerifyReport, console: Console) -> None:
     if report.locate is not None:
         render_location(report.locate, console, report.passed)
     _rest(report, console)
+
+
+def render_bisection(found: Bisection, console: Console) -> None:
+    """`--bisect`: the prefixes exported afresh, and where a fresh export starts to differ."""
+    grid = Grid(["Fresh export of the layers up to", "Outputs", "Proof"], whole=(0,))
+    for prefix in found.tried:
+        verdict = Text("passes", style="green") if prefix.proven else \
+            Text("differs", style="red") if prefix.proven is False else \
+            Text(f"not made: {prefix.problem}", style="yellow")
+        grid.add_row(prefix.last, str(len(prefix.outputs)), verdict)
+    console.print(f"Bisection by fresh exports ({len(found.tried)} exports over "
+                  f"{found.layers} layers):")
+    grid.print(console)
+    if found.whole_passes:
+        console.print(Text("A fresh export of every layer passes: the converter makes this "
+                           "model right, and what differs is in the artifact given",
+                           style="yellow"))
+    elif found.first_failing is not None:
+        console.print(Text(f"A fresh export first differs with {found.first_failing} "
+                           f"({found.first_failing_class}) in it: where the converter goes "
+                           "wrong", style="bold red"))
+    else:
+        console.print(Text("No prefix could be pinned: see the exports above", style="yellow"))
 
 
 def render_repro(repro: Repro, console: Console) -> None:

@@ -147,6 +147,7 @@ def locate_in_artifact(artifact: Path, fmt: str, parent: Parent, flat: FlatGraph
     if location.evidence is not None:
         evidence = location.evidence
         evidence.inputs = {link.parent: link.name for link in links.inputs}
+        evidence.outputs = [link.parent for link in links.outputs]
         evidence.tolerances = tol
         quantized = artifact_record(open_artifact(artifact, fmt)).get("quantized")
         evidence.quantized = quantized if isinstance(quantized, str) else None

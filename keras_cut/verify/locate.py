@@ -86,6 +86,7 @@ class Evidence:
     tensors: dict[str, Any]
     calls: dict[str, CallAddress]
     inputs: dict[TensorAddress, str] = field(default_factory=dict)  # the artifact's, by name
+    outputs: list[TensorAddress] = field(default_factory=list)  # the parent tensors, in order
     tolerances: Any = None  # the `Tolerances` the artifact was judged by
     quantized: str | None = None  # the quantization its keras-cut record names
 
