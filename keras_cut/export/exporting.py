@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from keras_cut.backend.runtime import (
 from keras_cut.core.errors import ArtifactError, KerasCutError, Option, UsageError
 from keras_cut.core.writing import atomic_output, check_artifact_output
 from keras_cut.cut.cutting import CutResult, cut_model
+from keras_cut.export.keep_float import FLOAT_TRIALS, FloatTrial, float_layers, try_keep_float
 from keras_cut.model.endpoint import Endpoint
 from keras_cut.verify.comparison import Tolerances
 from keras_cut.verify.report import (
@@ -53,6 +53,7 @@ class ExportResult:
     # int8 that failed its proof, with --locate: the same export with the layers losing most
     # on their own kept in float, one more each time, until one is proven
     float_trials: list[FloatTrial] = field(default_factory=list)
+    kept_float: dict[str, list[str]] = field(default_factory=dict)  # layer -> float ops
 
     @property
     def proven(self) -> bool | None:
@@ -71,17 +72,9 @@ class ExportResult:
             "notices": self.notices,
             **({"keep_float_trials": [vars(t) for t in self.float_trials]}
                if self.float_trials else {}),
+            **({"kept_float": self.kept_float} if self.kept_float else {}),
         }
 
-
-@dataclass
-class FloatTrial:
-    """One int8 export with `layers` kept in float, and what its proof said."""
-
-    layers: list[str]
-    proven: bool
-    min_cosine: float | None = None  # the lowest output cosine similarity
-    problem: str | None = None  # why it could not be made
 
 
 def export_model(
@@ -105,6 +98,7 @@ def export_model(
     calibration: str | Path | None = None,
     locate: bool = False,
     keep_float: list[str] | tuple[str, ...] = (),
+    keep_float_trials: int = FLOAT_TRIALS,
 ) -> ExportResult:
     """Export the cut of `model` (the whole model without layer names) to `output` as `format`
     (from the suffix: .tflite LiteRT, .onnx ONNX, .xml OpenVINO IR, none: a SavedModel
@@ -114,7 +108,9 @@ def export_model(
     on `calibration` (an .npz of the parent's inputs, by name; else seeded inputs). A quantized
     artifact is judged by cosine similarity (`tolerances.min_cosine`, default 0.99). `locate`:
     when the proof fails, where inside the artifact it leaves the parent (`verify`'s).
-    `keep_float` (int8 .tflite): layers of the cut whose operations stay in float."""
+    `keep_float` (int8 .tflite): layers of the cut whose operations stay in float; with
+    `locate`, an int8 export whose proof fails tries up to `keep_float_trials` more layers in
+    float, one at a time (`keep_float.try_keep_float`)."""
     say = progress or (lambda _msg: None)
     model, output = Path(model), Path(output)
     fmt = _format(output, format)
@@ -139,7 +135,7 @@ def export_model(
         whole = not output_layers and not input_layers
         cut = cut_model(model, cut_file, output_layers, input_layers, progress=progress,
                         unsafe=unsafe, custom_objects=custom_objects, whole=whole)
-        floats = _float_nodes(model, cut_file, list(keep_float), unsafe, custom_objects) \
+        floats = float_layers(model, cut_file, list(keep_float), unsafe, custom_objects) \
             if keep_float else None
         from keras_cut.backend.keras import exporting, loading
 
@@ -197,81 +193,24 @@ def export_model(
         output=str(written), format=fmt, runtime=runtime_name(fmt), cut=cut, inputs=ins,
         outputs=outs, size_bytes=_size(written, kind.companions), verify=report, notices=notices,
     )
+    result.kept_float = floats.kept if floats is not None else {}
+    if floats is not None:
+        result.notices.append("kept in float: " + "; ".join(
+            f"{layer} ({', '.join(kinds)})" for layer, kinds in floats.kept.items()))
     location = report.locate if report is not None else None
-    if quantize == "int8" and location is not None and location.first is not None:
+    if quantize == "int8" and keep_float_trials and location is not None and \
+            location.first is not None:
         def again(layers: list[str], target: Path) -> ExportResult:
             return export_model(model, target, output_layers, input_layers, format=fmt,
                                 tolerances=tolerances, samples=samples, batch_size=batch_size,
                                 seed=seed, inputs=inputs, input_shapes=input_shapes,
                                 unsafe=unsafe, custom_objects=custom_objects, progress=say,
-                                quantize=quantize, calibration=calibration, keep_float=layers)
+                                quantize=quantize, calibration=calibration, keep_float=layers,
+                                locate=True, keep_float_trials=0)
 
-        ranked = [layer for layer, _ in location.own_losses if layer not in keep_float]
+        ranked = [layer for layer, _ in location.own_losses]
         result.float_trials = try_keep_float(again, list(keep_float), ranked, say)
     return result
-
-
-FLOAT_TRIALS = 3  # at most this many more layers kept in float, one more per trial
-
-
-def try_keep_float(export: Callable[[list[str], Path], ExportResult], kept: list[str],
-                   ranked: list[str], say: Progress) -> list[FloatTrial]:
-    """Export again with the layers that lose most on their own kept in float (after those
-    already kept), one more each time, until the proof passes or FLOAT_TRIALS are tried; a
-    layer that cannot be kept in float (no operation of its own) is left out again."""
-    trials: list[FloatTrial] = []
-    layers = list(kept)
-    for layer in ranked[:FLOAT_TRIALS]:
-        layers = [*layers, layer]
-        say(f"trying int8 with {', '.join(layers)} kept in float")
-        with tempfile.TemporaryDirectory(prefix="keras-cut-float-") as folder:
-            try:
-                tried = export(layers, Path(folder) / "try.tflite")
-            except KerasCutError as exc:  # this layer cannot be kept: go on without it
-                trials.append(FloatTrial(layers, False, problem=str(exc)))
-                layers = layers[:-1]
-                continue
-        cosines = [o.cosine_similarity for o in tried.verify.outputs] \
-            if tried.verify is not None else []
-        trials.append(FloatTrial(layers, bool(tried.proven), min(cosines, default=None)))
-        if tried.proven:
-            break
-    return trials
-
-
-def _float_nodes(model: Path, cut_file: Path, wanted: list[str], unsafe: bool,
-                 custom_objects: str | None) -> Callable[[list[str]], list[str]]:
-    """What picks, from the converted model's tensor names, those of the operations of the
-    `wanted` layers (TensorFlow's scope names, as `--locate` ties them); each wanted layer
-    must be one of the cut's and have operations of its own there."""
-    from keras_cut.model.flatgraph import FlatGraph
-    from keras_cut.model.opening import open_model
-    from keras_cut.verify.locate import best_scopes, tensor_calls
-
-    _, graph = open_model(cut_file, custom_objects, unsafe, "export")
-    flat = FlatGraph(graph)
-    calls = [call for call in flat.nodes if not flat.layer(call).is_input]
-    by_label = {flat.label(call): call for call in calls}
-    unknown = [name for name in wanted if name not in by_label]
-    if unknown:
-        raise UsageError(Option.KEEP_FLOAT, f" {', '.join(map(repr, unknown))}: not a layer of "
-                         "the exported cut (name it as `inspect` and `cut` do: a nested "
-                         "model's layer as outer/inner, a shared layer's call as NAME@N)")
-    targets = {by_label[name] for name in wanted}
-
-    def choose(names: list[str]) -> list[str]:
-        scopes = best_scopes(calls, names)
-        found = {name: set(tensor_calls(name, scopes)) & targets for name in names}
-        missing = [label for label in wanted
-                   if not any(by_label[label] in hit for hit in found.values())]
-        if missing:
-            raise ArtifactError(
-                f"{model}: the converter left no operation named after "
-                f"{', '.join(missing)} (fused into another layer, or an identity at "
-                "inference); keep the layer it is fused into in float instead")
-        return [name for name, hit in found.items() if hit]
-
-    return choose
 
 
 @dataclass
@@ -313,7 +252,7 @@ def _calibration_arrays(model: Path, cut: CutResult, calibration: str | Path | N
 
     parent_file, graph = open_model(model, custom_objects, unsafe, "calibrate")
     data = parent_data(FlatGraph(graph), graph, CALIBRATION_SAMPLES, seed, calibration,
-                       input_shapes or {}, notices)
+                       input_shapes or {}, notices, Option.CALIBRATION)
     if calibration is None:
         notices.append("int8 was calibrated on seeded random inputs, a poor proxy for real "
                        "data: its accuracy on real inputs may be worse than the proof shows")

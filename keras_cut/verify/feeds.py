@@ -23,8 +23,9 @@ DEFAULT_DIM = 8  # an unknown (None) non-batch dimension, unless --input-shape s
 
 def parent_data(flat: FlatGraph, graph: LayerGraph, samples: int, seed: int,
                  inputs: str | Path | None, shapes: dict[str, tuple[int, ...]],
-                 notices: list[str]) -> dict[str, np.ndarray]:
-    """Arrays for each parent input: from --inputs, or seeded random data that fits each input."""
+                 notices: list[str], option: Option = Option.INPUTS) -> dict[str, np.ndarray]:
+    """Arrays for each parent input: from --inputs, or seeded random data that fits each input.
+    `option`: the setting that named the `inputs` file, for its errors (`calibration`)."""
     names = [graph.by_name[r.layer].name for r in graph.inputs]
     unknown = sorted(set(shapes) - set(names))
     if unknown:
@@ -36,7 +37,7 @@ def parent_data(flat: FlatGraph, graph: LayerGraph, samples: int, seed: int,
         tensor = graph.tensor(ref)
         specs[name] = (tensor.shape or (None,), tensor.dtype or "float32")
     if inputs is not None:
-        return _load_inputs(Path(inputs), specs, samples)
+        return _load_inputs(Path(inputs), specs, samples, option)
     rng = np.random.default_rng(seed)
     data = {}
     for ref, name in zip(graph.inputs, names, strict=True):
@@ -91,18 +92,18 @@ def _vocabulary(flat: FlatGraph, tensor: TensorAddress) -> int | None:
     return min(sizes) if sizes else None
 
 
-def _load_inputs(path: Path, specs: dict[str, tuple[Any, str]], samples: int
-                 ) -> dict[str, np.ndarray]:
+def _load_inputs(path: Path, specs: dict[str, tuple[Any, str]], samples: int,
+                 option: Option) -> dict[str, np.ndarray]:
     try:
         archive = np.load(path, allow_pickle=False)
         arrays = {k: archive[k] for k in archive.files}
     except (OSError, ValueError) as exc:
-        raise UsageError(Option.INPUTS, f" {path}: cannot be read as .npz ({exc})") from exc
+        raise UsageError(option, f" {path}: cannot be read as .npz ({exc})") from exc
     missing = [n for n in specs if n not in arrays]
     extra = [n for n in arrays if n not in specs]
     if missing or extra:
         raise UsageError(
-            Option.INPUTS, f" {path}: arrays must be named after the parent's inputs "
+            option, f" {path}: arrays must be named after the parent's inputs "
             f"({', '.join(specs)}); missing {missing or 'none'}, unexpected {extra or 'none'}"
         )
     data, count = {}, None
@@ -110,15 +111,15 @@ def _load_inputs(path: Path, specs: dict[str, tuple[Any, str]], samples: int
         array = arrays[name]
         if array.ndim != len(shape) or any(
                 d is not None and d != a for d, a in zip(shape[1:], array.shape[1:], strict=True)):
-            raise UsageError(Option.INPUTS, f" {path}: {name!r} has shape {array.shape}, the input "
+            raise UsageError(option, f" {path}: {name!r} has shape {array.shape}, the input "
                              f"takes {tuple(shape)}")
         if not np.can_cast(array.dtype, dtype, casting="same_kind"):
-            raise UsageError(Option.INPUTS, f" {path}: {name!r} is {array.dtype}, the input takes "
+            raise UsageError(option, f" {path}: {name!r} is {array.dtype}, the input takes "
                              f"{dtype}")
         if count is not None and len(array) != count:
-            raise UsageError(Option.INPUTS, f" {path}: arrays have different numbers of samples")
+            raise UsageError(option, f" {path}: arrays have different numbers of samples")
         count = len(array)
         data[name] = array[:samples].astype(dtype)
     if not count:
-        raise UsageError(Option.INPUTS, f" {path}: the arrays hold no samples")
+        raise UsageError(option, f" {path}: the arrays hold no samples")
     return data

@@ -33,6 +33,7 @@ from keras_cut.core.address import CallAddress, TensorAddress
 from keras_cut.model.flatgraph import FlatGraph
 from keras_cut.verify.comparison import finite
 
+SCALE_RANGE = (0.5, 2.0)  # norm ratio a quantized tensor may have to its Keras activation
 KEEP_FLOAT_DB = 6.0  # a layer losing this much SNR on its own is worth keeping in float
 CLEAN_DB = 200.0  # the SNR of a tensor with no error at all, for differences
 OUTPUT_MARK = " (output)"  # after an artifact output's name, in the table
@@ -269,8 +270,10 @@ def compare(got: np.ndarray, want: np.ndarray, atol: float, rtol: float,
                                                             else 0.0)
     noise = float(np.sum((a - b) ** 2))
     snr = 10 * math.log10(float(np.sum(b ** 2)) / noise) if noise > 0 and b.any() else None
-    if min_cosine is not None:
-        ok = math.isfinite(cosine) and cosine >= min_cosine
+    if min_cosine is not None:  # pointing the same way, and of the same size: a tensor 255
+        ratio = math.sqrt(float(np.sum(a * a)) / float(np.sum(b * b))) if b.any() else 1.0
+        ok = math.isfinite(cosine) and cosine >= min_cosine and \
+            SCALE_RANGE[0] <= ratio <= SCALE_RANGE[1]  # times larger does not agree
     return {"max_abs_error": worst, "mean_abs_error": float(error.mean()) if error.size else 0.0,
             "cosine": cosine, "snr_db": snr, "passed": ok}
 
@@ -412,19 +415,44 @@ def by_value(flat: FlatGraph, calls: list[CallAddress], order: dict[CallAddress,
 def own_losses(flat: FlatGraph, rows: dict[CallAddress, LayerRow],
                covered: dict[CallAddress, CallAddress]) -> list[tuple[str, float]]:
     """Each compared layer's own loss of precision in a quantized artifact: how far its SNR
-    falls below the worst SNR of the compared tensors feeding it (a layer fed only by the
-    artifact's inputs: below the best SNR any layer keeps, what quantizing an input costs).
-    Accumulated error, which every later layer inherits, cancels out; most lost first."""
-    def snr(row: LayerRow) -> float:
-        return CLEAN_DB if row.snr_db is None else min(row.snr_db, CLEAN_DB)
+    falls below the worst SNR of the compared tensors feeding its group (the layers fused into
+    it or seen through it included; a group fed only by the artifact's inputs: below the best
+    SNR any quantized layer keeps, what quantizing an input costs). Accumulated error, which
+    every later layer inherits, cancels out; most lost first. SNRs are capped at that best
+    one, so layers computed exactly (float operations, no error) weigh as the best quantized
+    one does, not as an infinite SNR."""
+    finite = [row.snr_db for row in rows.values() if row.snr_db is not None]
+    best = max(finite, default=CLEAN_DB)
 
-    best = max((snr(row) for row in rows.values()), default=CLEAN_DB)
+    def snr(row: LayerRow) -> float:
+        return best if row.snr_db is None else min(row.snr_db, best)
+
     losses = []
     for call, row in rows.items():
-        fed = {covered.get(flat.canonical(t).node) for t in flat.inputs_of(call)}
-        before = [snr(rows[owner]) for owner in fed if owner is not None and owner != call]
+        group = {c for c, owner in covered.items() if owner == call} | {call}
+        fed = _owners_above(flat, group, covered)
+        before = [snr(rows[owner]) for owner in fed if owner != call]
         losses.append((row.layer, (min(before) if before else best) - snr(row)))
     return sorted(losses, key=lambda item: -item[1])
+
+
+def _owners_above(flat: FlatGraph, group: set[CallAddress],
+                  covered: dict[CallAddress, CallAddress]) -> set[CallAddress]:
+    """The compared rows nearest above `group`: through layers no row covers, up to the
+    artifact's inputs."""
+    found: set[CallAddress] = set()
+    seen = set(group)
+    todo = [flat.canonical(t).node for member in group for t in flat.inputs_of(member)]
+    while todo:
+        node = todo.pop()
+        if node in seen:
+            continue
+        seen.add(node)
+        if node in covered:
+            found.add(covered[node])
+        elif not flat.layer(node).is_input:
+            todo += [flat.canonical(t).node for t in flat.inputs_of(node)]
+    return found
 
 
 def _downstream(start: CallAddress, consumers: dict[CallAddress, set[CallAddress]]

@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import importlib
 import warnings
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from keras_cut.backend.keras import loading, running
 from keras_cut.backend.native import quiet_native_logs
 from keras_cut.core.errors import ArtifactError, KerasCutError
+
+if TYPE_CHECKING:
+    from keras_cut.backend.litert.keep_float import Chooser
 
 UNKNOWN_DIM = 8  # a dimension the model leaves open, for the call Keras needs before export
 # what each format's converter can quantize to
@@ -26,15 +28,15 @@ CONVERTERS = {"onnx": (("tf2onnx", "onnx"),), "openvino": (("openvino", "openvin
 def export_file(model_path: Path, target: Path, fmt: str, unsafe: bool = False,
                 custom_objects: dict[str, Any] | None = None, quantize: str | None = None,
                 calibration: dict[str, Any] | None = None, model: Any = None,
-                keep_float: Callable[[list[str]], list[str]] | None = None) -> list[str]:
+                keep_float: Chooser | None = None) -> list[str]:
     """Load `model_path` (safe mode unless `unsafe`, compile=False; or take `model`, Keras'
     object already loaded from it), call it once (Keras
     refuses to export a model never called) and export it to `target` as `fmt`, quantized as
     `quantize` says (`calibration`: sample arrays by input name, for int8). Returns the
     layers of the model's outputs in the order Keras flattens them (the artifact's order).
     Every artifact names an input after its layer (OpenVINO's IR is renamed so).
-    `keep_float` (int8 LiteRT): picks, from the converted model's tensor names, the outputs of
-    the operations to leave in float."""
+    `keep_float` (int8 LiteRT): picks the converted model's operations to leave in float, and
+    checks the quantized model."""
     keras = loading.keras_module()  # TensorFlow first, its log noise silenced
     for module, extra in CONVERTERS.get(fmt, ()):
         try:  # Keras imports these lazily: say what is missing before any work
