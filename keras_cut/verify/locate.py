@@ -43,6 +43,8 @@ _DIGITS = re.compile(r"_?\d+$")
 # TensorFlow ops that compute a layer's product before its bias is added: with use_bias, a
 # tensor made by these alone is not the layer's output (LiteRT folds a Dense's bias into the
 # next Dense and keeps `h/MatMul` as the only tensor named after the first)
+# tf.nn.batch_normalization's ops before its output (`add_1`, x * inv + shift)
+BEFORE_SHIFT = {"add", "Rsqrt", "mul", "mul_1", "mul_2", "sub", "Neg"}
 BEFORE_BIAS = {"MatMul", "BatchMatMulV2", "convolution", "Conv2D", "Conv3D", "depthwise",
                "Tensordot", "einsum", "Einsum"}
 
@@ -292,12 +294,19 @@ def locate(flat: FlatGraph, records: dict[TensorAddress, Any], calls: list[CallA
     for call, (name, value) in outputs.items():
         if call in order:
             owned.setdefault(call, []).append((name + OUTPUT_MARK, np.asarray(value)))
-    rows: dict[CallAddress, LayerRow] = {}
+    consumers: dict[CallAddress, set[CallAddress]] = {}
     for call in calls:
-        row = _row(flat, call, owned.get(call, []), records, atol, rtol, min_cosine)
-        if row is not None:
-            rows[call] = row
-    claimed = {c for group in fused.values() for c in group} | set(rows)
+        for t in flat.inputs_of(call):
+            consumers.setdefault(flat.canonical(t).node, set()).add(call)
+    rows: dict[CallAddress, LayerRow] = {}
+    values: dict[CallAddress, np.ndarray] = {}
+    for call in calls:
+        found = _row(flat, call, owned.get(call, []), records, atol, rtol, min_cosine)
+        if found is not None:
+            rows[call], values[call] = found
+    folded = _fold_forward(flat, calls, rows, values, consumers, records,
+                           (atol, rtol, min_cosine))
+    claimed = {c for group in fused.values() for c in group} | set(rows) | set(folded)
     disagreeing = by_value(flat, calls, order, records, loose, tensors, rows, claimed, atol,
                            rtol, min_cosine)
     rows = dict(sorted(rows.items(), key=lambda item: order[item[0]]))
@@ -308,10 +317,9 @@ def locate(flat: FlatGraph, records: dict[TensorAddress, Any], calls: list[CallA
             rows[owner].fused = [flat.label(c) for c in sorted(fused[owner],
                                                                key=order.__getitem__)]
     covered = {c: c for c in rows} | {c: owner for owner in rows for c in fused.get(owner, ())}
-    consumers: dict[CallAddress, set[CallAddress]] = {}
-    for call in calls:
-        for t in flat.inputs_of(call):
-            consumers.setdefault(flat.canonical(t).node, set()).add(call)
+    for call, owner in folded.items():
+        covered[call] = owner
+        rows[owner].unseen.insert(0, flat.label(call))
     _seen_through(flat, calls, order, consumers, covered, rows)
     unmatched = [call for call in calls if call not in covered]
     first = next((order[c] for c, row in rows.items() if not row.passed), None)
@@ -363,7 +371,7 @@ def _attribute(flat: FlatGraph, tensors: list[tuple[str, Any]],
             loose.append((index, name, value))
             continue
         owner = max(named, key=order.__getitem__)
-        if _before_bias(flat, owner, name, scopes):
+        if _before_output(flat, owner, name, scopes):
             continue
         owned.setdefault(owner, []).append((name, value))
         fused.setdefault(owner, set()).update(c for c in named if c != owner)
@@ -486,31 +494,82 @@ def _seen_through(flat: FlatGraph, calls: list[CallAddress], order: dict[CallAdd
             rows[owner].unseen.insert(0, flat.label(call))
 
 
-def _before_bias(flat: FlatGraph, call: CallAddress, name: str,
-                 scopes: dict[tuple[str, ...], CallAddress]) -> bool:
-    """A tensor of a layer with a bias whose every op in the layer's scope comes before the
-    bias is added."""
-    if not flat.layer(call).config.get("use_bias"):
-        return False
-    ops = [_DIGITS.sub("", _INDEX.sub("", part).rsplit("/", 1)[-1]) for part in name.split(";")
+def _before_output(flat: FlatGraph, call: CallAddress, name: str,
+                   scopes: dict[tuple[str, ...], CallAddress]) -> bool:
+    """A tensor whose every op in the layer's scope comes before the layer's output: a layer
+    with a bias before the bias is added; a BatchNormalization before its shift is added
+    (LiteRT keeps `batchnorm/mul_1` and fuses the `add_1` into the next op)."""
+    layer = flat.layer(call)
+    ops = [_INDEX.sub("", part).rsplit("/", 1)[-1] for part in name.split(";")
            if call in tensor_calls(part, scopes)]
-    return bool(ops) and all(op in BEFORE_BIAS for op in ops)
+    if layer.class_name == "BatchNormalization":
+        return bool(ops) and all(op in BEFORE_SHIFT for op in ops)
+    if not layer.config.get("use_bias"):
+        return False
+    return bool(ops) and all(_DIGITS.sub("", op) in BEFORE_BIAS for op in ops)
 
 
 def _row(flat: FlatGraph, call: CallAddress, candidates: list[tuple[str, np.ndarray]],
          records: dict[TensorAddress, Any], atol: float, rtol: float,
-         min_cosine: float | None) -> LayerRow | None:
+         min_cosine: float | None) -> tuple[LayerRow, np.ndarray] | None:
+    """The layer's row, from the last of its scope's tensors with its activation's shape (and
+    that tensor's value)."""
     want = records.get(TensorAddress(call.context, call.layer, call.call, 0))
     if want is None or not candidates:
         return None
-    want = np.asarray(want)
     for name, value in reversed(candidates):  # the scope's last tensor of that shape
-        readings = layouts(value, want.shape)
-        if readings:  # where two layouts fit, the one that agrees better is the artifact's
-            stats, layout = min(((compare(v, want, atol, rtol, min_cosine), layout)
-                                 for v, layout in readings),
-                                key=lambda pair: pair[0]["max_abs_error"])
-            return LayerRow(flat.label(call), flat.layer(call).class_name,
-                            _INDEX.sub("", name.split(";")[0]), layout=layout,
-                            name=name.removesuffix(OUTPUT_MARK), **stats)
+        row = _reading(flat, call, name.removesuffix(OUTPUT_MARK), value, np.asarray(want),
+                       (atol, rtol, min_cosine))
+        if row is not None:
+            if name.endswith(OUTPUT_MARK):  # shown as the runtime names it: `Identity:0`
+                row.tensor = _INDEX.sub("", name.split(";")[0])
+            return row, value
     return None
+
+
+def _reading(flat: FlatGraph, call: CallAddress, name: str, value: np.ndarray,
+             want: np.ndarray, rule: tuple[float, float, float | None]) -> LayerRow | None:
+    """`call`'s row read from one tensor; None where no layout gives its shape. Where two
+    layouts fit, the one that agrees better is the artifact's."""
+    readings = layouts(value, want.shape)
+    if not readings:
+        return None
+    stats, layout = min(((compare(v, want, *rule), layout) for v, layout in readings),
+                        key=lambda pair: pair[0]["max_abs_error"])
+    return LayerRow(flat.label(call), flat.layer(call).class_name,
+                    _INDEX.sub("", name.split(";")[0]), layout=layout, name=name, **stats)
+
+
+def _fold_forward(flat: FlatGraph, calls: list[CallAddress], rows: dict[CallAddress, LayerRow],
+                  values: dict[CallAddress, np.ndarray],
+                  consumers: dict[CallAddress, set[CallAddress]],
+                  records: dict[TensorAddress, Any], rule: tuple[float, float, float | None]
+                  ) -> dict[CallAddress, CallAddress]:
+    """A converter folds a layer into the one it feeds and names the result after the first
+    (LiteRT folds a BatchNormalization's scale into the convolution before it, and drops its
+    shift where it is zero: `conv/convolution1` holds conv+BN). A failing row whose tensor
+    agrees with its only reader's activation instead is that reader's row; one whose only
+    reader is a BatchNormalization with an agreeing row of its own is a part of that fold.
+    Either way it is seen through the reader. Returns {folded layer: reader}."""
+    folded: dict[CallAddress, CallAddress] = {}
+    for call in calls:
+        row, readers = rows.get(call), consumers.get(call, set())
+        if row is None or row.passed or len(readers) != 1:
+            continue
+        (reader,) = readers
+        mine = rows.get(reader)
+        if mine is not None:
+            if mine.passed and flat.layer(reader).class_name == "BatchNormalization":
+                folded[call] = reader
+                del rows[call]
+            continue
+        want = records.get(TensorAddress(reader.context, reader.layer, reader.call, 0))
+        moved = None if want is None else _reading(flat, reader, row.name, values[call],
+                                                   np.asarray(want), rule)
+        if moved is not None and moved.passed:
+            moved.tensor = row.tensor
+            rows[reader] = moved
+            values[reader] = values[call]
+            folded[call] = reader
+            del rows[call]
+    return folded

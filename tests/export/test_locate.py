@@ -291,3 +291,41 @@ def test_html_needs_an_artifact(tmp_path, capsys):
     result = run_cli(capsys, "verify", CNN, CNN, "--html", tmp_path / "p.html")
     assert_one_line_error(result, "--locate", "artifact")
     assert not (tmp_path / "p.html").exists()
+
+
+def test_what_litert_folds_into_or_out_of_a_batchnorm_is_not_blamed(tmp_path, capsys, keras):
+    """LiteRT keeps a BatchNormalization's `batchnorm/mul_1` (its value before the shift) and
+    fuses the shift into the next op; and folds a BatchNormalization's scale into the
+    convolution before it, naming the result after the convolution (with a zero shift, the
+    BatchNormalization leaves no tensor at all). Neither is a difference: correct artifacts
+    agree everywhere; a tampered layer after them is still the one named."""
+    from keras_cut.export.exporting import export_model
+
+    rng = np.random.default_rng(0)
+    i = keras.Input((8, 8, 4), name="img")
+    h = keras.layers.BatchNormalization(name="bn")(i)
+    h = keras.layers.ReLU(name="relu")(h)
+    first = keras.Model(i, keras.layers.Conv2D(4, 1, name="conv")(h), name="bnfirst")
+    first.get_layer("bn").set_weights([rng.uniform(0.5, 1.5, 4), rng.uniform(-0.3, 0.3, 4),
+                                       rng.uniform(-0.2, 0.2, 4), rng.uniform(0.5, 2, 4)])
+    conv = first.get_layer("conv")
+    conv.set_weights([conv.get_weights()[0], rng.uniform(-0.3, 0.3, 4).astype("float32")])
+    i = keras.Input((16, 16, 3), name="img")
+    h = keras.layers.Conv2D(8, 3, padding="same", use_bias=False, name="conv")(i)
+    h = keras.layers.BatchNormalization(name="bn")(h)
+    folded = keras.Model(i, keras.layers.Conv2D(4, 1, name="head")(h), name="convbn")
+    gamma, beta, mean, _ = folded.get_layer("bn").get_weights()  # beta = mean = 0
+    folded.get_layer("bn").set_weights([rng.uniform(0.5, 2, 8), beta, mean,
+                                        rng.uniform(0.3, 3, 8)])
+    for model in (first, folded):
+        model.save(tmp_path / f"{model.name}.keras")
+        export_model(tmp_path / f"{model.name}.keras", tmp_path / f"{model.name}.tflite")
+        code, where = located(capsys, tmp_path / f"{model.name}.keras",
+                              tmp_path / f"{model.name}.tflite")
+        assert code == 0 and where["first_failing_layer"] is None, where["layers"]
+    rows = {row["layer"]: row for row in where["layers"]}
+    assert rows["bn"]["seen_through"] == ["conv"] and rows["bn"]["passed"]
+    bad = copy_artifact(tmp_path / "bnfirst.tflite", tmp_path / "bad.tflite")
+    tamper(bad, tmp_path / "bnfirst.keras", "conv")
+    code, where = located(capsys, tmp_path / "bnfirst.keras", bad)
+    assert code == 1 and where["first_failing_layer"] == "conv"
