@@ -531,8 +531,8 @@ def verify_command(
     from keras_cut.verify.verification import verify_models
 
     with _user_errors():
-        locate = _check_located_outputs(html, save_repro, parent, submodel, force) or \
-            locate or bisect
+        locate = _check_located_outputs(html, save_repro, parent, submodel, force,
+                                        (save_golden,)) or locate or bisect
         report = verify_models(
             parent, submodel, samples=samples, batch_size=batch_size, seed=seed,
             inputs=inputs, input_shapes=parse_input_shapes(input_shape or []),
@@ -587,9 +587,19 @@ def _render_located(repro: Any, bisection: Any) -> None:
 
 
 def _check_located_outputs(html: Path | None, repro: Path | None, parent: Path,
-                           artifact: Path, force: bool) -> bool:
-    """--html and --save-repro: refused before anything runs where writing them would lose
-    data; True when either is asked for (they imply --locate)."""
+                           artifact: Path, force: bool, others: tuple[Path | None, ...] = ()
+                           ) -> bool:
+    """--html and --save-repro: refused before anything runs where they cannot apply or
+    writing them would lose data (`others`: the command's other outputs); True when either is
+    asked for (they imply --locate)."""
+    from keras_cut.backend.runtime import artifact_format
+    from keras_cut.core.errors import Option, UsageError
+
+    for given, option in ((html, Option.HTML), (repro, Option.SAVE_REPRO)):
+        if given is not None and artifact_format(artifact) not in ("litert", "onnx",
+                                                                    "openvino"):
+            raise UsageError(option, " compares the layers inside an artifact (.tflite, "
+                             f".onnx, .xml) with its parent's; {artifact} is not one")
     if html is not None:
         from keras_cut.core.writing import check_output
 
@@ -598,6 +608,12 @@ def _check_located_outputs(html: Path | None, repro: Path | None, parent: Path,
         from keras_cut.export.repro import check_repro_dir
 
         check_repro_dir(repro, force, (parent, artifact))
+        inside = [p for p in (html, *others) if p is not None and
+                  (repro.resolve() == p.resolve().parent or repro.resolve() in
+                   p.resolve().parents)]
+        if inside:
+            raise UsageError(Option.SAVE_REPRO, f" {repro}: would replace {inside[0]}, another "
+                             "output of this command; write it elsewhere")
     return html is not None or repro is not None
 
 
@@ -621,7 +637,7 @@ def _located_outputs(html: Path | None, directory: Path | None, parent: Path, ar
     if html is not None and location is not None:
         from keras_cut.present.htmlpage import write_located_page
 
-        write_located_page(parent, location, html)
+        write_located_page(parent, location, html, custom_objects, unsafe)
         _notice(f"graph page with the comparison written: {html}")
     elif html is not None:
         _notice("the artifact's proof passed, so nothing was located: no page was written")

@@ -74,8 +74,9 @@ def check_repro_dir(directory: str | Path, force: bool, keep: tuple[Path, ...]) 
     here = directory.resolve()
     for path in keep:
         if here == path.resolve() or here in path.resolve().parents:
-            raise OutputError(f"{directory}: holds {path}; keras-cut never replaces its input "
-                              "(also not with ", Option.FORCE, "); choose another directory")
+            raise OutputError(f"{directory}: would hold {path}, a file this command reads "
+                              "or writes, and the reproducer replaces the whole directory "
+                              "(also with ", Option.FORCE, "); choose another directory")
     if directory.is_file() or directory.is_symlink():
         raise OutputError(f"{directory}: is a file; give a directory name for the reproducer")
     if not directory.parent.is_dir():

@@ -209,12 +209,14 @@ def _row_lines(row: LayerRow, label: str) -> list[list[str]]:
     return lines
 
 
-def write_located_page(parent: str | Path, location: Location, output: str | Path) -> None:
+def write_located_page(parent: str | Path, location: Location, output: str | Path,
+                       code: str | None = None, unsafe: bool = False) -> None:
     """The parent's graph page (every nested model drawn open, so that every layer the
-    comparison names has its node) with `location` laid over it, written atomically."""
+    comparison names has its node) with `location` laid over it, written atomically. `code`
+    and `unsafe` as for `draw_model` (a keras_hub parent is drawn by building it)."""
     from keras_cut.core.writing import atomic_output
     from keras_cut.draw.drawing import draw_model
 
-    drawing = draw_model(parent)
+    drawing = draw_model(parent, code=code, unsafe=unsafe)
     with atomic_output(Path(output)) as pending:
         pending.path.write_text(to_html(drawing, location), encoding="utf-8")

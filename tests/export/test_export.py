@@ -254,6 +254,13 @@ def test_a_keras_hub_backbone_prefix(suffix, tmp_path, capsys, keras):
     assert result.code == 0, result.err
     doc = json.loads(result.out)
     assert doc["proven"] and {i["name"] for i in doc["inputs"]} >= {"token_ids"}
+    if suffix in (".tflite", ".onnx"):  # --html draws the parent as graph does: built
+        page = tmp_path / "where.html"
+        result = run_cli(capsys, "verify", path, out, "--custom-objects", "keras_hub",
+                         "--html", page)
+        assert result.code == 0, result.err
+        text = page.read_text(encoding="utf-8")
+        assert '"status": "agrees"' in text and "transformer_layer_0" in text
 
 
 def test_int8_is_judged_by_cosine_and_reports_what_numpy_computes(app_dir, tmp_path, capsys,

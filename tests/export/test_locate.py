@@ -289,7 +289,7 @@ def test_html_page_opens_on_the_first_failing_layer_in_a_browser(exported, tmp_p
 
 def test_html_needs_an_artifact(tmp_path, capsys):
     result = run_cli(capsys, "verify", CNN, CNN, "--html", tmp_path / "p.html")
-    assert_one_line_error(result, "--locate", "artifact")
+    assert_one_line_error(result, "--html", "artifact")
     assert not (tmp_path / "p.html").exists()
 
 

@@ -151,7 +151,7 @@ def test_the_reproducer_directory_loses_nothing(exported, tmp_path, capsys):
     assert run_cli(capsys, "verify", RESIDUAL, bad, "--save-repro", repro, "--force").code == 1
     # never the folder that holds the parent or the artifact, --force or not
     assert_one_line_error(run_cli(capsys, "verify", RESIDUAL, bad, "--save-repro",
-                                  tmp_path, "--force"), "never replaces")
+                                  tmp_path, "--force"), "would hold")
     assert bad.exists()
     # a correct artifact: nothing to reproduce, nothing written, said
     clean = tmp_path / "clean"
@@ -160,5 +160,11 @@ def test_the_reproducer_directory_loses_nothing(exported, tmp_path, capsys):
     assert result.code == 0 and not clean.exists()
     assert "no reproducer" in result.err
     assert_one_line_error(run_cli(capsys, "verify", RESIDUAL, RESIDUAL, "--save-repro",
-                                  tmp_path / "x"), "--locate", "artifact")
+                                  tmp_path / "x"), "--save-repro", "artifact")
+    # another output of the same command inside it would be replaced with it: refused first
+    golden = tmp_path / "other" / "golden.npz"
+    assert_one_line_error(run_cli(capsys, "verify", RESIDUAL, bad, "--save-repro",
+                                  tmp_path / "other", "--save-golden", golden),
+                          "--save-repro", "golden.npz")
+    assert not (tmp_path / "other").exists()
 
