@@ -297,14 +297,13 @@ def _modernize_calls(raw: dict[str, Any], graph: Any) -> None:
         if layer is None:
             continue
         nodes = layer_raw.get("inbound_nodes") or []
-        converted = []
-        for call, node in zip(layer.calls, nodes, strict=True):
-            if isinstance(node, list):
-                node = _keras3_call(node, [(graph.tensor(r).shape, graph.tensor(r).dtype)
-                                           for r in call.inputs])
-            converted.append(node)
-        if nodes:
-            layer_raw["inbound_nodes"] = converted
+        # an InputLayer has no inbound node but a call of its own; where the counts differ
+        # otherwise the old form is kept, which Keras 3 reads too
+        if nodes and len(nodes) == len(layer.calls):
+            layer_raw["inbound_nodes"] = [
+                _keras3_call(node, [(graph.tensor(r).shape, graph.tensor(r).dtype)
+                                    for r in call.inputs]) if isinstance(node, list) else node
+                for call, node in zip(layer.calls, nodes, strict=True)]
         if layer.submodel is not None:
             _modernize_calls(layer_raw, layer.submodel)
 

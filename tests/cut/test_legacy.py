@@ -71,6 +71,8 @@ CUTS = [
     ("nested", ["backbone/bn"], []),
     ("nested", [], ["backbone/c1"]),
     ("nested", ["add"], ["gap"]),
+    ("nested", ["gap"], []),  # the backbone kept whole, its tf.keras 2 calls rewritten
+    ("nested_mobilenet", ["head"], []),
     ("nested_mobilenet", ["backbone/block_5_add"], []),
     ("nested_mobilenet", [], ["backbone/block_3_project_BN"]),
 ]
