@@ -161,7 +161,9 @@ def save_repro(directory: str | Path, parent: str | Path, artifact: str | Path, 
                              say, repro)
         if golden is not None:
             _check_part(folder, golden, fmt, tol, say, repro)
-        (folder / README).write_text(readme(repro, parent, artifact, tol), encoding="utf-8")
+        (folder / README).write_text(
+            readme(repro, parent, artifact, tol, _options(tol, unsafe, custom_objects),
+                   _layouts(location, span, artifact_inputs, fmt)), encoding="utf-8")
     return repro
 
 
@@ -294,13 +296,50 @@ def _check_part(folder: Path, golden: Path, fmt: str, tol: Tolerances, say: Prog
     repro.max_abs_error = max((o.max_abs_error for o in report.outputs), default=None)
 
 
-def readme(repro: Repro, parent: Path, artifact: Path, tol: Tolerances) -> str:
+def _options(tol: Tolerances, unsafe: bool, custom_objects: str | None) -> str:
+    """The command-line options of the run the reproducer came from, for its README."""
+    from keras_cut.verify.comparison import DEFAULT_ATOL, DEFAULT_RTOL
+
+    words = []
+    for flag, value, default, per in (("--atol", tol.atol, DEFAULT_ATOL, tol.atol_for),
+                                      ("--rtol", tol.rtol, DEFAULT_RTOL, tol.rtol_for),
+                                      ("--min-cosine", tol.min_cosine, None,
+                                       tol.min_cosine_for)):
+        if value is not None and value != default:
+            words.append(f"{flag} {value:g}")
+        words += [f"{flag} {shell_word(f'{name}={number:g}')}" for name, number in per.items()]
+    if custom_objects:
+        words.append(f"--custom-objects {shell_word(custom_objects)}")
+    if unsafe:
+        words.append("--unsafe")
+    return "".join(f" {word}" for word in words)
+
+
+def _layouts(location: Location, span: _Span, artifact_inputs: dict[TensorAddress, str],
+             fmt: str) -> list[str]:
+    """Which of the golden file's arrays are in another layout than Keras' (an .onnx part's
+    NCHW tensors), for its README; a part exported afresh takes Keras' own."""
+    first, evidence = location.first, location.evidence
+    if fmt != "onnx" or first is None or evidence is None:
+        return []
+    rows = {evidence.calls[row.layer]: row for row in location.rows}
+    found = [(f"input `{visible(rows[t.node].name)}`", rows[t.node].layout)
+             for t in span.starts if t not in artifact_inputs and t.node in rows]
+    found.append((f"output `{visible(first.name)}`", first.layout))
+    moves = {"channels first": "channels first (NCHW): `np.moveaxis(a, 1, -1)` gives Keras' "
+             "NHWC", "channels last": "channels last (NHWC): `np.moveaxis(a, -1, 1)` gives "
+             "Keras' NCHW"}
+    return [f"{what} is {moves[layout]}" for what, layout in found if layout in moves]
+
+
+def readme(repro: Repro, parent: Path, artifact: Path, tol: Tolerances, options: str = "",
+           layouts: list[str] | None = None) -> str:
     """The reproducer's README: what differs, the files, the commands that show it."""
     part = repro.part or "part"
     lines = [f"# {visible(artifact.name)} differs from {visible(parent.name)} at layer "
              f"`{visible(repro.culprit)}` ({visible(repro.class_name)})", "",
              f"Found by `keras-cut verify {shell_word(parent.name)} "
-             f"{shell_word(artifact.name)} --locate`: the first "
+             f"{shell_word(artifact.name)} --locate{options}`: the first "
              "Keras layer whose tensor in the artifact leaves the parent's activation "
              f"({_rule(tol)}).", "", "## Files", ""]
     if repro.segment:
@@ -318,6 +357,7 @@ def readme(repro: Repro, parent: Path, artifact: Path, tol: Tolerances) -> str:
         lines.append(f"- `{GOLDEN}`: a keras-cut golden file: the parent's Keras activations "
                      "at the part's inputs and its output (in the artifact's layout where it "
                      "keeps another), on the samples the comparison used.")
+        lines += [f"  - its {layout}" for layout in layouts or []]
     lines += ["", "## Show it", ""]
     if repro.part:
         verdict = ("exits 1: the part differs from Keras" if repro.reproduces else
@@ -327,7 +367,8 @@ def readme(repro: Repro, parent: Path, artifact: Path, tol: Tolerances) -> str:
         lines += ["```sh", f"keras-cut verify {GOLDEN} {part}   # {verdict}{error}", "```", ""]
     if repro.segment:
         lines += ["The segment agrees with its parent in Keras:", "", "```sh",
-                  f"keras-cut verify path/to/{shell_word(parent.name)} {repro.segment}",
+                  f"keras-cut verify path/to/{shell_word(parent.name)} {repro.segment}"
+                  f"{options}",
                   "```", ""]
     lines += [f"- {note}" for note in repro.notes]
     return "\n".join(lines).rstrip() + "\n"
