@@ -24,7 +24,13 @@ from keras_cut.backend.runtime import (
 from keras_cut.core.errors import ArtifactError, KerasCutError, Option, UsageError
 from keras_cut.core.writing import atomic_output, check_artifact_output
 from keras_cut.cut.cutting import CutResult, cut_model
-from keras_cut.export.keep_float import FLOAT_TRIALS, FloatTrial, float_layers, try_keep_float
+from keras_cut.export.keep_float import (
+    FLOAT_TRIALS,
+    FloatLayers,
+    FloatTrial,
+    float_layers,
+    try_keep_float,
+)
 from keras_cut.model.endpoint import Endpoint
 from keras_cut.verify.comparison import Tolerances
 from keras_cut.verify.report import (
@@ -193,10 +199,7 @@ def export_model(
         output=str(written), format=fmt, runtime=runtime_name(fmt), cut=cut, inputs=ins,
         outputs=outs, size_bytes=_size(written, kind.companions), verify=report, notices=notices,
     )
-    result.kept_float = floats.kept if floats is not None else {}
-    if floats is not None:
-        result.notices.append("kept in float: " + "; ".join(
-            f"{layer} ({', '.join(kinds)})" for layer, kinds in floats.kept.items()))
+    _float_notices(result, floats, calibration is not None and inputs is None)
     location = report.locate if report is not None else None
     if quantize == "int8" and keep_float_trials and location is not None and \
             location.first is not None:
@@ -211,6 +214,20 @@ def export_model(
         ranked = [layer for layer, _ in location.own_losses]
         result.float_trials = try_keep_float(again, list(keep_float), ranked, say)
     return result
+
+
+def _float_notices(result: ExportResult, floats: FloatLayers | None,
+                   calibrated_only: bool) -> None:
+    """What an int8 export says of its calibration and of the layers it kept in float."""
+    if calibrated_only and result.verify is not None:
+        result.notices.append(
+            "the proof ran on seeded random inputs (floats in [-1, 1)), not on data like the "
+            "calibration's: int8 scales fitted to real data may fail on them; give --inputs "
+            "with data like the calibration's to prove it on that")
+    if floats is not None:
+        result.kept_float = floats.kept
+        result.notices.append("kept in float: " + "; ".join(
+            f"{layer} ({', '.join(kinds)})" for layer, kinds in floats.kept.items()))
 
 
 @dataclass
