@@ -109,6 +109,7 @@ FLAGS = {
     Option.VERIFY: "--verify", Option.MIN_COSINE: "--min-cosine", Option.QUANTIZE: "--quantize",
     Option.CALIBRATION: "--calibration", Option.FORMAT: "--format", Option.LOCATE: "--locate",
     Option.HTML: "--html", Option.SAVE_REPRO: "--save-repro", Option.KEEP_FLOAT: "--keep-float",
+    Option.BISECT: "--bisect",
 }
 
 
@@ -531,8 +532,8 @@ def verify_command(
     from keras_cut.verify.verification import verify_models
 
     with _user_errors():
-        locate = _check_located_outputs(html, save_repro, parent, submodel, force,
-                                        (save_golden,)) or locate or bisect
+        locate = _check_located_outputs(html, save_repro, bisect, parent, submodel, force,
+                                        (save_golden,)) or locate
         report = verify_models(
             parent, submodel, samples=samples, batch_size=batch_size, seed=seed,
             inputs=inputs, input_shapes=parse_input_shapes(input_shape or []),
@@ -542,7 +543,9 @@ def verify_command(
         )
         repro = _located_outputs(html, save_repro, parent, submodel, report, unsafe,
                                  custom_objects)
-        bisection = _bisect(bisect, parent, submodel, report, unsafe, custom_objects)
+        bisection = _bisect(bisect, parent, submodel, report, _bisect_settings(
+            unsafe=unsafe, custom_objects=custom_objects, inputs=inputs, seed=seed,
+            samples=samples, input_shapes=parse_input_shapes(input_shape or [])))
         for note in report.notices:
             _notice(note)
         if report.saved_golden:
@@ -556,20 +559,29 @@ def verify_command(
         raise typer.Exit(1)
 
 
-def _bisect(wanted: bool, parent: Path, artifact: Path, report: Any, unsafe: bool,
-            custom_objects: str | None) -> Any:
-    """--bisect: fresh exports of ever longer prefixes, where --locate ran."""
+def _bisect(wanted: bool, parent: Path, artifact: Path, report: Any, settings: Any) -> Any:
+    """--bisect: fresh exports of ever longer prefixes, where --locate ran and found the
+    artifact differs."""
     location = report.locate if report is not None else None
     if not wanted or location is None:
+        return None
+    if report.passed and location.first is None:
+        _notice("the artifact agrees with its parent: there is nothing to bisect")
         return None
     from keras_cut.backend.runtime import artifact_format
     from keras_cut.export.bisect import bisect_prefixes
 
     fmt = artifact_format(artifact)
-    found = bisect_prefixes(parent, fmt or "", location, unsafe, custom_objects, _progress) \
-        if fmt else None
+    found = bisect_prefixes(parent, fmt or "", location, settings, _progress) if fmt else None
     _progress.stop()
     return found
+
+
+def _bisect_settings(**given: Any) -> Any:
+    """How --bisect exports and proves each prefix: as the run that located the artifact."""
+    from keras_cut.export.bisect import Settings
+
+    return Settings(**given)
 
 
 def _located_json(repro: Any, bisection: Any) -> dict[str, Any]:
@@ -586,20 +598,28 @@ def _render_located(repro: Any, bisection: Any) -> None:
         render_bisection(bisection, stdout_console())
 
 
-def _check_located_outputs(html: Path | None, repro: Path | None, parent: Path,
-                           artifact: Path, force: bool, others: tuple[Path | None, ...] = ()
-                           ) -> bool:
-    """--html and --save-repro: refused before anything runs where they cannot apply or
-    writing them would lose data (`others`: the command's other outputs); True when either is
-    asked for (they imply --locate)."""
+def _check_located_outputs(html: Path | None, repro: Path | None, bisect: bool, parent: Path,
+                           artifact: Path, force: bool, others: tuple[Path | None, ...] = (),
+                           proven: bool = True) -> bool:
+    """--html, --save-repro and --bisect: refused before anything runs where they cannot
+    apply or writing them would lose data (`others`: the command's other outputs; `proven`:
+    export's proof is on); True when one is asked for (each implies --locate)."""
     from keras_cut.backend.runtime import artifact_format
     from keras_cut.core.errors import Option, UsageError
 
-    for given, option in ((html, Option.HTML), (repro, Option.SAVE_REPRO)):
-        if given is not None and artifact_format(artifact) not in ("litert", "onnx",
-                                                                    "openvino"):
+    for given, option in ((html, Option.HTML), (repro, Option.SAVE_REPRO),
+                          (bisect or None, Option.BISECT)):
+        if given is None:
+            continue
+        if artifact_format(artifact) not in ("litert", "onnx", "openvino"):
             raise UsageError(option, " compares the layers inside an artifact (.tflite, "
                              f".onnx, .xml) with its parent's; {artifact} is not one")
+        if parent.suffix.lower() == ".npz":
+            raise UsageError(option, " compares with the parent's layers: give the parent "
+                             "model, not a golden file")
+        if not proven:
+            raise UsageError(option, " looks inside an artifact whose proof failed, so it "
+                             "needs the proof: leave ", Option.VERIFY, " on")
     if html is not None:
         from keras_cut.core.writing import check_output
 
@@ -614,7 +634,7 @@ def _check_located_outputs(html: Path | None, repro: Path | None, parent: Path,
         if inside:
             raise UsageError(Option.SAVE_REPRO, f" {repro}: would replace {inside[0]}, another "
                              "output of this command; write it elsewhere")
-    return html is not None or repro is not None
+    return html is not None or repro is not None or bisect
 
 
 def _located_outputs(html: Path | None, directory: Path | None, parent: Path, artifact: Path,
@@ -737,8 +757,8 @@ def export_command(
     from keras_cut.present.render import render_export
 
     with _user_errors():
-        locate = _check_located_outputs(html, save_repro, model, output, force) or \
-            locate or bisect
+        locate = _check_located_outputs(html, save_repro, bisect, model, output, force,
+                                        proven=verify) or locate
         result = export_model(
             model, output, output_layer or [], input_layer or [], format=format, verify=verify,
             tolerances=parse_tolerances(atol, rtol, min_cosine), samples=samples,
@@ -752,8 +772,10 @@ def export_command(
             _notice(note)
         repro = _located_outputs(html, save_repro, model, Path(result.output), result.verify,
                                  unsafe, custom_objects)
-        bisection = _bisect(bisect, model, Path(result.output), result.verify, unsafe,
-                            custom_objects)
+        bisection = _bisect(bisect, model, Path(result.output), result.verify, _bisect_settings(
+            unsafe=unsafe, custom_objects=custom_objects, inputs=inputs, seed=seed,
+            samples=samples, input_shapes=parse_input_shapes(input_shape or []),
+            calibration=calibration, keep_float=keep_float or []))
         if json_output:
             print_json(result.to_dict() | _located_json(repro, bisection))
         else:

@@ -41,9 +41,11 @@ class Option(StrEnum):
     HTML = "html"
     SAVE_REPRO = "save_repro"
     KEEP_FLOAT = "keep_float"
+    BISECT = "bisect"
 
 
-SWITCHES = {Option.UNSAFE, Option.FORCE, Option.VERIFY, Option.LOCATE}  # True or False
+# True or False
+SWITCHES = {Option.UNSAFE, Option.FORCE, Option.VERIFY, Option.LOCATE, Option.BISECT}
 
 
 def library_spelling(option: Option) -> str:

@@ -65,8 +65,8 @@ def plan_cut(flat: FlatGraph, output_specs: list[str], input_specs: list[str],
         raise UsageError("give at least one ", Option.OUTPUT_LAYERS, " or ", Option.INPUT_LAYERS)
     out_picks = [flat.resolve_outputs(s, Option.OUTPUT_LAYERS) for s in output_specs]
     in_picks = [flat.resolve_outputs(s, Option.INPUT_LAYERS) for s in input_specs]
-    _no_repeats(flat, [node for node, _ in out_picks], Option.OUTPUT_LAYERS)
-    _no_repeats(flat, [node for node, _ in in_picks], Option.INPUT_LAYERS)
+    _no_repeats(flat, out_picks, Option.OUTPUT_LAYERS)
+    _no_repeats(flat, in_picks, Option.INPUT_LAYERS)
     outputs = _chosen_outputs(flat, out_picks)
     cut_inputs, pick_of = _chosen_inputs(flat, in_picks)
     downstream = _downstream(flat, cut_inputs) if in_picks else None
@@ -190,13 +190,14 @@ def _drop_unused_inputs(cut_inputs: dict[TensorAddress, str], found: dict[Tensor
         )
 
 
-def _no_repeats(flat: FlatGraph, nodes: list[CallAddress], option: Option) -> None:
-    seen = set()
-    for node in nodes:
-        if node in seen:
+def _no_repeats(flat: FlatGraph, picks: Picks, option: Option) -> None:
+    """Each tensor named once: `lstm[1]` and `lstm[2]` are two, `lstm` and `lstm[1]` repeat."""
+    seen: set[tuple[CallAddress, int]] = set()
+    for node, chosen in picks:
+        if any((node, i) in seen for i in chosen):
             raise UsageError(option, f" {flat.label(node)!r} is given twice",
                              layer=flat.label(node))
-        seen.add(node)
+        seen.update((node, i) for i in chosen)
 
 
 def _names(tensors: dict[TensorAddress, str]) -> str:

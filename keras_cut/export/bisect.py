@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from keras_cut.core.address import CallAddress, TensorAddress
-from keras_cut.core.errors import KerasCutError
+from keras_cut.core.errors import KerasCutError, Option
 from keras_cut.model.flatgraph import FlatGraph
 from keras_cut.verify.locate import Location
 from keras_cut.verify.report import Progress
@@ -42,8 +42,8 @@ class Prefix:
 
 @dataclass
 class Bisection:
-    """The prefixes exported, in the order tried, and the first layer whose prefix fails
-    (None: the whole fresh export passes, or no prefix could be exported)."""
+    """The prefixes tried, in order, and the first layer whose prefix fails (None: the whole
+    fresh export passes, or no prefix could be exported)."""
 
     layers: int  # how many layers the search ran over
     tried: list[Prefix] = field(default_factory=list)
@@ -51,79 +51,128 @@ class Bisection:
     first_failing_class: str | None = None
     whole_passes: bool = False  # a fresh export of every layer passes
 
+    @property
+    def exports(self) -> int:
+        """The prefixes exported and proven (those that could not be made aside)."""
+        return sum(prefix.proven is not None for prefix in self.tried)
+
     def to_dict(self) -> dict[str, Any]:
-        return {"layers": self.layers, "exports": len(self.tried),
+        return {"layers": self.layers, "exports": self.exports,
                 "first_failing_layer": self.first_failing,
                 "first_failing_class": self.first_failing_class,
                 "whole_fresh_export_passes": self.whole_passes,
                 "tried": [vars(p) for p in self.tried]}
 
 
-def bisect_prefixes(parent: str | Path, fmt: str, location: Location, unsafe: bool = False,
-                    custom_objects: str | None = None, say: Progress | None = None,
-                    samples: int = BISECT_SAMPLES) -> Bisection:
+@dataclass
+class Settings:
+    """How each prefix is exported and proven: as the artifact was (its keras-cut record's
+    quantization and float layers) and as the run that located it (its data and options)."""
+
+    unsafe: bool = False
+    custom_objects: str | None = None
+    calibration: str | Path | None = None
+    inputs: str | Path | None = None
+    seed: int = 0
+    samples: int = BISECT_SAMPLES
+    input_shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    keep_float: list[str] = field(default_factory=list)  # beyond the artifact record's
+
+
+def bisect_prefixes(parent: str | Path, fmt: str, location: Location,
+                    settings: Settings | None = None, say: Progress | None = None
+                    ) -> Bisection:
     """Bisect fresh exports of `location`'s artifact layers (a `verify --locate` of an
     artifact exported from `parent` as `fmt`)."""
     from keras_cut.export.exporting import export_model
 
     say = say or (lambda _msg: None)
+    settings = settings or Settings()
     evidence = location.evidence
     assert evidence is not None
     flat = evidence.flat
     calls = list(evidence.calls.values())
-    inputs = [flat.label(t) for t in evidence.inputs]
     ends = _frontiers(flat, calls, evidence.outputs)
+    feeds = _inputs_read(flat, calls, list(evidence.inputs))
+    floats = _resolved(flat, evidence.kept_float + settings.keep_float)
     found = Bisection(len(calls))
     cache: dict[int, bool | None] = {}
 
     def proven(k: int) -> bool | None:
-        if k not in cache:
-            outputs = ends[k]
-            say(f"bisecting: a fresh export of the layers up to {flat.label(calls[k])} "
-                f"({len(found.tried) + 1} of at most "
-                f"{math.ceil(math.log2(max(len(calls), 2))) + 1})")
-            with tempfile.TemporaryDirectory(prefix="keras-cut-bisect-") as folder:
-                try:
-                    made = export_model(
-                        parent, Path(folder) / f"prefix{SUFFIXES[fmt]}", outputs, inputs,
-                        format=fmt, tolerances=evidence.tolerances, samples=samples,
-                        unsafe=unsafe, custom_objects=custom_objects,
-                        quantize=evidence.quantized)
-                    cache[k] = bool(made.proven)
-                    found.tried.append(Prefix(flat.label(calls[k]), outputs, cache[k]))
-                except KerasCutError as exc:
-                    cache[k] = None
-                    found.tried.append(Prefix(flat.label(calls[k]), outputs, None, str(exc)))
-        return cache[k]
+        if k in cache:
+            return cache[k]
+        inside = set(calls[:k + 1])
+        say(f"bisecting: a fresh export of the layers up to {flat.label(calls[k])} "
+            f"({found.exports + 1} of at most {math.ceil(math.log2(max(len(calls), 2))) + 1})")
+        prefix = Prefix(flat.label(calls[k]), ends[k], None)
+        with tempfile.TemporaryDirectory(prefix="keras-cut-bisect-") as folder:
+            try:
+                made = export_model(
+                    parent, Path(folder) / f"prefix{SUFFIXES[fmt]}", ends[k], feeds[k],
+                    format=fmt, tolerances=evidence.tolerances, samples=settings.samples,
+                    seed=settings.seed, inputs=settings.inputs,
+                    input_shapes=settings.input_shapes, unsafe=settings.unsafe,
+                    custom_objects=settings.custom_objects, quantize=evidence.quantized,
+                    calibration=settings.calibration,
+                    keep_float=[flat.label(c) for c in floats if c in inside],
+                    keep_float_trials=0)
+                prefix.proven = bool(made.proven)
+            except KerasCutError as exc:
+                prefix.problem = str(exc)
+        found.tried.append(prefix)
+        cache[k] = prefix.proven
+        return prefix.proven
 
     if not calls:
         return found
     if proven(len(calls) - 1):
         found.whole_passes = True
         return found
-    low, high = 0, len(calls) - 1  # the prefix to `high` fails (or could not be made)
+    # the first point whose prefix fails; a point whose prefix cannot be made is dropped
+    points = list(range(len(calls) - 1))
+    low, high = 0, len(points)  # points[high] (or the whole) fails; points before low pass
     while low < high:
         mid = (low + high) // 2
-        verdict = proven(mid)
-        if verdict is None:  # this point cannot be a prefix's end: decide by the next one
-            verdict = _next_verdict(proven, mid, high)
-        if verdict is False or verdict is None:
-            high = mid
-        else:
+        verdict = proven(points[mid])
+        if verdict is None:
+            del points[mid]
+            high -= 1
+        elif verdict:
             low = mid + 1
-    if cache.get(high) is False:
-        found.first_failing = flat.label(calls[high])
-        found.first_failing_class = flat.layer(calls[high]).class_name
+        else:
+            high = mid
+    last = points[low] if low < len(points) else len(calls) - 1
+    if cache.get(last) is False:
+        found.first_failing = flat.label(calls[last])
+        found.first_failing_class = flat.layer(calls[last]).class_name
     return found
 
 
-def _next_verdict(proven: Any, mid: int, high: int) -> bool | None:
-    """The verdict of the first prefix after `mid` (and before `high`) that can be made."""
-    for k in range(mid + 1, high):
-        verdict = proven(k)
-        if verdict is not None:
-            return verdict
-    return None
+def _resolved(flat: FlatGraph, names: list[str]) -> list[CallAddress]:
+    """The layers kept in float, by call (a name the untrusted record gives that is not the
+    parent's is left out)."""
+    found = []
+    for name in dict.fromkeys(names):
+        try:
+            found.append(flat.resolve(name, Option.KEEP_FLOAT))
+        except KerasCutError:
+            continue
+    return found
+
+
+def _inputs_read(flat: FlatGraph, calls: list[CallAddress], inputs: list[TensorAddress]
+                 ) -> list[list[str]]:
+    """For each point k, the artifact's inputs the layers up to it read, as a user names
+    them: a prefix starts from those only (cut refuses an input not on the way)."""
+    wanted = {flat.canonical(t) for t in inputs}
+    seen: list[TensorAddress] = []
+    found: list[list[str]] = []
+    for call in calls:
+        for t in (flat.canonical(x) for x in flat.inputs_of(call)):
+            if t in wanted and t not in seen:
+                seen.append(t)
+        found.append([flat.label(t) for t in seen])
+    return found
 
 
 def _frontiers(flat: FlatGraph, calls: list[CallAddress], outputs: list[TensorAddress]
@@ -146,6 +195,7 @@ def _frontiers(flat: FlatGraph, calls: list[CallAddress], outputs: list[TensorAd
         if own not in live:  # the point's own layer is always an output (a dead end too)
             live.append(own)
         several = {t.node for t in live if t.index > 0}
-        ends.append([flat.label(t) + (f"[{t.index}]" if t.node in several or t.index else "")
-                     for t in sorted(live, key=lambda t: (position[t.node], t.index))])
+        labels = [flat.label(t) + (f"[{t.index}]" if t.node in several or t.index else "")
+                  for t in sorted(live, key=lambda t: (position[t.node], t.index))]
+        ends.append(list(dict.fromkeys(labels)))
     return ends

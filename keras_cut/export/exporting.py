@@ -166,8 +166,8 @@ def export_model(
                                                              made.names)
                 if made.names is not None:
                     write_record(pending.path, fmt, json.dumps(artifact_record(
-                        model, fmt, made.inputs, made.outputs, quantize, tolerances),
-                        indent=1))
+                        model, fmt, made.inputs, made.outputs, quantize, tolerances,
+                        list(keep_float)), indent=1))
 
             try:
                 report = None
@@ -341,13 +341,16 @@ def _artifact_names(path: Path, fmt: str, needed: bool) -> ArtifactNames | None:
 
 
 def artifact_record(model: Path, fmt: str, inputs: list[Endpoint], outputs: list[Endpoint],
-                    quantize: str | None = None, tolerances: Tolerances | None = None
-                    ) -> dict[str, Any]:
+                    quantize: str | None = None, tolerances: Tolerances | None = None,
+                    keep_float: list[str] | None = None) -> dict[str, Any]:
     """What the artifact keeps of where it came from: for each of its inputs and outputs (by
     its name in the artifact, in the artifact's order) the parent tensor it stands for; for a
-    quantized one, how it is judged (the least cosine similarity, overall and per output)."""
-    judged = {} if quantize is None or tolerances is None else {
+    quantized one, how it is judged (the least cosine similarity, overall and per output) and
+    the layers it keeps in float."""
+    judged: dict[str, Any] = {} if quantize is None or tolerances is None else {
         "min_cosine": tolerances.min_cosine, "min_cosine_for": tolerances.min_cosine_for}
+    if keep_float:
+        judged["keep_float"] = keep_float
     return {
         "tool": "keras-cut", "format": fmt, "quantized": quantize, **judged,
         "parent": {"file": model.name, "bytes": model.stat().st_size},

@@ -36,8 +36,10 @@ def render_bisection(found: Bisection, console: Console) -> None:
             Text("differs", style="red") if prefix.proven is False else \
             Text(f"not made: {prefix.problem}", style="yellow")
         grid.add_row(prefix.last, str(len(prefix.outputs)), verdict)
-    console.print(f"Bisection by fresh exports ({len(found.tried)} exports over "
-                  f"{found.layers} layers):")
+    refused = len(found.tried) - found.exports
+    console.print(f"Bisection by fresh exports ({found.exports} "
+                  f"export{'' if found.exports == 1 else 's'} over {found.layers} layers"
+                  + (f"; {refused} prefix(es) could not be made" if refused else "") + "):")
     grid.print(console)
     if found.whole_passes:
         console.print(Text("A fresh export of every layer passes: the converter makes this "
@@ -111,8 +113,8 @@ def render_location(location: Location, console: Console, passed: bool = True) -
         then = {"grows": "the error grows after it", "stays": "the error stays after it",
                 "recovers": "later layers agree again"}.get(location.trend or "", "")
         console.print(Text(f"First layer past tolerance: {first.layer} ({first.class_name}"
-                           f"{fused}), max abs error {first.max_abs_error:.3g}; {then}",
-                           style="bold red"))
+                           f"{fused}), max abs error {first.max_abs_error:.3g}"
+                           + (f"; {then}" if then else ""), style="bold red"))
         if location.disagreeing:
             console.print(Text(f"No tensor in the artifact agrees with {location.disagreeing}, "
                                "the first layer with tensors of its shape that no name ties "

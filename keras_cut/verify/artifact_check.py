@@ -149,8 +149,11 @@ def locate_in_artifact(artifact: Path, fmt: str, parent: Parent, flat: FlatGraph
         evidence.inputs = {link.parent: link.name for link in links.inputs}
         evidence.outputs = [link.parent for link in links.outputs]
         evidence.tolerances = tol
-        quantized = artifact_record(open_artifact(artifact, fmt)).get("quantized")
+        record = artifact_record(open_artifact(artifact, fmt))
+        quantized, kept = record.get("quantized"), record.get("keep_float")
         evidence.quantized = quantized if isinstance(quantized, str) else None
+        evidence.kept_float = [k for k in kept if isinstance(k, str)] \
+            if isinstance(kept, list) else []
     return location
 
 

@@ -92,6 +92,7 @@ class Evidence:
     outputs: list[TensorAddress] = field(default_factory=list)  # the parent tensors, in order
     tolerances: Any = None  # the `Tolerances` the artifact was judged by
     quantized: str | None = None  # the quantization its keras-cut record names
+    kept_float: list[str] = field(default_factory=list)  # the layers it keeps in float
 
 
 @dataclass

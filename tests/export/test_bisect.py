@@ -92,3 +92,66 @@ def test_prefix_outputs_follow_branches():
     assert ends["res_add"] == ["res_add"] and ends["res_out"] == ["res_out"]
     assert np.array_equal(labels, ["res_a", "res_b", "res_c", "res_add", "res_relu",
                                    "res_pool", "res_out"])
+
+
+def perturbing(monkeypatch, layer: str):
+    """A converter that computes `layer` wrong (its last weight + 0.5) wherever it converts
+    it, named as it is: the artifact's own names survive."""
+    from keras_cut.backend.keras import exporting, loading
+
+    real = exporting.export_file
+
+    def convert(model_path, target, fmt, unsafe=False, custom_objects=None, *args,
+                model=None, **kwargs):
+        fresh = loading.load_model(model_path, unsafe=unsafe, custom_objects=custom_objects)
+        for candidate in fresh.layers:
+            if candidate.name == layer:
+                weights = candidate.get_weights()
+                candidate.set_weights(weights[:-1] + [weights[-1] + 0.5])
+        return real(model_path, target, fmt, unsafe, custom_objects, *args, model=fresh,
+                    **kwargs)
+
+    monkeypatch.setattr(exporting, "export_file", convert)
+
+
+def test_prefixes_start_from_the_inputs_they_read_and_keep_several_outputs_of_a_layer(
+        monkeypatch, tmp_path, capsys, keras):
+    """Two inputs: a prefix ending before the second is read starts from the first only (cut
+    refuses an input not on the way). An LSTM's state outputs, several of one call, are each a
+    prefix output."""
+    a, b = keras.Input((4,), name="a"), keras.Input((4,), name="b")
+    da = keras.layers.Dense(4, name="da")(a)
+    db = keras.layers.Dense(4, name="db")(b)
+    mix = keras.layers.Add(name="mix")([da, db])
+    two = keras.Model([a, b], keras.layers.Dense(2, name="out")(mix), name="two")
+    x = keras.Input((3, 2), name="x")
+    seq, h, c = keras.layers.LSTM(4, return_state=True, name="lstm")(x)
+    from_h = keras.layers.Dense(4, name="from_h")(h)
+    joined = keras.layers.Concatenate(name="join")([seq, from_h, c])
+    states = keras.Model(x, keras.layers.Dense(2, name="out")(joined), name="states")
+    for model, culprit in ((two, "da"), (states, "from_h")):
+        rng = np.random.default_rng(0)
+        for w in model.weights:
+            w.assign(rng.normal(0, 0.5, tuple(w.shape)).astype("float32"))
+        model.save(tmp_path / f"{model.name}.keras")
+        with monkeypatch.context() as patch:
+            perturbing(patch, culprit)
+            result = run_cli(capsys, "export", tmp_path / f"{model.name}.keras", "-o",
+                             tmp_path / f"{model.name}.onnx", "--bisect", "--json")
+        assert result.code == 1, result.err
+        found = json.loads(result.out)["bisect"]
+        assert found["first_failing_layer"] == culprit, found["tried"]
+        assert all(t["problem"] is None for t in found["tried"]), found["tried"]
+        assert found["exports"] <= math.ceil(math.log2(found["layers"])) + 1
+
+
+def test_bisect_says_itself_why_it_cannot_apply(tmp_path, capsys):
+    from tests.cli_helpers import assert_one_line_error
+
+    assert_one_line_error(run_cli(capsys, "verify", RESIDUAL, RESIDUAL, "--bisect"),
+                          "--bisect", "artifact")
+    assert_one_line_error(run_cli(capsys, "export", RESIDUAL, "-o", tmp_path / "m.onnx",
+                                  "--no-verify", "--bisect"), "--bisect", "--verify")
+    assert_one_line_error(run_cli(capsys, "verify", tmp_path / "g.npz", tmp_path / "m.onnx",
+                                  "--bisect"), "--bisect", "golden")
+    assert not list(tmp_path.iterdir())

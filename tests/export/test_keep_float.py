@@ -231,9 +231,9 @@ def test_a_fused_block_is_ranked_by_its_own_loss(tmp_path, capsys, keras, rescal
     assert "rescale" not in rows or rows["rescale"]["snr_db"] > 20
 
 
-def test_a_second_culprit_is_found_once_the_first_is_float(tmp_path, capsys, keras):
-    """b (a large outlier) hides e (a milder one): e loses little while b's error fills its
-    input. Once b is float, e's loss shows in that trial's own ranking, and is tried next."""
+def two_culprits(keras, tmp_path):
+    """Dense layers where b has a large outlier weight and e a milder one, each on an input
+    that is always 0."""
     x = keras.Input((12,), name="x")
     h = x
     for name in ("a", "b", "c1", "c2", "c3", "c4", "d", "e", "f"):
@@ -251,7 +251,13 @@ def test_a_second_culprit_is_found_once_the_first_is_float(tmp_path, capsys, ker
         kernel, bias = model.get_layer(outlier).get_weights()
         kernel[0, :] = value
         model.get_layer(outlier).set_weights([kernel, bias])
-    path = save(model, tmp_path, "two")
+    return save(model, tmp_path, "two")
+
+
+def test_a_second_culprit_is_found_once_the_first_is_float(tmp_path, capsys, keras):
+    """b (a large outlier) hides e (a milder one): e loses little while b's error fills its
+    input. Once b is float, e's loss shows in that trial's own ranking, and is tried next."""
+    path = two_culprits(keras, tmp_path)
     result = run_cli(capsys, "export", path, "-o", tmp_path / "m.tflite", "--quantize",
                      "int8", "--locate", "--json")
     assert result.code == 1, result.err
@@ -266,3 +272,15 @@ def test_a_bad_calibration_file_is_named_as_such(hard_model, tmp_path, capsys):
     assert_one_line_error(run_cli(capsys, "export", hard_model, "-o", tmp_path / "m.tflite",
                                   "--quantize", "int8", "--calibration", bad),
                           "--calibration", "cal.npz")
+
+
+def test_bisect_exports_prefixes_as_the_artifact_was_made(tmp_path, capsys, keras):
+    """With b kept in float, the prefixes keep it in float too (a prefix without it would
+    blame b): the bisection names e, as --locate does."""
+    path = two_culprits(keras, tmp_path)
+    result = run_cli(capsys, "export", path, "-o", tmp_path / "m.tflite", "--quantize", "int8",
+                     "--keep-float", "b", "--bisect", "--json")
+    assert result.code == 1, result.err
+    doc = json.loads(result.out)
+    assert doc["verify"]["locate"]["first_failing_layer"] == "e"
+    assert doc["bisect"]["first_failing_layer"] == "e", doc["bisect"]["tried"]

@@ -91,6 +91,19 @@ def test_one_output_of_several(tmp_path, capsys, keras):
                                rtol=1e-6, atol=1e-6)  # the cell state, Keras' own output 3
     assert_one_line_error(run_cli(capsys, "cut", at_model, "-o", tmp_path / "t.keras",
                                   "--output-layer", "lstm[3]"), "3 output(s)", "from 0")
+    # two outputs of one call are two tensors; the same tensor twice is refused
+    both = run_cli(capsys, "cut", at_model, "-o", tmp_path / "u.keras", "--output-layer",
+                   "lstm[1]", "--output-layer", "lstm[2]", "--json")
+    assert both.code == 0, both.err
+    assert [o["source"] for o in json.loads(both.out)["outputs"]] == ["lstm[1]", "lstm[2]"]
+    sub = keras.saving.load_model(tmp_path / "u.keras", compile=False)
+    got = sub.predict(data, verbose=0)
+    want = parent.predict(data, verbose=0)
+    for value, expected in zip(got, want[2:], strict=True):
+        np.testing.assert_allclose(value, expected, rtol=1e-6, atol=1e-6)
+    assert_one_line_error(run_cli(capsys, "cut", at_model, "-o", tmp_path / "v.keras",
+                                  "--output-layer", "lstm", "--output-layer", "lstm[1]"),
+                          "given twice")
 
 
 def test_did_you_mean_never_repeats_the_input(at_model, tmp_path, capsys):
