@@ -68,6 +68,28 @@ def _unsafe_option(what: str) -> Any:
         "layers). Only for files you trust.")
 
 
+def _html_option(when: str) -> Any:
+    return typer.Option(
+        None, "--html", help=f"With --locate (implied){when}: also write the parent's graph "
+        "page (.html) with each layer coloured by its error in the artifact and its row in "
+        "the details panel.")
+
+
+def _bisect_option(when: str) -> Any:
+    return typer.Option(
+        False, "--bisect", help=f"With --locate (implied){when}: also export ever longer "
+        "prefixes of the artifact's layers afresh from the parent and prove each (O(log n) "
+        "exports), naming the first layer where a fresh export differs.")
+
+
+def _save_repro_option(when: str) -> Any:
+    return typer.Option(
+        None, "--save-repro", help=f"With --locate (implied){when}: write a reduced "
+        "reproducer of the first failing layer to this directory: the segment around it "
+        "(.keras), the artifact's part (cut out of an .onnx itself, else exported afresh), a "
+        "golden .npz and a README of the command that shows the failure.")
+
+
 def _complete_layers(ctx: typer.Context, incomplete: str) -> list[str]:
     """Tab completion of layer names, read from the MODEL already on the command line."""
     from keras_cut.cli.completion import complete_layer, model_on_command_line
@@ -499,19 +521,9 @@ def verify_command(
         False, "--locate", help="For an artifact (.tflite, .onnx, .xml): also run it with "
         "every intermediate tensor kept and compare each with the parent's Keras layer it "
         "stands for, naming the first layer past tolerance."),
-    html: Path | None = typer.Option(
-        None, "--html", help="With --locate (implied): also write the parent's graph page "
-        "(.html) with each layer coloured by its error in the artifact and its row in the "
-        "details panel."),
-    bisect: bool = typer.Option(
-        False, "--bisect", help="With --locate (implied): also export ever longer prefixes "
-        "of the artifact's layers afresh from PARENT and prove each (O(log n) exports), "
-        "naming the first layer where a fresh export differs."),
-    save_repro: Path | None = typer.Option(
-        None, "--save-repro", help="With --locate (implied): write a reduced reproducer of "
-        "the first failing layer to this directory: the segment around it (.keras), the "
-        "artifact's part (cut out of an .onnx itself, else exported afresh), a golden .npz and "
-        "a README of the command that shows the failure."),
+    html: Path | None = _html_option(""),
+    bisect: bool = _bisect_option(""),
+    save_repro: Path | None = _save_repro_option(""),
     json_output: bool = typer.Option(False, "--json", help="Print one JSON document."),
 ) -> None:
     """Prove SUBMODEL computes what PARENT computes at the same layers.
@@ -729,16 +741,9 @@ def export_command(
         None, "--keep-float", autocompletion=_complete_layers,
         help="With --quantize int8 (.tflite): leave this layer's operations in float "
         "(repeatable); --locate suggests which."),
-    html: Path | None = typer.Option(
-        None, "--html", help="With --locate (implied), when the proof fails: also write the "
-        "parent's graph page (.html) coloured by each layer's error in the artifact."),
-    bisect: bool = typer.Option(
-        False, "--bisect", help="With --locate (implied), when the proof fails: also export "
-        "ever longer prefixes afresh and prove each (O(log n) exports), naming the first "
-        "layer where the converter's output differs."),
-    save_repro: Path | None = typer.Option(
-        None, "--save-repro", help="With --locate (implied), when the proof fails: write a "
-        "reduced reproducer of the first failing layer to this directory (as verify's)."),
+    html: Path | None = _html_option(", when the proof fails"),
+    bisect: bool = _bisect_option(", when the proof fails"),
+    save_repro: Path | None = _save_repro_option(", when the proof fails"),
     json_output: bool = typer.Option(False, "--json", help="Print one JSON document."),
 ) -> None:
     """Write the cut (or the whole model) as a LiteRT, ONNX, OpenVINO or SavedModel artifact,

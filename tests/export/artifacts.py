@@ -95,3 +95,18 @@ def _tamper_saved_model(path: Path, bias: np.ndarray) -> None:
         shutil.copytree(path / "assets.extra", rewritten / "assets.extra")
     shutil.rmtree(path)
     rewritten.rename(path)
+
+
+def converter_writing_wrong(monkeypatch, model_path: Path, layer: str) -> None:
+    """keras-cut's export made to write `layer`'s bias wrong in every artifact (a converter
+    bug, simulated: the artifact tampered as it is written)."""
+    from keras_cut.backend.keras import exporting
+
+    real = exporting.export_file
+
+    def wrong_converter(cut_file, path, fmt, *args, **kwargs):
+        order = real(cut_file, path, fmt, *args, **kwargs)
+        tamper(Path(path), model_path, layer)
+        return order
+
+    monkeypatch.setattr(exporting, "export_file", wrong_converter)

@@ -12,7 +12,7 @@ import pytest
 
 from sample_models.registry import BY_NAME
 from tests.cli_helpers import assert_one_line_error, run_cli
-from tests.export.artifacts import copy_artifact, tamper, weights_file
+from tests.export.artifacts import converter_writing_wrong, copy_artifact, tamper, weights_file
 
 pytestmark = pytest.mark.heavy
 pytest.importorskip("ai_edge_litert", reason="ai-edge-litert is not installed")
@@ -202,17 +202,9 @@ def test_an_artifact_without_names_is_located_by_values(exported, tmp_path, caps
 def test_export_locates_when_its_proof_fails(tmp_path, monkeypatch):
     """A converter that writes a wrong weight (simulated: the artifact tampered as it is
     written): export's proof fails, the artifact is kept aside, and --locate names the layer."""
-    from keras_cut.backend.keras import exporting
     from keras_cut.export.exporting import export_model
 
-    real = exporting.export_file
-
-    def wrong_converter(cut_file, path, fmt, *args, **kwargs):
-        order = real(cut_file, path, fmt, *args, **kwargs)
-        tamper(Path(path), RESIDUAL, "res_c")
-        return order
-
-    monkeypatch.setattr(exporting, "export_file", wrong_converter)
+    converter_writing_wrong(monkeypatch, RESIDUAL, "res_c")
     result = export_model(RESIDUAL, tmp_path / "m.onnx", locate=True, samples=8)
     assert result.proven is False and not (tmp_path / "m.onnx").exists()
     assert result.verify is not None and result.verify.locate is not None

@@ -16,7 +16,7 @@ import pytest
 
 from sample_models.registry import BY_NAME
 from tests.cli_helpers import assert_one_line_error, run_cli, run_process
-from tests.export.artifacts import copy_artifact, tamper
+from tests.export.artifacts import converter_writing_wrong, copy_artifact, tamper
 
 pytestmark = pytest.mark.heavy
 pytest.importorskip("ai_edge_litert", reason="ai-edge-litert is not installed")
@@ -115,16 +115,7 @@ def test_a_tflite_part_is_exported_afresh_and_says_whether_it_reproduces(exporte
     assert written["reproduces"] is False and "NOT reproduce" in (first / "README.md").read_text()
     assert run_process("verify", first / "golden.npz", first / "part.tflite").code == 0
 
-    from keras_cut.backend.keras import exporting
-
-    real = exporting.export_file
-
-    def wrong_converter(cut_file, path, fmt, *args, **kwargs):
-        order = real(cut_file, path, fmt, *args, **kwargs)
-        tamper(Path(path), RESIDUAL, "res_c")
-        return order
-
-    monkeypatch.setattr(exporting, "export_file", wrong_converter)
+    converter_writing_wrong(monkeypatch, RESIDUAL, "res_c")
     second = tmp_path / "second"
     result = run_cli(capsys, "verify", RESIDUAL, bad, "--save-repro", second, "--json")
     written = json.loads(result.out)["repro"]
