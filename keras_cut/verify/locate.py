@@ -291,7 +291,8 @@ def locate(flat: FlatGraph, records: dict[TensorAddress, Any], calls: list[CallA
     the converter's, `Identity:0`, outside any scope), the last word on those layers."""
     scopes = best_scopes(calls, (name for name, _ in tensors))
     order = {call: i for i, call in enumerate(calls)}
-    owned, fused, loose = _attribute(flat, tensors, scopes, order)
+    early: set[str] = set()
+    owned, fused, loose = _attribute(flat, tensors, scopes, order, early)
     for call, (name, value) in outputs.items():
         if call in order:
             owned.setdefault(call, []).append((name + OUTPUT_MARK, np.asarray(value)))
@@ -302,7 +303,8 @@ def locate(flat: FlatGraph, records: dict[TensorAddress, Any], calls: list[CallA
     rows: dict[CallAddress, LayerRow] = {}
     values: dict[CallAddress, np.ndarray] = {}
     for call in calls:
-        found = _row(flat, call, owned.get(call, []), records, atol, rtol, min_cosine)
+        found = _row(flat, call, owned.get(call, []), records, (atol, rtol, min_cosine),
+                     early)
         if found is not None:
             rows[call], values[call] = found
     folded = _fold_forward(flat, calls, rows, values, consumers, records,
@@ -356,11 +358,12 @@ Owned = dict[CallAddress, list[tuple[str, np.ndarray]]]
 
 
 def _attribute(flat: FlatGraph, tensors: list[tuple[str, Any]],
-               scopes: dict[tuple[str, ...], CallAddress], order: dict[CallAddress, int]
-               ) -> tuple[Owned, dict[CallAddress, set[CallAddress]],
-                          list[tuple[int, str, np.ndarray]]]:
+               scopes: dict[tuple[str, ...], CallAddress], order: dict[CallAddress, int],
+               early: set[str]) -> tuple[Owned, dict[CallAddress, set[CallAddress]],
+                                         list[tuple[int, str, np.ndarray]]]:
     """Each numeric tensor to the latest layer call its name carries (the others it names
-    fused into it), or, when no name claims it, to the loose ones (with its position)."""
+    fused into it), or, when no name claims it, to the loose ones (with its position). The
+    names of tensors made by ops before the layer's bias or shift go into `early`."""
     owned: Owned = {}
     fused: dict[CallAddress, set[CallAddress]] = {}
     loose: list[tuple[int, str, np.ndarray]] = []
@@ -372,9 +375,10 @@ def _attribute(flat: FlatGraph, tensors: list[tuple[str, Any]],
             loose.append((index, name, value))
             continue
         owner = max(named, key=order.__getitem__)
-        if _before_output(flat, owner, name, scopes):
-            continue
         owned.setdefault(owner, []).append((name, value))
+        if _before_output(flat, owner, name, scopes):
+            early.add(name)
+            continue
         fused.setdefault(owner, set()).update(c for c in named if c != owner)
     return owned, fused, loose
 
@@ -511,16 +515,21 @@ def _before_output(flat: FlatGraph, call: CallAddress, name: str,
 
 
 def _row(flat: FlatGraph, call: CallAddress, candidates: list[tuple[str, np.ndarray]],
-         records: dict[TensorAddress, Any], atol: float, rtol: float,
-         min_cosine: float | None) -> tuple[LayerRow, np.ndarray] | None:
+         records: dict[TensorAddress, Any], rule: tuple[float, float, float | None],
+         early: set[str]) -> tuple[LayerRow, np.ndarray] | None:
     """The layer's row, from the last of its scope's tensors with its activation's shape (and
-    that tensor's value)."""
+    that tensor's value). A tensor made before the layer's bias or shift (`early`) stands for
+    the layer unless it differs from the activation by exactly that: a constant per channel
+    (the converter added it in the next op); a zero bias it dropped agrees as it is."""
     want = records.get(TensorAddress(call.context, call.layer, call.call, 0))
     if want is None or not candidates:
         return None
+    want = np.asarray(want)
     for name, value in reversed(candidates):  # the scope's last tensor of that shape
-        row = _reading(flat, call, name.removesuffix(OUTPUT_MARK), value, np.asarray(want),
-                       (atol, rtol, min_cosine))
+        row = _reading(flat, call, name.removesuffix(OUTPUT_MARK), value, want, rule)
+        if row is not None and name in early and not row.passed and \
+                _shift_apart(value, want, row.layout, rule):
+            continue
         if row is not None:
             if name.endswith(OUTPUT_MARK):  # shown as the runtime names it: `Identity:0`
                 row.tensor = _INDEX.sub("", name.split(";")[0])
@@ -539,6 +548,23 @@ def _reading(flat: FlatGraph, call: CallAddress, name: str, value: np.ndarray,
                         key=lambda pair: pair[0]["max_abs_error"])
     return LayerRow(flat.label(call), flat.layer(call).class_name,
                     _INDEX.sub("", name.split(";")[0]), layout=layout, name=name, **stats)
+
+
+def _shift_apart(value: np.ndarray, want: np.ndarray, layout: str | None,
+                 rule: tuple[float, float, float | None]) -> bool:
+    """`value` (read in `layout`) differs from `want` by a constant per channel (the last axis
+    in Keras' layout): a bias or shift still to be added."""
+    read = next((v for v, how in layouts(value, want.shape) if how == layout), None)
+    if read is None or want.ndim < 2:
+        return False
+    gap = np.asarray(want, np.float64) - np.asarray(read, np.float64)
+    axes = tuple(range(gap.ndim - 1))
+    spread = float(np.max(gap.max(axis=axes) - gap.min(axis=axes)))
+    atol, rtol, min_cosine = rule
+    scale = float(np.abs(want).max())
+    allowed = 0.05 * float(np.abs(gap).max()) if min_cosine is not None else \
+        10 * (atol + rtol * scale)
+    return bool(np.abs(gap).max() > 0) and spread <= allowed
 
 
 def _fold_forward(flat: FlatGraph, calls: list[CallAddress], rows: dict[CallAddress, LayerRow],

@@ -321,3 +321,36 @@ def test_what_litert_folds_into_or_out_of_a_batchnorm_is_not_blamed(tmp_path, ca
     tamper(bad, tmp_path / "bnfirst.keras", "conv")
     code, where = located(capsys, tmp_path / "bnfirst.keras", bad)
     assert code == 1 and where["first_failing_layer"] == "conv"
+
+
+@pytest.mark.parametrize("suffix", NAMED)
+def test_layers_with_a_zero_bias_are_tied_to_their_tensors(suffix, tmp_path, capsys, keras):
+    """Keras' default zero bias is dropped by the converters: a convolution's tensor is then
+    the layer's output as it is (not a value before a bias the next op adds). Each layer has
+    its row on a correct artifact, and a kernel changed in c2 is named at c2."""
+    from keras_cut.export.exporting import export_model
+
+    keras.utils.set_random_seed(0)
+    x = keras.Input((16, 16, 3), name="img")
+    h = keras.layers.Conv2D(8, 3, padding="same", name="c1")(x)
+    h = keras.layers.Conv2D(8, 3, padding="same", name="c2")(h)
+    h = keras.layers.Conv2D(8, 3, padding="same", name="c3")(h)
+    model = keras.Model(x, keras.layers.GlobalAveragePooling2D(name="gap")(h))
+    model.save(tmp_path / "zero.keras")
+    good = tmp_path / f"zero{suffix}"
+    export_model(tmp_path / "zero.keras", good)
+    code, where = located(capsys, tmp_path / "zero.keras", good)
+    assert code == 0 and [r["layer"] for r in where["layers"]] == ["c1", "c2", "c3", "gap"]
+    kernel = model.get_layer("c2").get_weights()[0]
+    data = bytearray(good.read_bytes())
+    for stored in (kernel, np.transpose(kernel, (3, 0, 1, 2)), np.transpose(kernel, (3, 2, 0, 1))):
+        at = data.find(np.ascontiguousarray(stored).astype("<f4").tobytes())
+        if at >= 0:
+            data[at:at + 4] = np.float32(np.ascontiguousarray(stored).flat[0] + 0.5).tobytes()
+            break
+    assert at >= 0, "c2's kernel is not stored verbatim"
+    bad = tmp_path / f"bad{suffix}"
+    bad.write_bytes(bytes(data))
+    code, where = located(capsys, tmp_path / "zero.keras", bad)
+    assert code == 1 and where["first_failing_layer"] == "c2"
+    assert where["layers"][0]["layer"] == "c1" and where["layers"][0]["passed"]
