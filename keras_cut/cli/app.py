@@ -731,7 +731,8 @@ def export_command(
         None, "--min-cosine", help="Least cosine similarity a quantized output must reach "
         "(default 0.99), or NAME=VALUE for one output (repeatable)."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing OUTPUT (a "
-                               "directory only when it is a SavedModel)."),
+                               "directory only when it is a SavedModel), --html file or "
+                               "--save-repro directory."),
     unsafe: bool = _unsafe_option("loading"),
     custom_objects: str | None = _code_option(),
     locate: bool = typer.Option(

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from keras_cut.core.address import CallAddress
-from keras_cut.core.errors import ArtifactError, KerasCutError, Option
+from keras_cut.core.errors import ArtifactError, KerasCutError, Option, UsageError
 from keras_cut.model.flatgraph import FlatGraph
 from keras_cut.verify.locate import best_scopes, tensor_calls
 from keras_cut.verify.report import Progress
@@ -99,7 +99,29 @@ def float_layers(model: Path, cut_file: Path, wanted: list[str], unsafe: bool,
     from keras_cut.model.opening import open_model
 
     _, graph = open_model(cut_file, custom_objects, unsafe, "export")
-    return FloatLayers(model, FlatGraph(graph), wanted)
+    try:
+        return FloatLayers(model, FlatGraph(graph), wanted)
+    except KerasCutError:
+        _, parent = open_model(model, custom_objects, unsafe, "export")
+        whole = FlatGraph(parent)
+        for name in wanted:  # a layer of the model the cut leaves out says so
+            try:
+                whole.resolve(name, Option.KEEP_FLOAT)
+            except KerasCutError:
+                continue
+            if not _in_cut(graph, name):
+                raise UsageError(Option.KEEP_FLOAT, f" {name!r} is a layer of the model but "
+                                 "not of the exported cut (it runs before its inputs or after "
+                                 "its outputs)", layer=name) from None
+        raise
+
+
+def _in_cut(graph: Any, name: str) -> bool:
+    try:
+        FlatGraph(graph).resolve(name, Option.KEEP_FLOAT)
+    except KerasCutError:
+        return False
+    return True
 
 
 def try_keep_float(export: Callable[[list[str], Path], Any], kept: list[str],
