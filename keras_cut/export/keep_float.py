@@ -99,26 +99,23 @@ def float_layers(model: Path, cut_file: Path, wanted: list[str], unsafe: bool,
     from keras_cut.model.opening import open_model
 
     _, graph = open_model(cut_file, custom_objects, unsafe, "export")
+    cut = FlatGraph(graph)
     try:
-        return FloatLayers(model, FlatGraph(graph), wanted)
+        return FloatLayers(model, cut, wanted)
     except KerasCutError:
         _, parent = open_model(model, custom_objects, unsafe, "export")
         whole = FlatGraph(parent)
         for name in wanted:  # a layer of the model the cut leaves out says so
-            try:
-                whole.resolve(name, Option.KEEP_FLOAT)
-            except KerasCutError:
-                continue
-            if not _in_cut(graph, name):
+            if _resolves(whole, name) and not _resolves(cut, name):
                 raise UsageError(Option.KEEP_FLOAT, f" {name!r} is a layer of the model but "
                                  "not of the exported cut (it runs before its inputs or after "
                                  "its outputs)", layer=name) from None
         raise
 
 
-def _in_cut(graph: Any, name: str) -> bool:
+def _resolves(flat: FlatGraph, name: str) -> bool:
     try:
-        FlatGraph(graph).resolve(name, Option.KEEP_FLOAT)
+        flat.resolve(name, Option.KEEP_FLOAT)
     except KerasCutError:
         return False
     return True

@@ -57,7 +57,8 @@ def render_repro(repro: Repro, console: Console) -> None:
     """`--save-repro`: what was written, and whether the part fails as the whole did."""
     start = ", ".join(repro.starts_at)
     console.print(f"Reproducer written to {repro.directory}: {repro.culprit} "
-                  f"({repro.class_name}), {len(repro.layers)} layer(s) from {start}")
+                  f"({repro.class_name}), {len(repro.layers)} layer(s) from {start}",
+                  markup=False)  # layer names are text, never Rich markup
     if repro.part is not None:
         how = "cut out of the artifact" if repro.part_from == "the artifact" else \
             "exported afresh"

@@ -107,14 +107,15 @@ def verify_artifact_against_parent(
         runtime=runtime_name(fmt))
     if locate:
         report.locate = locate_in_artifact(artifact, fmt, parent, flat, links, batches, data,
-                                           tol, say, (runner.run, positions))
+                                           tol, say, (runner.run, positions), record)
     return report, batches, links, tol
 
 
 def locate_in_artifact(artifact: Path, fmt: str, parent: Parent, flat: FlatGraph,
                        links: Correspondence, batches: Batches, data: dict[str, Any],
                        tol: Tolerances, say: Progress,
-                       run: tuple[Any, list[int]]) -> Location:
+                       run: tuple[Any, list[int]], record: dict[str, Any] | None = None
+                       ) -> Location:
     """Where inside the artifact its values leave the parent's: the first failing batch's
     first samples (else the first batch's) through the artifact with every intermediate
     tensor kept, and through the parent with every layer call recorded."""
@@ -149,7 +150,7 @@ def locate_in_artifact(artifact: Path, fmt: str, parent: Parent, flat: FlatGraph
         evidence.inputs = {link.parent: link.name for link in links.inputs}
         evidence.outputs = [link.parent for link in links.outputs]
         evidence.tolerances = tol
-        record = artifact_record(open_artifact(artifact, fmt))
+        record = record or artifact_record(open_artifact(artifact, fmt))  # read once
         quantized, kept = record.get("quantized"), record.get("keep_float")
         evidence.quantized = quantized if isinstance(quantized, str) else None
         evidence.kept_float = [k for k in kept if isinstance(k, str)] \

@@ -90,3 +90,16 @@ def test_fast_header_is_richs_grid(rows):
             text = re.sub(r"\x1b\[[0-9;]*m", "", buf.getvalue()) if color else buf.getvalue()
             outs.append("\n".join(line.rstrip(" ") for line in text.split("\n")))
         assert outs[0] == outs[1]
+
+
+def test_a_reproducers_layer_names_are_text_not_markup():
+    from rich.console import Console
+
+    from keras_cut.export.repro import Repro
+    from keras_cut.present.verify_view import render_repro
+
+    console = Console(record=True, width=200)
+    render_repro(Repro("out", "[red]conv[/red]", "Conv2D", ["[b]x"], ["[red]conv[/red]"],
+                       "segment.keras", "part.onnx", "the artifact", True, 0.5), console)
+    text = console.export_text()
+    assert "[red]conv[/red] (Conv2D)" in text and "from [b]x" in text
